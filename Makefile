@@ -12,7 +12,6 @@
 # environment (CI uses shopci).
 
 SHELL := /bin/bash
-export COMPOSE_BAKE ?= false
 
 # .env first, then the offline image variables (later files win), each only if present.
 ENV_FILES := $(foreach f,.env infra/offline/offline.env,$(if $(wildcard $(f)),--env-file $(f)))

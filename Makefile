@@ -1,6 +1,8 @@
 # The shop platform's one front door. CI (`.ci/run`) calls these same targets.
 #
 #   make up        build if needed, start everything, wait until healthy
+#   make infra     the same for the infrastructure only (broker cluster, rabbitmq-init,
+#                  postgres, flower): what integration tests need
 #   make down      stop and remove containers (volumes kept; `make clean` drops them)
 #   make build     build the images
 #   make offline   build local base images (no registry reachable); afterwards every
@@ -17,12 +19,16 @@ SHELL := /bin/bash
 ENV_FILES := $(foreach f,.env infra/offline/offline.env,$(if $(wildcard $(f)),--env-file $(f)))
 COMPOSE ?= docker compose $(ENV_FILES)
 SERVICES ?=
+INFRA_SERVICES := rabbit1 rabbit2 rabbit3 rabbitmq-init postgres flower
 WAIT_TIMEOUT ?= 600
 
-.PHONY: up down clean build offline logs ps config test
+.PHONY: up infra down clean build offline logs ps config test
 
 up:
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
+
+infra:
+	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(INFRA_SERVICES)
 
 down:
 	$(COMPOSE) down --remove-orphans

@@ -1,0 +1,93 @@
+"""event-contracts: the shop platform's shared event contracts and messaging runtime.
+
+Everything a service imports from the platform is listed in ``__all__``; the rest is internal.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from event_contracts.errors import (
+    ContractError,
+    FieldError,
+    PoisonMessage,
+    PublishFailed,
+    RemoteCallError,
+    RemoteCallTimeout,
+    UnroutableMessage,
+)
+from event_contracts.event import EVENTS, BoundEvent, Delivery, Event, PreviousVersion
+from event_contracts.idempotency import InMemoryProcessedEvents, ProcessedEvents
+from event_contracts.messages import (
+    GET_BALANCE,
+    GET_INVOICE,
+    BalanceQuery,
+    BalanceView,
+    Invoice,
+    InvoiceQuery,
+    InvoiceView,
+    Order,
+    OrderLine,
+    OrderLineV1,
+    OrderV1,
+    Shipment,
+)
+from event_contracts.rpc import REMOTE_CALLS, NotFound, RemoteCall
+from event_contracts.runtime import (
+    Publisher,
+    RetryPolicy,
+    RpcClient,
+    connect,
+    create_app,
+    use_publisher,
+)
+from event_contracts.serialization import structure, unstructure
+from event_contracts.topology import TOPOLOGY, RoutingKey, Subscription, Topology
+
+try:
+    __version__ = version("event-contracts")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "EVENTS",
+    "GET_BALANCE",
+    "GET_INVOICE",
+    "REMOTE_CALLS",
+    "TOPOLOGY",
+    "BalanceQuery",
+    "BalanceView",
+    "BoundEvent",
+    "ContractError",
+    "Delivery",
+    "Event",
+    "FieldError",
+    "InMemoryProcessedEvents",
+    "Invoice",
+    "InvoiceQuery",
+    "InvoiceView",
+    "NotFound",
+    "Order",
+    "OrderLine",
+    "OrderLineV1",
+    "OrderV1",
+    "PoisonMessage",
+    "PreviousVersion",
+    "ProcessedEvents",
+    "PublishFailed",
+    "Publisher",
+    "RemoteCall",
+    "RemoteCallError",
+    "RemoteCallTimeout",
+    "RetryPolicy",
+    "RoutingKey",
+    "RpcClient",
+    "Shipment",
+    "Subscription",
+    "Topology",
+    "UnroutableMessage",
+    "__version__",
+    "connect",
+    "create_app",
+    "structure",
+    "unstructure",
+    "use_publisher",
+]

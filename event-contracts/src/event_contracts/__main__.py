@@ -1,0 +1,33 @@
+"""``python -m event_contracts {definitions,users,asyncapi}``: print a generated artefact."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from event_contracts import __version__
+from event_contracts.generate import asyncapi, definitions, users_tsv
+
+
+def render(artefact: str, vhost: str | None = None) -> str:
+    if artefact == "definitions":
+        return json.dumps(definitions(vhost=vhost), indent=2) + "\n"
+    if artefact == "users":
+        return users_tsv()
+    if artefact == "asyncapi":
+        return json.dumps(asyncapi(version=__version__.split("+")[0]), indent=2) + "\n"
+    raise ValueError(artefact)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="event_contracts", description=__doc__)
+    parser.add_argument("artefact", choices=["definitions", "users", "asyncapi"])
+    parser.add_argument("--vhost", help="definitions for another vhost (tests use a fresh one)")
+    args = parser.parse_args(argv)
+    sys.stdout.write(render(args.artefact, args.vhost))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,19 @@
+"""The broker runtime: app factory, publisher, consumer and request/response client."""
+
+from event_contracts.runtime.app import broker_urls_from_env, create_app
+from event_contracts.runtime.consumer import RetryPolicy, ServiceTask, ShopConsumer
+from event_contracts.runtime.publisher import Publisher, connect, default_publisher, use_publisher
+from event_contracts.runtime.rpc_client import RpcClient
+
+__all__ = [
+    "Publisher",
+    "RetryPolicy",
+    "RpcClient",
+    "ServiceTask",
+    "ShopConsumer",
+    "broker_urls_from_env",
+    "connect",
+    "create_app",
+    "default_publisher",
+    "use_publisher",
+]

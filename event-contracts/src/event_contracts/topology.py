@@ -1,0 +1,179 @@
+"""The broker topology as data: the one source of truth for exchanges, queues, bindings and users.
+
+Everything else is generated from :data:`TOPOLOGY`: the RabbitMQ definitions infra imports, the
+broker users' permissions, the AsyncAPI document, and the queues each service's Celery app
+consumes. A new consumer is one more :class:`Subscription` here and never a change in a producer::
+
+    producer            exchange (topic)       binding              queue (quorum)        consumer
+    order-service ───▶  order  ──── order.*.submit, order.*.chargeback ──▶ billing.order ──▶ billing
+                               └─── order.*.submit, order.*.chargeback ──▶ logistic.order ─▶ logistic
+    billing-service ─▶  billing ─── billing.*.invoiced, ...refunded ─────▶ order.billing ──▶ order
+    logistic-service ▶  logistic ── logistic.*.shipment_* ───────────────▶ order.logistic ─▶ order
+
+    each consumed queue Q also has:
+      <svc>.retry (direct) ── Q ──▶ Q.retry   (per-message TTL, then dead-lettered back into Q)
+      <svc>.dlx   (direct) ── Q ──▶ Q.dlq     (poison and exhausted messages, with the reason)
+    billing.sync (direct) ── billing.sync ──▶ billing.sync   (request/response; replies by
+                                                              direct reply-to, no reply queue)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import attrs
+
+VHOST = "shop"
+DELIVERY_LIMIT = 10
+"""Redeliveries (e.g. after worker crashes) before the broker dead-letters a message itself."""
+
+_ROUTING_KEY = re.compile(r"^(?P<service>[a-z][a-z_]*)\.v(?P<version>[1-9][0-9]*)\.(?P<event>[a-z][a-z_]*)$")
+
+
+@attrs.frozen
+class RoutingKey:
+    """``<service>.v<N>.<event>``: who published, which schema version, what happened."""
+
+    service: str
+    version: int
+    event: str
+
+    @classmethod
+    def parse(cls, text: str) -> RoutingKey:
+        match = _ROUTING_KEY.match(text)
+        if match is None:
+            raise ValueError(f"routing key {text!r} is not of the form <service>.v<N>.<event>")
+        return cls(match["service"], int(match["version"]), match["event"])
+
+    @property
+    def any_version(self) -> str:
+        """The version-agnostic binding key consumers use: ``order.*.submit``."""
+        return f"{self.service}.*.{self.event}"
+
+    def __str__(self) -> str:
+        return f"{self.service}.v{self.version}.{self.event}"
+
+
+@attrs.frozen
+class Subscription:
+    """``consumer`` takes ``events`` (event names, every version) from ``producer``'s exchange."""
+
+    consumer: str
+    producer: str
+    events: tuple[str, ...]
+
+    @property
+    def queue(self) -> str:
+        return f"{self.consumer}.{self.producer}"
+
+    @property
+    def binding_keys(self) -> tuple[str, ...]:
+        return tuple(f"{self.producer}.*.{event}" for event in self.events)
+
+
+@attrs.frozen
+class Service:
+    """A service: the exchange it publishes on (its own name) and what else it owns or calls."""
+
+    name: str
+    answers_sync: bool = False
+    """Serves request/response on ``<name>.sync``."""
+    calls: tuple[str, ...] = ()
+    """Services whose ``.sync`` queue it calls."""
+    internal_queue: bool = False
+    """Has ``<name>.internal`` for its own follow-up tasks (canvas steps, beat jobs)."""
+
+    @property
+    def user(self) -> str:
+        """Broker user, folder, image and compose service share this name."""
+        return f"{self.name}-service"
+
+    @property
+    def exchange(self) -> str:
+        return self.name
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        return f"{self.name}.dlx"
+
+    @property
+    def retry_exchange(self) -> str:
+        return f"{self.name}.retry"
+
+    @property
+    def sync_queue(self) -> str:
+        return f"{self.name}.sync"
+
+    @property
+    def internal(self) -> str:
+        return f"{self.name}.internal"
+
+
+@attrs.frozen
+class Topology:
+    vhost: str
+    services: tuple[Service, ...]
+    subscriptions: tuple[Subscription, ...]
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(f"no service {name!r} in the topology (known: {[s.name for s in self.services]})")
+
+    def subscriptions_of(self, consumer: str) -> tuple[Subscription, ...]:
+        return tuple(s for s in self.subscriptions if s.consumer == consumer)
+
+    def subscription_for(self, consumer: str, routing_key: RoutingKey) -> Subscription | None:
+        """The subscription through which ``consumer`` receives events with ``routing_key``."""
+        for sub in self.subscriptions_of(consumer):
+            if sub.producer == routing_key.service and routing_key.event in sub.events:
+                return sub
+        return None
+
+    def consumed_queues(self, consumer: str) -> tuple[str, ...]:
+        """Queues the consumer's workers read, each of which has a ``.retry`` and a ``.dlq``."""
+        service = self.service(consumer)
+        queues = [s.queue for s in self.subscriptions_of(consumer)]
+        if service.internal_queue:
+            queues.append(service.internal)
+        return tuple(queues)
+
+    def worker_queues(self, consumer: str) -> tuple[str, ...]:
+        """Everything the service's workers consume: event queues, internal, sync."""
+        service = self.service(consumer)
+        queues = list(self.consumed_queues(consumer))
+        if service.answers_sync:
+            queues.append(service.sync_queue)
+        return tuple(queues)
+
+    def owner_of_queue(self, queue: str) -> Service:
+        return self.service(queue.split(".", 1)[0])
+
+    def iter_queue_names(self) -> Iterator[str]:
+        for service in self.services:
+            for queue in self.consumed_queues(service.name):
+                yield queue
+                yield f"{queue}.retry"
+                yield f"{queue}.dlq"
+            if service.answers_sync:
+                yield service.sync_queue
+
+
+TOPOLOGY = Topology(
+    vhost=VHOST,
+    services=(
+        Service("order", calls=("billing",)),
+        Service("billing", answers_sync=True),
+        Service("logistic", internal_queue=True),
+    ),
+    subscriptions=(
+        Subscription("billing", "order", ("submit", "chargeback")),
+        Subscription("logistic", "order", ("submit", "chargeback")),
+        Subscription("order", "billing", ("invoiced", "refunded")),
+        Subscription(
+            "order", "logistic", ("shipment_dispatched", "shipment_cancelled", "shipment_returned")
+        ),
+    ),
+)

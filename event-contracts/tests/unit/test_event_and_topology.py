@@ -1,0 +1,172 @@
+"""The Event descriptor, the topology and the generated artefacts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from event_contracts import (
+    EVENTS,
+    TOPOLOGY,
+    BoundEvent,
+    Delivery,
+    Event,
+    InMemoryProcessedEvents,
+    Order,
+    OrderLine,
+    RoutingKey,
+    create_app,
+)
+from event_contracts.__main__ import render
+from event_contracts.generate import definitions, permissions
+from event_contracts.testing import InMemoryBus
+
+pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[3]
+
+
+def an_order() -> Order:
+    return Order.create(id=1, customer_id="c", currency="EUR",
+                        lines=(OrderLine(id=1, quantity=1, unit_price=Decimal("2.00")),))
+
+
+def test_descriptor_knows_its_owner_without_being_read_first() -> None:
+    @attrs.frozen
+    class Thing:
+        event_id: uuid.UUID
+        happened = Event("order", "order.v1.happened")
+
+    assert Thing.__dict__["happened"].owner is Thing
+    assert EVENTS.pop("order.v1.happened") is Thing.__dict__["happened"]
+
+
+def test_on_the_class_it_is_the_event_on_an_instance_it_publishes() -> None:
+    assert isinstance(Order.submit, Event)
+    assert Order.submit.routing_key == "order.v2.submit"
+    assert Order.submit.binding_key == "order.*.submit"
+    order = an_order()
+    assert isinstance(order.submit, BoundEvent)
+    bus = InMemoryBus()
+    assert order.submit(publisher=bus) == order.event_id  # type: ignore[arg-type]
+    assert bus.of(Order.submit) == [order] and bus.of(Order.chargeback) == []
+
+
+def test_without_a_configured_publisher_publishing_says_what_to_do() -> None:
+    with pytest.raises(RuntimeError, match="event_contracts.connect"):
+        an_order().submit()
+
+
+def test_callbacks_get_the_message_and_optionally_the_delivery() -> None:
+    seen: list[Any] = []
+
+    def one(order: Order) -> None:
+        seen.append(("one", order.id))
+
+    def two(order: Order, delivery: Delivery) -> None:
+        seen.append(("two", delivery.dedupe_key))
+
+    Order.submit.register_callback(one)
+    Order.submit.register_callback(two)
+    try:
+        InMemoryBus(deliver=True, consumer="billing").publish(Order.submit, an_order())
+    finally:
+        Order.submit.unregister_callback(one)
+        Order.submit.unregister_callback(two)
+    assert seen[0] == ("one", 1) and seen[1][0] == "two" and seen[1][1].startswith("billing:")
+
+
+def test_dedupe_hook_lets_an_event_through_once() -> None:
+    processed = InMemoryProcessedEvents()
+    delivery = Delivery(event_id=uuid.uuid4(), routing_key="order.v2.submit", consumer="billing")
+    assert processed.first_delivery(delivery) is True
+    assert processed.first_delivery(delivery) is False
+    assert processed.first_delivery(attrs.evolve(delivery, consumer="logistic")) is True
+
+
+@pytest.mark.parametrize("bad", ["order.submit", "order.v0.submit", "Order.v1.submit", "order.v1."])
+def test_routing_keys_must_be_service_version_event(bad: str) -> None:
+    with pytest.raises(ValueError, match="<service>.v<N>.<event>"):
+        RoutingKey.parse(bad)
+
+
+def test_previous_versions_must_be_older_and_of_the_same_event() -> None:
+    from event_contracts import PreviousVersion, OrderV1
+
+    with pytest.raises(ValueError, match="older"):
+        Event("order", "order.v2.submit",
+              previous=[PreviousVersion("order.v3.submit", OrderV1, lambda o, d: o)])
+    with pytest.raises(ValueError, match="exchange"):
+        Event("billing", "order.v2.submit")
+
+
+def test_every_subscribed_version_has_a_task_and_nothing_else_does() -> None:
+    app = create_app("billing", broker_urls=["amqp://u:p@localhost:1/shop"])
+    own = {name for name in app.tasks if not name.startswith("celery.")}
+    assert own == {"order.v1.submit", "order.v2.submit", "order.v1.chargeback",
+                   "order.v2.chargeback", "billing.sync.invoice", "billing.sync.balance"}
+    assert [q.name for q in app.conf.task_queues] == ["billing.order", "billing.sync"]
+    assert all(q.no_declare for q in app.conf.task_queues)
+
+
+def test_each_consumed_queue_has_retry_dlq_and_a_policy() -> None:
+    generated = definitions()
+    queues = {q["name"] for q in generated["queues"]}
+    policies = {p["name"]: p["definition"] for p in generated["policies"]}
+    for queue in ("billing.order", "logistic.order", "order.billing", "order.logistic",
+                  "logistic.internal"):
+        assert {queue, f"{queue}.retry", f"{queue}.dlq"} <= queues
+        assert policies[queue]["dead-letter-routing-key"] == queue
+        assert policies[f"{queue}.retry"]["dead-letter-exchange"] == ""
+    assert all(q["arguments"] == {"x-queue-type": "quorum"} and q["durable"]
+               for q in generated["queues"])
+    bindings = {(b["source"], b["destination"], b["routing_key"]) for b in generated["bindings"]}
+    assert ("order", "billing.order", "order.*.submit") in bindings
+    assert ("order", "logistic.order", "order.*.chargeback") in bindings
+
+
+def test_no_classic_mirroring_or_ha_policies_anywhere() -> None:
+    text = json.dumps(definitions())
+    assert "ha-mode" not in text and "ha-params" not in text
+
+
+def test_a_user_may_publish_only_on_its_own_exchanges() -> None:
+    import re
+
+    rows = {row["user"]: row for row in permissions()}
+    billing = rows["billing-service"]
+    assert re.match(billing["write"], "billing") and not re.match(billing["write"], "order")
+    assert re.match(billing["read"], "billing.order")
+    assert not re.match(billing["read"], "logistic.order")
+    assert re.match(billing["configure"], "billing-service@abc123.celery.pidbox")
+    assert not re.match(billing["configure"], "logistic-service@abc123.celery.pidbox")
+    assert not re.match(rows["order-service"]["write"], "billing")
+    assert re.match(rows["order-service"]["write"], "billing.sync")
+
+
+@pytest.mark.parametrize(("artefact", "path"), [
+    ("definitions", "infra/rabbitmq/definitions.json"),
+    ("users", "infra/rabbitmq/users.tsv"),
+    ("asyncapi", "event-contracts/asyncapi.json"),
+])
+def test_committed_generated_files_match_the_code(artefact: str, path: str) -> None:
+    committed = REPO / path
+    assert committed.exists(), f"{path} missing: python -m event_contracts {artefact} > {path}"
+    assert committed.read_text() == render(artefact), (
+        f"{path} is stale: run `python -m event_contracts {artefact} > {path}`")
+
+
+def test_asyncapi_documents_every_version_and_its_consumers() -> None:
+    doc = json.loads(render("asyncapi"))
+    assert doc["asyncapi"] == "3.0.0"
+    assert {"order.v1.submit", "order.v2.submit", "billing.v1.invoiced",
+            "logistic.v1.shipment_dispatched"} <= set(doc["channels"])
+    assert "billing-service.receives.order.v1.submit" in doc["operations"]
+    line = doc["components"]["schemas"]["OrderLine"]["properties"]
+    assert line["unit_price"]["type"] == "string"
+    assert TOPOLOGY.vhost in doc["servers"]["rabbitmq"]["pathname"]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from kombu import Connection
 
 from event_contracts.event import Delivery, Event
 from event_contracts.generate import definitions, permissions
@@ -136,6 +137,63 @@ def topology_vhost(rabbit: LocalRabbit) -> Iterator[TestVhost]:
         yield TestVhost(name, rabbit)
     finally:
         rabbit.ctl("delete_vhost", name)
+
+
+def drain(url: str, queue: str, *, expect: int, timeout: float = 10.0) -> list[Any]:
+    """Take (and ack) messages from ``queue`` until ``expect`` arrived; fail after ``timeout``."""
+    got: list[Any] = []
+    with Connection(url) as conn:
+        simple = conn.SimpleQueue(queue, no_ack=False, queue_opts={"no_declare": True})
+
+        def take() -> bool:
+            while True:
+                try:
+                    message = simple.get(block=False)
+                except simple.Empty:
+                    return len(got) >= expect
+                message.ack()
+                got.append(message)
+
+        wait_until(take, timeout=timeout, what=f"{expect} message(s) in {queue} (got {len(got)})")
+        simple.close()
+    return got
+
+
+def queue_depth(url: str, queue: str) -> int:
+    """Messages ready in ``queue`` (passive declare: never creates it)."""
+    with Connection(url) as conn:
+        _, count, _ = conn.channel().queue_declare(queue=queue, passive=True)
+        return int(count)
+
+
+@contextmanager
+def running_worker(vhost: TestVhost, service: str, app: Any = None, **settings: Any) -> Iterator[Any]:
+    """The service's real Celery worker (ShopConsumer, its queues, its user) in a thread.
+
+    Pass the service's own ``app`` (made with ``broker_urls=[vhost.url("<svc>-service")]``) or
+    let it make one; ``settings`` go to :func:`~event_contracts.runtime.create_app`.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from event_contracts.runtime import RetryPolicy, create_app
+
+    if app is None:
+        settings.setdefault("shop_retry_policy", RetryPolicy(max_retries=2, first_delay=0.2))
+        app = create_app(service, broker_urls=[vhost.url(f"{service}-service")],
+                         worker_hijack_root_logger=False, **settings)
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20,
+                      without_heartbeat=True, hostname=f"{service}-service@{uuid.uuid4().hex[:8]}"):
+        yield app
+
+
+@contextmanager
+def subscribed(event: Event[Any], callback: Any) -> Iterator[None]:
+    """Register ``callback`` on ``event`` for the duration of a test."""
+    event.register_callback(callback)
+    try:
+        yield
+    finally:
+        event.unregister_callback(callback)
 
 
 class InMemoryBus:

@@ -4,6 +4,7 @@ from event_contracts.runtime.app import broker_urls_from_env, create_app
 from event_contracts.runtime.consumer import RetryPolicy, ServiceTask, ShopConsumer
 from event_contracts.runtime.publisher import Publisher, connect, default_publisher, use_publisher
 from event_contracts.runtime.rpc_client import RpcClient
+from event_contracts.runtime.worker import run_beat, run_worker, worker_argv
 
 __all__ = [
     "Publisher",
@@ -15,5 +16,8 @@ __all__ = [
     "connect",
     "create_app",
     "default_publisher",
+    "run_beat",
+    "run_worker",
     "use_publisher",
+    "worker_argv",
 ]

@@ -170,3 +170,24 @@ def test_asyncapi_documents_every_version_and_its_consumers() -> None:
     line = doc["components"]["schemas"]["OrderLine"]["properties"]
     assert line["unit_price"]["type"] == "string"
     assert TOPOLOGY.vhost in doc["servers"]["rabbitmq"]["pathname"]
+
+
+def test_sql_processed_events_commit_with_the_effects() -> None:
+    from sqlalchemy import MetaData, create_engine
+    from sqlalchemy.orm import Session
+
+    from event_contracts.contrib.sqlalchemy import SqlProcessedEvents, processed_events_table
+
+    metadata = MetaData()
+    table = processed_events_table(metadata)
+    engine = create_engine("sqlite://")
+    metadata.create_all(engine)
+    delivery = Delivery(event_id=uuid.uuid4(), routing_key="order.v2.submit", consumer="billing")
+    with Session(engine) as session:
+        assert SqlProcessedEvents(session, table).first_delivery(delivery)
+        session.rollback()  # the effects failed: the key must not stick
+    with Session(engine) as session:
+        assert SqlProcessedEvents(session, table).first_delivery(delivery)
+        session.commit()
+    with Session(engine) as session:
+        assert not SqlProcessedEvents(session, table).first_delivery(delivery)

@@ -1,0 +1,1 @@
+"""Optional integrations (extras): ``pip install event-contracts[sqlalchemy]``."""

@@ -1,0 +1,45 @@
+"""The idempotency hook over SQLAlchemy: a ``processed_events`` table in the service's own DB.
+
+Add :func:`processed_events_table` to the service's metadata (and an Alembic migration), and
+check :meth:`SqlProcessedEvents.first_delivery` inside the unit of work that applies the
+event's effects: the key and the effects commit together, or neither does.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func, insert, select
+from sqlalchemy.orm import Session
+
+from event_contracts.event import Delivery
+
+TABLE_NAME = "processed_events"
+
+
+def processed_events_table(metadata: MetaData) -> Table:
+    return Table(
+        TABLE_NAME, metadata,
+        Column("dedupe_key", String(200), primary_key=True),
+        Column("routing_key", String(200), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+class SqlProcessedEvents:
+    """:class:`~event_contracts.idempotency.ProcessedEvents` in the caller's session/transaction."""
+
+    def __init__(self, session: Session, table: Table) -> None:
+        self.session, self.table = session, table
+
+    def first_delivery(self, delivery: Delivery) -> bool:
+        seen = self.session.execute(
+            select(self.table.c.dedupe_key).where(self.table.c.dedupe_key == delivery.dedupe_key)
+            .with_for_update()
+        ).first()
+        if seen is not None:
+            return False
+        self.session.execute(insert(self.table).values(dedupe_key=delivery.dedupe_key,
+                                                       routing_key=delivery.routing_key))
+        # Two concurrent deliveries of one event: the second insert fails on the primary key
+        # at flush/commit, its transaction rolls back and the delivery is retried, then skipped.
+        self.session.flush()
+        return True

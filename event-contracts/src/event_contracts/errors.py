@@ -30,7 +30,7 @@ class PublishFailed(RuntimeError):
     """The broker did not confirm a publish (nack, or no node reachable within the retries)."""
 
 
-class PoisonMessage(Exception):  # noqa: N818 - it is a message, not an error class name
+class PoisonMessage(Exception):
     """Raise from a callback to dead-letter the event at once: retrying cannot help."""
 
 

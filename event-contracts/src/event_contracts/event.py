@@ -5,7 +5,8 @@ As in the seed article, an event is an attribute of the message it carries::
     @attrs.frozen
     class Order:
         ...
-        submit = Event("order", "order.v2.submit", previous=[PreviousVersion("order.v1.submit", OrderV1, upcast)])
+        submit = Event("order", "order.v2.submit",
+                       previous=[PreviousVersion("order.v1.submit", OrderV1, upcast)])
 
     order.submit()                            # on an instance: publish this message
     @Order.submit.register_callback           # on the class: subscribe a handler
@@ -178,7 +179,8 @@ class Event(Generic[M]):
         :func:`event_contracts.runtime.create_app`) dispatches to it. Returns the callback.
         """
         params = [
-            p for p in inspect.signature(callback).parameters.values()
+            p
+            for p in inspect.signature(callback).parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
         self._subscribers.append(_Subscriber(callback, wants_delivery=len(params) >= 2))
@@ -224,16 +226,19 @@ class Event(Generic[M]):
         return f"Event({self.exchange!r}, {self.routing_key!r})"
 
 
-@attrs.frozen
 class BoundEvent(Generic[M]):
     """``order.submit``: the event bound to a message, ready to publish."""
 
-    event: Event[M]
-    message: M
+    __slots__ = ("event", "message")
 
-    def __call__(
-        self, *, publisher: Publisher | None = None, correlation_id: str | None = None
-    ) -> UUID:
+    def __init__(self, event: Event[M], message: M) -> None:
+        self.event = event
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{self.event.routing_key} of {self.message!r}"
+
+    def __call__(self, *, publisher: Publisher | None = None, correlation_id: str | None = None) -> UUID:
         """Publish (persistent, confirmed, mandatory); returns the event id."""
         from event_contracts.runtime.publisher import default_publisher
 

@@ -19,23 +19,47 @@ SYNC_DELIVERY_LIMIT = 3
 
 
 def _exchange(vhost: str, name: str, type_: str) -> dict[str, Any]:
-    return {"name": name, "vhost": vhost, "type": type_, "durable": True, "auto_delete": False,
-            "internal": False, "arguments": {}}
+    return {
+        "name": name,
+        "vhost": vhost,
+        "type": type_,
+        "durable": True,
+        "auto_delete": False,
+        "internal": False,
+        "arguments": {},
+    }
 
 
 def _queue(vhost: str, name: str) -> dict[str, Any]:
-    return {"name": name, "vhost": vhost, "durable": True, "auto_delete": False,
-            "arguments": {"x-queue-type": "quorum"}}
+    return {
+        "name": name,
+        "vhost": vhost,
+        "durable": True,
+        "auto_delete": False,
+        "arguments": {"x-queue-type": "quorum"},
+    }
 
 
 def _binding(vhost: str, source: str, queue: str, key: str) -> dict[str, Any]:
-    return {"source": source, "vhost": vhost, "destination": queue, "destination_type": "queue",
-            "routing_key": key, "arguments": {}}
+    return {
+        "source": source,
+        "vhost": vhost,
+        "destination": queue,
+        "destination_type": "queue",
+        "routing_key": key,
+        "arguments": {},
+    }
 
 
 def _policy(vhost: str, queue: str, definition: dict[str, Any]) -> dict[str, Any]:
-    return {"vhost": vhost, "name": queue, "pattern": f"^{re.escape(queue)}$",
-            "apply-to": "queues", "priority": 10, "definition": definition}
+    return {
+        "vhost": vhost,
+        "name": queue,
+        "pattern": f"^{re.escape(queue)}$",
+        "apply-to": "queues",
+        "priority": 10,
+        "definition": definition,
+    }
 
 
 def definitions(topology: Topology = TOPOLOGY, vhost: str | None = None) -> dict[str, Any]:
@@ -59,19 +83,31 @@ def definitions(topology: Topology = TOPOLOGY, vhost: str | None = None) -> dict
             queues += [_queue(vh, queue), _queue(vh, f"{queue}.retry"), _queue(vh, f"{queue}.dlq")]
             bindings.append(_binding(vh, service.retry_exchange, f"{queue}.retry", queue))
             bindings.append(_binding(vh, service.dead_letter_exchange, f"{queue}.dlq", queue))
-            policies.append(_policy(vh, queue, {
-                "dead-letter-exchange": service.dead_letter_exchange,
-                "dead-letter-routing-key": queue,
-                "dead-letter-strategy": "at-least-once",
-                "overflow": "reject-publish",
-                "delivery-limit": DELIVERY_LIMIT,
-            }))
-            policies.append(_policy(vh, f"{queue}.retry", {
-                "dead-letter-exchange": "",
-                "dead-letter-routing-key": queue,
-                "dead-letter-strategy": "at-least-once",
-                "overflow": "reject-publish",
-            }))
+            policies.append(
+                _policy(
+                    vh,
+                    queue,
+                    {
+                        "dead-letter-exchange": service.dead_letter_exchange,
+                        "dead-letter-routing-key": queue,
+                        "dead-letter-strategy": "at-least-once",
+                        "overflow": "reject-publish",
+                        "delivery-limit": DELIVERY_LIMIT,
+                    },
+                )
+            )
+            policies.append(
+                _policy(
+                    vh,
+                    f"{queue}.retry",
+                    {
+                        "dead-letter-exchange": "",
+                        "dead-letter-routing-key": queue,
+                        "dead-letter-strategy": "at-least-once",
+                        "overflow": "reject-publish",
+                    },
+                )
+            )
         if service.answers_sync:
             exchanges.append(_exchange(vh, service.sync_queue, "direct"))
             queues.append(_queue(vh, service.sync_queue))
@@ -79,8 +115,13 @@ def definitions(topology: Topology = TOPOLOGY, vhost: str | None = None) -> dict
             policies.append(_policy(vh, service.sync_queue, {"delivery-limit": SYNC_DELIVERY_LIMIT}))
     for sub in topology.subscriptions:
         bindings += [_binding(vh, sub.producer, sub.queue, key) for key in sub.binding_keys]
-    return {"vhosts": [{"name": vh}], "exchanges": exchanges, "queues": queues,
-            "bindings": bindings, "policies": policies}
+    return {
+        "vhosts": [{"name": vh}],
+        "exchanges": exchanges,
+        "queues": queues,
+        "bindings": bindings,
+        "policies": policies,
+    }
 
 
 def _alternatives(names: list[str]) -> str:
@@ -108,26 +149,30 @@ def permissions(topology: Topology = TOPOLOGY) -> list[dict[str, str]]:
         write += [topology.service(callee).sync_queue for callee in service.calls]
         read = [*topology.worker_queues(service.name), "celery.pidbox"]
         configure = ["celeryev", "celery.pidbox", "reply.celery.pidbox"]
-        rows.append({
-            "user": service.user,
-            "tags": "",
-            "configure": _alternatives(configure)[:-2] + "|" + own_pidbox + ")$",
-            "write": _alternatives(write)[:-2] + "|" + own_pidbox + ")$",
-            "read": _alternatives(read)[:-2] + "|" + own_pidbox + ")$",
-        })
+        rows.append(
+            {
+                "user": service.user,
+                "tags": "",
+                "configure": _alternatives(configure)[:-2] + "|" + own_pidbox + ")$",
+                "write": _alternatives(write)[:-2] + "|" + own_pidbox + ")$",
+                "read": _alternatives(read)[:-2] + "|" + own_pidbox + ")$",
+            }
+        )
     return rows
 
 
 def users_tsv(topology: Topology = TOPOLOGY) -> str:
     """``user  tags  configure  write  read`` (vhost ``shop``); passwords come from the environment."""
     lines = ["user\ttags\tconfigure\twrite\tread"]
-    lines += ["\t".join(r[k] for k in ("user", "tags", "configure", "write", "read"))
-              for r in permissions(topology)]
+    lines += [
+        "\t".join(r[k] for k in ("user", "tags", "configure", "write", "read")) for r in permissions(topology)
+    ]
     return "\n".join(lines) + "\n"
 
 
-def _event_channels(event: Event[Any], components: dict[str, Any],
-                    messages: dict[str, Any]) -> dict[str, Any]:
+def _event_channels(
+    event: Event[Any], components: dict[str, Any], messages: dict[str, Any]
+) -> dict[str, Any]:
     channels: dict[str, Any] = {}
     for routing_key, message_type in event.versions().items():
         message_name = routing_key.replace(".", "_")
@@ -136,21 +181,27 @@ def _event_channels(event: Event[Any], components: dict[str, Any],
             "title": f"{routing_key} ({message_type.__name__})",
             "summary": event.summary,
             "contentType": "application/json",
-            "headers": {"type": "object", "properties": {
-                "task": {"const": routing_key, "description": "Celery task name = routing key"},
-                "id": {"type": "string", "description": "Celery task id = event id"},
-                "event-id": {"type": "string", "format": "uuid"},
-                "correlation-id": {"type": "string"},
-                "occurred-at": {"type": "string", "format": "date-time"},
-            }, "required": ["task", "id"]},
+            "headers": {
+                "type": "object",
+                "properties": {
+                    "task": {"const": routing_key, "description": "Celery task name = routing key"},
+                    "id": {"type": "string", "description": "Celery task id = event id"},
+                    "event-id": {"type": "string", "format": "uuid"},
+                    "correlation-id": {"type": "string"},
+                    "occurred-at": {"type": "string", "format": "date-time"},
+                },
+                "required": ["task", "id"],
+            },
             "payload": {
-                "description": "Celery protocol 2 body: [args, kwargs, embed]; the event is "
-                               "kwargs.instance.",
+                "description": "Celery protocol 2 body: [args, kwargs, embed]; the event is kwargs.instance.",
                 "type": "array",
                 "prefixItems": [
                     {"type": "array", "maxItems": 0},
-                    {"type": "object", "required": ["instance"],
-                     "properties": {"instance": schema_of(message_type, components)}},
+                    {
+                        "type": "object",
+                        "required": ["instance"],
+                        "properties": {"instance": schema_of(message_type, components)},
+                    },
                     {"type": "object"},
                 ],
             },
@@ -159,9 +210,19 @@ def _event_channels(event: Event[Any], components: dict[str, Any],
             "address": routing_key,
             "title": routing_key,
             "messages": {message_name: {"$ref": f"#/components/messages/{message_name}"}},
-            "bindings": {"amqp": {"is": "routingKey", "exchange": {
-                "name": event.exchange, "type": "topic", "durable": True, "autoDelete": False,
-                "vhost": TOPOLOGY.vhost}, "bindingVersion": "0.3.0"}},
+            "bindings": {
+                "amqp": {
+                    "is": "routingKey",
+                    "exchange": {
+                        "name": event.exchange,
+                        "type": "topic",
+                        "durable": True,
+                        "autoDelete": False,
+                        "vhost": TOPOLOGY.vhost,
+                    },
+                    "bindingVersion": "0.3.0",
+                }
+            },
         }
     return channels
 
@@ -178,7 +239,8 @@ def asyncapi(topology: Topology = TOPOLOGY, version: str = "1.0.0") -> dict[str,
         channels.update(event_channels)
         producer = topology.service(event.exchange)
         operations[f"{producer.user}.publishes.{newest}"] = {
-            "action": "send", "channel": {"$ref": f"#/channels/{newest}"},
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{newest}"},
             "summary": f"{producer.user} publishes {newest} on exchange {event.exchange}.",
         }
         for sub in topology.subscriptions:
@@ -186,60 +248,112 @@ def asyncapi(topology: Topology = TOPOLOGY, version: str = "1.0.0") -> dict[str,
                 consumer = topology.service(sub.consumer)
                 for routing_key in event_channels:
                     operations[f"{consumer.user}.receives.{routing_key}"] = {
-                        "action": "receive", "channel": {"$ref": f"#/channels/{routing_key}"},
+                        "action": "receive",
+                        "channel": {"$ref": f"#/channels/{routing_key}"},
                         "summary": f"{consumer.user} receives it on queue {sub.queue} "
-                                   f"(bound {event.binding_key}); older versions upcast.",
+                        f"(bound {event.binding_key}); older versions upcast.",
                         "bindings": {"amqp": {"ack": True, "bindingVersion": "0.3.0"}},
                     }
     for name in sorted(REMOTE_CALLS):
         call = REMOTE_CALLS[name]
         request_name, reply_name = f"{name}.request", f"{name}.reply"
         messages[request_name.replace(".", "_")] = {
-            "name": request_name, "contentType": "application/json", "summary": call.summary,
-            "payload": {"type": "array", "prefixItems": [
-                {"type": "array", "maxItems": 0},
-                {"type": "object", "required": ["request"],
-                 "properties": {"request": schema_of(call.request_type, components)}},
-                {"type": "object"}]},
+            "name": request_name,
+            "contentType": "application/json",
+            "summary": call.summary,
+            "payload": {
+                "type": "array",
+                "prefixItems": [
+                    {"type": "array", "maxItems": 0},
+                    {
+                        "type": "object",
+                        "required": ["request"],
+                        "properties": {"request": schema_of(call.request_type, components)},
+                    },
+                    {"type": "object"},
+                ],
+            },
         }
         messages[reply_name.replace(".", "_")] = {
-            "name": reply_name, "contentType": "application/json",
-            "payload": {"oneOf": [
-                {"type": "object", "required": ["ok", "result"], "properties": {
-                    "ok": {"const": True}, "result": schema_of(call.response_type, components)}},
-                {"type": "object", "required": ["ok", "kind", "message"], "properties": {
-                    "ok": {"const": False}, "kind": {"type": "string"},
-                    "message": {"type": "string"}}},
-            ]},
+            "name": reply_name,
+            "contentType": "application/json",
+            "payload": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["ok", "result"],
+                        "properties": {
+                            "ok": {"const": True},
+                            "result": schema_of(call.response_type, components),
+                        },
+                    },
+                    {
+                        "type": "object",
+                        "required": ["ok", "kind", "message"],
+                        "properties": {
+                            "ok": {"const": False},
+                            "kind": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                ]
+            },
         }
         channels[name] = {
-            "address": call.queue, "title": name,
-            "messages": {request_name.replace(".", "_"):
-                         {"$ref": f"#/components/messages/{request_name.replace('.', '_')}"}},
-            "bindings": {"amqp": {"is": "queue", "queue": {"name": call.queue, "durable": True,
-                                                            "exclusive": False, "autoDelete": False,
-                                                            "vhost": topology.vhost},
-                                  "bindingVersion": "0.3.0"}},
+            "address": call.queue,
+            "title": name,
+            "messages": {
+                request_name.replace(".", "_"): {
+                    "$ref": f"#/components/messages/{request_name.replace('.', '_')}"
+                }
+            },
+            "bindings": {
+                "amqp": {
+                    "is": "queue",
+                    "queue": {
+                        "name": call.queue,
+                        "durable": True,
+                        "exclusive": False,
+                        "autoDelete": False,
+                        "vhost": topology.vhost,
+                    },
+                    "bindingVersion": "0.3.0",
+                }
+            },
         }
         channels[reply_name] = {
-            "address": "amq.rabbitmq.reply-to", "title": reply_name,
-            "messages": {reply_name.replace(".", "_"):
-                         {"$ref": f"#/components/messages/{reply_name.replace('.', '_')}"}},
+            "address": "amq.rabbitmq.reply-to",
+            "title": reply_name,
+            "messages": {
+                reply_name.replace(".", "_"): {
+                    "$ref": f"#/components/messages/{reply_name.replace('.', '_')}"
+                }
+            },
         }
         operations[f"{name}.call"] = {
-            "action": "send", "channel": {"$ref": f"#/channels/{name}"},
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{name}"},
             "reply": {"channel": {"$ref": f"#/channels/{reply_name}"}},
             "summary": call.summary,
         }
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": "The shop platform's events", "version": version,
-                 "description": "Generated by `python -m event_contracts asyncapi`. One topic "
-                                "exchange per producing service; routing keys "
-                                "<service>.v<N>.<event>; consumers bind <service>.*.<event>."},
+        "info": {
+            "title": "The shop platform's events",
+            "version": version,
+            "description": "Generated by `python -m event_contracts asyncapi`. One topic "
+            "exchange per producing service; routing keys "
+            "<service>.v<N>.<event>; consumers bind <service>.*.<event>.",
+        },
         "defaultContentType": "application/json",
-        "servers": {"rabbitmq": {"host": "rabbit1:5672", "protocol": "amqp",
-                                 "protocolVersion": "0.9.1", "pathname": f"/{topology.vhost}"}},
+        "servers": {
+            "rabbitmq": {
+                "host": "rabbit1:5672",
+                "protocol": "amqp",
+                "protocolVersion": "0.9.1",
+                "pathname": f"/{topology.vhost}",
+            }
+        },
         "channels": channels,
         "operations": operations,
         "components": {"schemas": components, "messages": messages},

@@ -19,15 +19,16 @@ Resp = TypeVar("Resp")
 REMOTE_CALLS: dict[str, RemoteCall[Any, Any]] = {}
 
 
-class NotFound(LookupError):  # noqa: N818 - reads as the answer it is
+class NotFound(LookupError):
     """Raise from a responder when the thing asked about does not exist."""
 
 
 class RemoteCall(Generic[Req, Resp]):
     """``<service>.sync.<name>``: a typed question one service answers."""
 
-    def __init__(self, name: str, request_type: type[Req], response_type: type[Resp], *,
-                 summary: str = "") -> None:
+    def __init__(
+        self, name: str, request_type: type[Req], response_type: type[Resp], *, summary: str = ""
+    ) -> None:
         service, sync, _ = name.split(".", 2)
         if sync != "sync":
             raise ValueError(f"remote call {name!r} must be named <service>.sync.<name>")

@@ -32,11 +32,17 @@ _SCALARS: dict[Any, dict[str, Any]] = {
     UUID: {"type": "string", "format": "uuid"},
     datetime: {"type": "string", "format": "date-time"},
     Quantity: {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY},
-    Money: {"type": "string", "pattern": _MONEY_PATTERN.pattern,
-            "description": "A non-negative decimal amount written as a string: never a float."},
+    Money: {
+        "type": "string",
+        "pattern": _MONEY_PATTERN.pattern,
+        "description": "A non-negative decimal amount written as a string: never a float.",
+    },
     LegacyPrice: {"type": "number", "minimum": 0},
-    CurrencyCode: {"type": "string", "enum": sorted(ISO_4217_CODES),
-                   "description": "ISO 4217 alphabetic code."},
+    CurrencyCode: {
+        "type": "string",
+        "enum": sorted(ISO_4217_CODES),
+        "description": "ISO 4217 alphabetic code.",
+    },
     CustomerId: {"type": "string", "minLength": 1, "maxLength": 64},
 }
 
@@ -48,8 +54,12 @@ def schema_of(type_: Any, components: dict[str, Any]) -> dict[str, Any]:
     if type_ is OrderLines:
         from event_contracts.messages.order import OrderLine
 
-        return {"type": "array", "minItems": 1, "maxItems": MAX_LINES,
-                "items": schema_of(OrderLine, components)}
+        return {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_LINES,
+            "items": schema_of(OrderLine, components),
+        }
     origin = typing.get_origin(type_)
     if origin is tuple:
         (item, _ellipsis) = typing.get_args(type_)
@@ -57,8 +67,11 @@ def schema_of(type_: Any, components: dict[str, Any]) -> dict[str, Any]:
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(type_) if a is not type(None)]
         inner = schema_of(options[0], components)
-        return {"anyOf": [inner, {"type": "null"}]} if len(options) == 1 else {
-            "anyOf": [schema_of(o, components) for o in options]}
+        return (
+            {"anyOf": [inner, {"type": "null"}]}
+            if len(options) == 1
+            else {"anyOf": [schema_of(o, components) for o in options]}
+        )
     if attrs.has(type_):
         name = type_.__name__
         if name not in components:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from kombu import Connection
+from kombu.connection import Connection
 
 from event_contracts.event import Delivery, Event
 from event_contracts.generate import definitions, permissions
@@ -77,15 +77,26 @@ class LocalRabbit:
             f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n"
             "log.console = false\nlog.file.level = warning\n"
         )
-        self.process = subprocess.Popen([str(server)], env=self.env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            [str(server)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.ctl("wait", str(self.dir / "pid"), "--timeout", str(int(timeout)))
         self.ctl("add_user", "admin", "admin")
         self.ctl("set_user_tags", "admin", "administrator")
 
     def ctl(self, *args: str) -> str:
-        result = subprocess.run([str(RABBIT_BIN / "rabbitmqctl"), "-q", *args], env=self.env,
-                                capture_output=True, text=True, timeout=120, check=False)
+        result = subprocess.run(
+            [str(RABBIT_BIN / "rabbitmqctl"), "-q", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {result.stderr or result.stdout}")
         return result.stdout
@@ -95,8 +106,13 @@ class LocalRabbit:
 
     def stop(self) -> None:
         if self.process is not None:
-            subprocess.run([str(RABBIT_BIN / "rabbitmqctl"), "-q", "stop"], env=self.env,
-                           capture_output=True, timeout=60, check=False)
+            subprocess.run(
+                [str(RABBIT_BIN / "rabbitmqctl"), "-q", "stop"],
+                env=self.env,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -131,8 +147,7 @@ def topology_vhost(rabbit: LocalRabbit) -> Iterator[TestVhost]:
         except RuntimeError as exc:
             if "already exists" not in str(exc):
                 raise
-        rabbit.ctl("set_permissions", "-p", name, row["user"], row["configure"], row["write"],
-                   row["read"])
+        rabbit.ctl("set_permissions", "-p", name, row["user"], row["configure"], row["write"], row["read"])
     try:
         yield TestVhost(name, rabbit)
     finally:
@@ -179,10 +194,20 @@ def running_worker(vhost: TestVhost, service: str, app: Any = None, **settings: 
 
     if app is None:
         settings.setdefault("shop_retry_policy", RetryPolicy(max_retries=2, first_delay=0.2))
-        app = create_app(service, broker_urls=[vhost.url(f"{service}-service")],
-                         worker_hijack_root_logger=False, **settings)
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20,
-                      without_heartbeat=True, hostname=f"{service}-service@{uuid.uuid4().hex[:8]}"):
+        app = create_app(
+            service,
+            broker_urls=[vhost.url(f"{service}-service")],
+            worker_hijack_root_logger=False,
+            **settings,
+        )
+    with start_worker(
+        app,
+        pool="solo",
+        perform_ping_check=False,
+        shutdown_timeout=20,
+        without_heartbeat=True,
+        hostname=f"{service}-service@{uuid.uuid4().hex[:8]}",
+    ):
         yield app
 
 
@@ -207,13 +232,21 @@ class InMemoryBus:
         self.deliver, self.consumer = deliver, consumer
         self.published: list[tuple[Event[Any], Any]] = []
 
-    def publish(self, event: Event[Any], message: Any, *, correlation_id: str | None = None,
-                headers: Any = None) -> uuid.UUID:
+    def publish(
+        self, event: Event[Any], message: Any, *, correlation_id: str | None = None, headers: Any = None
+    ) -> uuid.UUID:
         self.published.append((event, message))
         event_id: uuid.UUID = message.event_id
         if self.deliver:
-            event.dispatch(message, Delivery(event_id=event_id, routing_key=event.routing_key,
-                                             consumer=self.consumer, correlation_id=correlation_id))
+            event.dispatch(
+                message,
+                Delivery(
+                    event_id=event_id,
+                    routing_key=event.routing_key,
+                    consumer=self.consumer,
+                    correlation_id=correlation_id,
+                ),
+            )
         return event_id
 
     def of(self, event: Event[Any]) -> list[Any]:

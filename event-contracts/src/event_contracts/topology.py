@@ -172,8 +172,6 @@ TOPOLOGY = Topology(
         Subscription("billing", "order", ("submit", "chargeback")),
         Subscription("logistic", "order", ("submit", "chargeback")),
         Subscription("order", "billing", ("invoiced", "refunded")),
-        Subscription(
-            "order", "logistic", ("shipment_dispatched", "shipment_cancelled", "shipment_returned")
-        ),
+        Subscription("order", "logistic", ("shipment_dispatched", "shipment_cancelled", "shipment_returned")),
     ),
 )

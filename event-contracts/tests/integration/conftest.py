@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from celery import Celery
-from celery.contrib.testing.worker import start_worker
-from kombu import Connection
 
-from event_contracts import Event, RetryPolicy, create_app
 from event_contracts.testing import (
-    LocalRabbit,
-    TestVhost,
     drain,
     queue_depth,
     running_worker,
     subscribed,
-    topology_vhost,
     wait_until,
 )
 
@@ -42,6 +32,9 @@ class Recorder:
             self.items.append((message, delivery))
 
     def wait_for(self, count: int, timeout: float = 15.0) -> list[Any]:
-        wait_until(lambda: len(self.items) >= count, timeout=timeout,
-                   what=f"{count} callback call(s) (got {len(self.items)})")
+        wait_until(
+            lambda: len(self.items) >= count,
+            timeout=timeout,
+            what=f"{count} callback call(s) (got {len(self.items)})",
+        )
         return list(self.items)

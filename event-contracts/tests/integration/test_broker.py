@@ -35,8 +35,12 @@ pytestmark = pytest.mark.integration
 
 
 def an_order(order_id: int = 7) -> Order:
-    return Order.create(id=order_id, customer_id="c-1", currency="EUR",
-                        lines=(OrderLine(id=1, quantity=2, unit_price=Decimal("4.50")),))
+    return Order.create(
+        id=order_id,
+        customer_id="c-1",
+        currency="EUR",
+        lines=(OrderLine(id=1, quantity=2, unit_price=Decimal("4.50")),),
+    )
 
 
 def publisher_for(vhost: TestVhost, service: str) -> Publisher:
@@ -47,21 +51,51 @@ def seed_v1_message(order_id: int, price: float = 4.5) -> tuple[dict[str, Any], 
     """The seed article's `order.submit()` on the wire, built with plain kombu: a Celery
     protocol-2 task named by the routing key, the order in kwargs ``instance``."""
     task_id = str(uuid.uuid4())
-    headers = {"lang": "py", "task": "order.v1.submit", "id": task_id, "root_id": task_id,
-               "parent_id": None, "group": None, "retries": 0, "eta": None, "expires": None}
-    body = json.dumps([[], {"instance": {"id": order_id, "lines": [
-        {"id": 1, "quantity": 2, "price": 3}, {"id": 2, "quantity": 1, "price": price}]}},
-        {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
+    headers = {
+        "lang": "py",
+        "task": "order.v1.submit",
+        "id": task_id,
+        "root_id": task_id,
+        "parent_id": None,
+        "group": None,
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+    }
+    body = json.dumps(
+        [
+            [],
+            {
+                "instance": {
+                    "id": order_id,
+                    "lines": [{"id": 1, "quantity": 2, "price": 3}, {"id": 2, "quantity": 1, "price": price}],
+                }
+            },
+            {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
+        ]
+    )
     return headers, body, task_id
 
 
-def publish_raw(vhost: TestVhost, routing_key: str, body: str | bytes, *,
-                headers: dict[str, Any] | None = None,
-                content_type: str = "application/json") -> None:
+def publish_raw(
+    vhost: TestVhost,
+    routing_key: str,
+    body: str | bytes,
+    *,
+    headers: dict[str, Any] | None = None,
+    content_type: str = "application/json",
+) -> None:
     with Connection(vhost.url("order-service")) as conn:
         producer = Producer(conn.channel())
-        producer.publish(body, exchange="order", routing_key=routing_key, headers=headers or {},
-                         content_type=content_type, content_encoding="utf-8", declare=())
+        producer.publish(
+            body,
+            exchange="order",
+            routing_key=routing_key,
+            headers=headers or {},
+            content_type=content_type,
+            content_encoding="utf-8",
+            declare=(),
+        )
 
 
 def test_one_submit_reaches_both_queues_bound_version_agnostic(vhost: TestVhost) -> None:
@@ -81,8 +115,7 @@ def test_one_submit_reaches_both_queues_bound_version_agnostic(vhost: TestVhost)
 def test_unroutable_publish_raises_instead_of_vanishing(vhost: TestVhost) -> None:
     publisher = publisher_for(vhost, "order")
     with pytest.raises(UnroutableMessage, match="order.v2.nobody_listens"):
-        publisher.publish_payload("order.v2.nobody_listens", "order", {"x": 1},
-                                  event_id=uuid.uuid4())
+        publisher.publish_payload("order.v2.nobody_listens", "order", {"x": 1}, event_id=uuid.uuid4())
 
 
 def test_seed_v1_message_from_plain_kombu_reaches_a_v2_callback(vhost: TestVhost) -> None:
@@ -118,8 +151,9 @@ def test_each_consumer_gets_its_own_task_id(vhost: TestVhost) -> None:
 
 
 def _dead_letters(vhost: TestVhost, expect: int) -> dict[str, Any]:
-    return {m.headers["x-dead-letter-reason"]: m
-            for m in drain(vhost.url(), "billing.order.dlq", expect=expect)}
+    return {
+        m.headers["x-dead-letter-reason"]: m for m in drain(vhost.url(), "billing.order.dlq", expect=expect)
+    }
 
 
 def test_poison_messages_land_in_the_dlq_with_their_reason(vhost: TestVhost) -> None:
@@ -142,8 +176,14 @@ def test_poison_messages_land_in_the_dlq_with_their_reason(vhost: TestVhost) -> 
         received.wait_for(1)
         letters = _dead_letters(vhost, expect=6)
 
-    assert set(letters) == {"undecodable", "invalid-payload", "unknown-event-version",
-                            "unregistered-task", "not-a-task-message", "malformed-task-message"}
+    assert set(letters) == {
+        "undecodable",
+        "invalid-payload",
+        "unknown-event-version",
+        "unregistered-task",
+        "not-a-task-message",
+        "malformed-task-message",
+    }
     invalid = letters["invalid-payload"].headers["x-dead-letter-detail"]
     assert "$.id" in invalid and "$.lines[0].quantity" in invalid
     assert letters["unknown-event-version"].headers["x-original-routing-key"] == "order.v3.submit"
@@ -190,8 +230,14 @@ def test_sync_call_answers_and_times_out_clearly(vhost: TestVhost) -> None:
     def invoice(query: InvoiceQuery) -> InvoiceView:
         if query.order_id != 5:
             raise NotFound(f"no invoice for order {query.order_id}")
-        return InvoiceView(invoice_id="INV-5", order_id=5, customer_id="c", currency="EUR",
-                           amount=Decimal("9.00"), status="invoiced")
+        return InvoiceView(
+            invoice_id="INV-5",
+            order_id=5,
+            customer_id="c",
+            currency="EUR",
+            amount=Decimal("9.00"),
+            status="invoiced",
+        )
 
     client = RpcClient(create_app("order", broker_urls=[vhost.url("order-service")]))
     GET_INVOICE.register_responder(invoice)

@@ -32,8 +32,12 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def an_order() -> Order:
-    return Order.create(id=1, customer_id="c", currency="EUR",
-                        lines=(OrderLine(id=1, quantity=1, unit_price=Decimal("2.00")),))
+    return Order.create(
+        id=1,
+        customer_id="c",
+        currency="EUR",
+        lines=(OrderLine(id=1, quantity=1, unit_price=Decimal("2.00")),),
+    )
 
 
 def test_descriptor_knows_its_owner_without_being_read_first() -> None:
@@ -96,11 +100,12 @@ def test_routing_keys_must_be_service_version_event(bad: str) -> None:
 
 
 def test_previous_versions_must_be_older_and_of_the_same_event() -> None:
-    from event_contracts import PreviousVersion, OrderV1
+    from event_contracts import OrderV1, PreviousVersion
 
     with pytest.raises(ValueError, match="older"):
-        Event("order", "order.v2.submit",
-              previous=[PreviousVersion("order.v3.submit", OrderV1, lambda o, d: o)])
+        Event(
+            "order", "order.v2.submit", previous=[PreviousVersion("order.v3.submit", OrderV1, lambda o, d: o)]
+        )
     with pytest.raises(ValueError, match="exchange"):
         Event("billing", "order.v2.submit")
 
@@ -108,8 +113,14 @@ def test_previous_versions_must_be_older_and_of_the_same_event() -> None:
 def test_every_subscribed_version_has_a_task_and_nothing_else_does() -> None:
     app = create_app("billing", broker_urls=["amqp://u:p@localhost:1/shop"])
     own = {name for name in app.tasks if not name.startswith("celery.")}
-    assert own == {"order.v1.submit", "order.v2.submit", "order.v1.chargeback",
-                   "order.v2.chargeback", "billing.sync.invoice", "billing.sync.balance"}
+    assert own == {
+        "order.v1.submit",
+        "order.v2.submit",
+        "order.v1.chargeback",
+        "order.v2.chargeback",
+        "billing.sync.invoice",
+        "billing.sync.balance",
+    }
     assert [q.name for q in app.conf.task_queues] == ["billing.order", "billing.sync"]
     assert all(q.no_declare for q in app.conf.task_queues)
 
@@ -118,13 +129,11 @@ def test_each_consumed_queue_has_retry_dlq_and_a_policy() -> None:
     generated = definitions()
     queues = {q["name"] for q in generated["queues"]}
     policies = {p["name"]: p["definition"] for p in generated["policies"]}
-    for queue in ("billing.order", "logistic.order", "order.billing", "order.logistic",
-                  "logistic.internal"):
+    for queue in ("billing.order", "logistic.order", "order.billing", "order.logistic", "logistic.internal"):
         assert {queue, f"{queue}.retry", f"{queue}.dlq"} <= queues
         assert policies[queue]["dead-letter-routing-key"] == queue
         assert policies[f"{queue}.retry"]["dead-letter-exchange"] == ""
-    assert all(q["arguments"] == {"x-queue-type": "quorum"} and q["durable"]
-               for q in generated["queues"])
+    assert all(q["arguments"] == {"x-queue-type": "quorum"} and q["durable"] for q in generated["queues"])
     bindings = {(b["source"], b["destination"], b["routing_key"]) for b in generated["bindings"]}
     assert ("order", "billing.order", "order.*.submit") in bindings
     assert ("order", "logistic.order", "order.*.chargeback") in bindings
@@ -149,23 +158,31 @@ def test_a_user_may_publish_only_on_its_own_exchanges() -> None:
     assert re.match(rows["order-service"]["write"], "billing.sync")
 
 
-@pytest.mark.parametrize(("artefact", "path"), [
-    ("definitions", "infra/rabbitmq/definitions.json"),
-    ("users", "infra/rabbitmq/users.tsv"),
-    ("asyncapi", "event-contracts/asyncapi.json"),
-])
+@pytest.mark.parametrize(
+    ("artefact", "path"),
+    [
+        ("definitions", "infra/rabbitmq/definitions.json"),
+        ("users", "infra/rabbitmq/users.tsv"),
+        ("asyncapi", "event-contracts/asyncapi.json"),
+    ],
+)
 def test_committed_generated_files_match_the_code(artefact: str, path: str) -> None:
     committed = REPO / path
     assert committed.exists(), f"{path} missing: python -m event_contracts {artefact} > {path}"
     assert committed.read_text() == render(artefact), (
-        f"{path} is stale: run `python -m event_contracts {artefact} > {path}`")
+        f"{path} is stale: run `python -m event_contracts {artefact} > {path}`"
+    )
 
 
 def test_asyncapi_documents_every_version_and_its_consumers() -> None:
     doc = json.loads(render("asyncapi"))
     assert doc["asyncapi"] == "3.0.0"
-    assert {"order.v1.submit", "order.v2.submit", "billing.v1.invoiced",
-            "logistic.v1.shipment_dispatched"} <= set(doc["channels"])
+    assert {
+        "order.v1.submit",
+        "order.v2.submit",
+        "billing.v1.invoiced",
+        "logistic.v1.shipment_dispatched",
+    } <= set(doc["channels"])
     assert "billing-service.receives.order.v1.submit" in doc["operations"]
     line = doc["components"]["schemas"]["OrderLine"]["properties"]
     assert line["unit_price"]["type"] == "string"

@@ -35,25 +35,55 @@ instants = st.datetimes(timezones=st.just(UTC))
 currencies = st.sampled_from(sorted(ISO_4217_CODES))
 texts = st.text(min_size=1, max_size=64)
 lines = st.builds(OrderLine, id=ids, quantity=st.integers(1, 10_000), unit_price=money)
-orders = st.builds(Order, event_id=st.uuids(), id=ids, customer_id=texts, currency=currencies,
-                   lines=st.lists(lines, min_size=1, max_size=MAX_LINES).map(tuple),
-                   occurred_at=instants)
-invoices = st.builds(Invoice, event_id=st.uuids(), invoice_id=texts, order_id=ids,
-                     customer_id=texts, currency=currencies, amount=money, occurred_at=instants,
-                     caused_by=st.uuids())
-shipments = st.builds(Shipment, event_id=st.uuids(), shipment_id=texts, order_id=ids,
-                      occurred_at=instants, caused_by=st.uuids())
-views = st.builds(InvoiceView, invoice_id=texts, order_id=ids, customer_id=texts,
-                  currency=currencies, amount=money, status=st.sampled_from(["invoiced", "refunded"]))
-balances = st.builds(BalanceView, account=texts, currency=currencies, debits=money,
-                     credits=money, balance=st.just("0"))
-v1_lines = st.fixed_dictionaries({"id": ids, "quantity": st.integers(1, 10_000),
-                                  "price": st.one_of(st.integers(0, 10**6),
-                                                     money.map(float))})
+orders = st.builds(
+    Order,
+    event_id=st.uuids(),
+    id=ids,
+    customer_id=texts,
+    currency=currencies,
+    lines=st.lists(lines, min_size=1, max_size=MAX_LINES).map(tuple),
+    occurred_at=instants,
+)
+invoices = st.builds(
+    Invoice,
+    event_id=st.uuids(),
+    invoice_id=texts,
+    order_id=ids,
+    customer_id=texts,
+    currency=currencies,
+    amount=money,
+    occurred_at=instants,
+    caused_by=st.uuids(),
+)
+shipments = st.builds(
+    Shipment, event_id=st.uuids(), shipment_id=texts, order_id=ids, occurred_at=instants, caused_by=st.uuids()
+)
+views = st.builds(
+    InvoiceView,
+    invoice_id=texts,
+    order_id=ids,
+    customer_id=texts,
+    currency=currencies,
+    amount=money,
+    status=st.sampled_from(["invoiced", "refunded"]),
+)
+balances = st.builds(
+    BalanceView, account=texts, currency=currencies, debits=money, credits=money, balance=st.just("0")
+)
+v1_lines = st.fixed_dictionaries(
+    {
+        "id": ids,
+        "quantity": st.integers(1, 10_000),
+        "price": st.one_of(st.integers(0, 10**6), money.map(float)),
+    }
+)
 
 
-@pytest.mark.parametrize("strategy", [orders, invoices, shipments, views, balances],
-                         ids=["Order", "Invoice", "Shipment", "InvoiceView", "BalanceView"])
+@pytest.mark.parametrize(
+    "strategy",
+    [orders, invoices, shipments, views, balances],
+    ids=["Order", "Invoice", "Shipment", "InvoiceView", "BalanceView"],
+)
 @given(data=st.data())
 def test_every_message_survives_a_json_round_trip(strategy: Any, data: st.DataObject) -> None:
     message = data.draw(strategy)
@@ -66,28 +96,38 @@ def test_every_message_survives_a_json_round_trip(strategy: Any, data: st.DataOb
 def test_v1_round_trips_and_upcasts_to_v2_with_documented_defaults(order_id: int, v1: Any) -> None:
     payload = {"id": order_id, "lines": v1}
     legacy = structure(payload, OrderV1)
-    delivery = Delivery(event_id=uuid.uuid4(), routing_key="order.v1.submit",
-                        headers={"occurred-at": "2024-05-01T10:00:00+00:00"})
+    delivery = Delivery(
+        event_id=uuid.uuid4(),
+        routing_key="order.v1.submit",
+        headers={"occurred-at": "2024-05-01T10:00:00+00:00"},
+    )
     order = Order.submit.decode("order.v1.submit", payload, delivery)
     assert order.id == legacy.id == order_id
     assert order.event_id == delivery.event_id
     assert (order.currency, order.customer_id) == (LEGACY_V1_CURRENCY, LEGACY_V1_CUSTOMER)
     assert order.occurred_at == datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert [(l.id, l.quantity, l.unit_price) for l in order.lines] == [
-        (l["id"], l["quantity"], Decimal(repr(l["price"]))) for l in v1]
+        (l["id"], l["quantity"], Decimal(repr(l["price"]))) for l in v1
+    ]
 
 
 def test_v1_float_price_is_read_exactly_as_sent() -> None:
-    order = Order.submit.decode("order.v1.submit", {"id": 1, "lines": [
-        {"id": 1, "quantity": 1, "price": 0.1}]}, Delivery(uuid.uuid4(), "order.v1.submit"))
+    order = Order.submit.decode(
+        "order.v1.submit",
+        {"id": 1, "lines": [{"id": 1, "quantity": 1, "price": 0.1}]},
+        Delivery(uuid.uuid4(), "order.v1.submit"),
+    )
     assert order.lines[0].unit_price == Decimal("0.1")
     assert order.total == Decimal("0.1")
 
 
 def test_a_v1_price_finer_than_v2_allows_is_refused_not_rounded() -> None:
     with pytest.raises(ContractError, match=r"\$\.lines\[0\]\.unit_price"):
-        Order.submit.decode("order.v1.submit", {"id": 1, "lines": [
-            {"id": 1, "quantity": 1, "price": 0.03125}]}, Delivery(uuid.uuid4(), "order.v1.submit"))
+        Order.submit.decode(
+            "order.v1.submit",
+            {"id": 1, "lines": [{"id": 1, "quantity": 1, "price": 0.03125}]},
+            Delivery(uuid.uuid4(), "order.v1.submit"),
+        )
 
 
 def test_an_unknown_version_is_refused_by_name() -> None:
@@ -96,27 +136,35 @@ def test_an_unknown_version_is_refused_by_name() -> None:
 
 
 def _good() -> dict[str, Any]:
-    return {"event_id": str(uuid.uuid4()), "id": 1, "customer_id": "c", "currency": "EUR",
-            "lines": [{"id": 1, "quantity": 1, "unit_price": "1.00"}],
-            "occurred_at": "2024-01-01T00:00:00Z"}
+    return {
+        "event_id": str(uuid.uuid4()),
+        "id": 1,
+        "customer_id": "c",
+        "currency": "EUR",
+        "lines": [{"id": 1, "quantity": 1, "unit_price": "1.00"}],
+        "occurred_at": "2024-01-01T00:00:00Z",
+    }
 
 
-@pytest.mark.parametrize(("change", "path", "words"), [
-    ({"id": "1"}, "$.id", "expected an integer"),
-    ({"id": True}, "$.id", "expected an integer"),
-    ({"currency": "EURO"}, "$.currency", "ISO 4217"),
-    ({"customer_id": ""}, "$.customer_id", "1 to 64"),
-    ({"lines": []}, "$.lines", "1 to 100 lines"),
-    ({"lines": [{"id": 1}] * 101}, "$.lines", "1 to 100 lines"),
-    ({"lines": [{"id": 1, "quantity": 0, "unit_price": "1"}]}, "$.lines[0].quantity", "between 1"),
-    ({"lines": [{"id": 1, "quantity": 1, "unit_price": 1.5}]}, "$.lines[0].unit_price", "decimal string"),
-    ({"lines": [{"id": 1, "quantity": 1, "unit_price": "-1"}]}, "$.lines[0].unit_price", "non-negative"),
-    ({"lines": [{"id": 1, "quantity": 1, "unit_price": "NaN"}]}, "$.lines[0].unit_price", "non-negative"),
-    ({"lines": [{"id": 1, "quantity": 1}]}, "$.lines[0].unit_price", "required field missing"),
-    ({"event_id": "nope"}, "$.event_id", "not a UUID"),
-    ({"occurred_at": "2024-01-01T00:00:00"}, "$.occurred_at", "UTC offset"),
-    ({"occurred_at": "yesterday"}, "$.occurred_at", "ISO 8601"),
-])
+@pytest.mark.parametrize(
+    ("change", "path", "words"),
+    [
+        ({"id": "1"}, "$.id", "expected an integer"),
+        ({"id": True}, "$.id", "expected an integer"),
+        ({"currency": "EURO"}, "$.currency", "ISO 4217"),
+        ({"customer_id": ""}, "$.customer_id", "1 to 64"),
+        ({"lines": []}, "$.lines", "1 to 100 lines"),
+        ({"lines": [{"id": 1}] * 101}, "$.lines", "1 to 100 lines"),
+        ({"lines": [{"id": 1, "quantity": 0, "unit_price": "1"}]}, "$.lines[0].quantity", "between 1"),
+        ({"lines": [{"id": 1, "quantity": 1, "unit_price": 1.5}]}, "$.lines[0].unit_price", "decimal string"),
+        ({"lines": [{"id": 1, "quantity": 1, "unit_price": "-1"}]}, "$.lines[0].unit_price", "non-negative"),
+        ({"lines": [{"id": 1, "quantity": 1, "unit_price": "NaN"}]}, "$.lines[0].unit_price", "non-negative"),
+        ({"lines": [{"id": 1, "quantity": 1}]}, "$.lines[0].unit_price", "required field missing"),
+        ({"event_id": "nope"}, "$.event_id", "not a UUID"),
+        ({"occurred_at": "2024-01-01T00:00:00"}, "$.occurred_at", "UTC offset"),
+        ({"occurred_at": "yesterday"}, "$.occurred_at", "ISO 8601"),
+    ],
+)
 def test_every_bad_field_is_named_by_its_path(change: dict[str, Any], path: str, words: str) -> None:
     with pytest.raises(ContractError) as caught:
         structure({**_good(), **change}, Order)

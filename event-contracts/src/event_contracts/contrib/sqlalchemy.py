@@ -17,7 +17,8 @@ TABLE_NAME = "processed_events"
 
 def processed_events_table(metadata: MetaData) -> Table:
     return Table(
-        TABLE_NAME, metadata,
+        TABLE_NAME,
+        metadata,
         Column("dedupe_key", String(200), primary_key=True),
         Column("routing_key", String(200), nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -32,13 +33,15 @@ class SqlProcessedEvents:
 
     def first_delivery(self, delivery: Delivery) -> bool:
         seen = self.session.execute(
-            select(self.table.c.dedupe_key).where(self.table.c.dedupe_key == delivery.dedupe_key)
+            select(self.table.c.dedupe_key)
+            .where(self.table.c.dedupe_key == delivery.dedupe_key)
             .with_for_update()
         ).first()
         if seen is not None:
             return False
-        self.session.execute(insert(self.table).values(dedupe_key=delivery.dedupe_key,
-                                                       routing_key=delivery.routing_key))
+        self.session.execute(
+            insert(self.table).values(dedupe_key=delivery.dedupe_key, routing_key=delivery.routing_key)
+        )
         # Two concurrent deliveries of one event: the second insert fails on the primary key
         # at flush/commit, its transaction rolls back and the delivery is retried, then skipped.
         self.session.flush()

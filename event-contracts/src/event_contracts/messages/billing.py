@@ -27,11 +27,13 @@ class Invoice:
     caused_by: UUID
 
     invoiced: ClassVar[Event[Invoice]] = Event(
-        "billing", "billing.v1.invoiced",
+        "billing",
+        "billing.v1.invoiced",
         summary="Billing posted an order's invoice to the ledger (debit receivable, credit revenue).",
     )
     refunded: ClassVar[Event[Invoice]] = Event(
-        "billing", "billing.v1.refunded",
+        "billing",
+        "billing.v1.refunded",
         summary="Billing posted the reversal of a charged-back order's invoice.",
     )
 

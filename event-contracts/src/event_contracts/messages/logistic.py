@@ -22,14 +22,17 @@ class Shipment:
     caused_by: UUID
 
     dispatched: ClassVar[Event[Shipment]] = Event(
-        "logistic", "logistic.v1.shipment_dispatched",
+        "logistic",
+        "logistic.v1.shipment_dispatched",
         summary="The shipment left the warehouse (after pick and pack).",
     )
     cancelled: ClassVar[Event[Shipment]] = Event(
-        "logistic", "logistic.v1.shipment_cancelled",
+        "logistic",
+        "logistic.v1.shipment_cancelled",
         summary="The shipment was stopped before dispatch (its order was charged back).",
     )
     returned: ClassVar[Event[Shipment]] = Event(
-        "logistic", "logistic.v1.shipment_returned",
+        "logistic",
+        "logistic.v1.shipment_returned",
         summary="A return was opened for a dispatched shipment whose order was charged back.",
     )

@@ -11,6 +11,7 @@ key), so a chargeback of an order is a new ``Order`` with a new ``event_id``.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar, NewType
 from uuid import UUID, uuid4
 
@@ -128,18 +129,20 @@ class Order:
     occurred_at: datetime
 
     @classmethod
-    def create(
-        cls, *, id: int, customer_id: str, currency: str, lines: tuple[OrderLine, ...]  # noqa: A002
-    ) -> Order:
+    def create(cls, *, id: int, customer_id: str, currency: str, lines: tuple[OrderLine, ...]) -> Order:
         """A new event about an order: a fresh event id, occurred now."""
         return cls(
-            event_id=uuid4(), id=id, customer_id=CustomerId(customer_id),
-            currency=CurrencyCode(currency), lines=OrderLines(lines), occurred_at=utc_now(),
+            event_id=uuid4(),
+            id=id,
+            customer_id=CustomerId(customer_id),
+            currency=CurrencyCode(currency),
+            lines=OrderLines(lines),
+            occurred_at=utc_now(),
         )
 
     @property
     def total(self) -> Money:
-        return Money(sum((line.total for line in self.lines), start=Money(0)))
+        return Money(sum((line.total for line in self.lines), start=Decimal(0)))
 
     submit: ClassVar[Event[Order]] = Event(
         "order",

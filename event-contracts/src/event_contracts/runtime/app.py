@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from event_contracts.topology import TOPOLOGY, Topology
 
@@ -29,8 +29,13 @@ def consumer_queues(service: str, topology: Topology = TOPOLOGY) -> list[Queue]:
     and leaves global QoS off.
     """
     return [
-        Queue(name, Exchange(name, type="direct", no_declare=True), routing_key=name,
-              no_declare=True, queue_arguments={"x-queue-type": "quorum"})
+        Queue(
+            name,
+            Exchange(name, type="direct", no_declare=True),
+            routing_key=name,
+            no_declare=True,
+            queue_arguments={"x-queue-type": "quorum"},
+        )
         for name in topology.worker_queues(service)
     ]
 

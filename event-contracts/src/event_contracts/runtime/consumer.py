@@ -24,7 +24,7 @@ import os
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 from celery import Celery, Task, bootsteps
@@ -105,18 +105,29 @@ class ServiceTask(Task):  # type: ignore[misc]
         subscription = topology.subscription_for(service, key)
         return subscription.queue if subscription else topology.service(service).internal
 
-    def republish(self, exchange: str, routing_key: str, extra_headers: Mapping[str, Any],
-                  retries: int, **options: Any) -> None:
+    def republish(
+        self, exchange: str, routing_key: str, extra_headers: Mapping[str, Any], retries: int, **options: Any
+    ) -> None:
         """Publish this task's message again (same id, args and contract headers)."""
         request = self.request
         passed_on = {h: getattr(request, h, None) for h in PASSED_ON_HEADERS}
         headers, properties, body = task_message(
-            self.app, name=self.name, task_id=self.original_id(), kwargs=request.kwargs or {},
+            self.app,
+            name=self.name,
+            task_id=self.original_id(),
+            kwargs=request.kwargs or {},
             headers={**{k: v for k, v in passed_on.items() if v is not None}, **extra_headers},
             retries=retries,
         )
-        publish_with_confirm(self.app, body, exchange=exchange, routing_key=routing_key,
-                             headers=headers, properties=properties, **options)
+        publish_with_confirm(
+            self.app,
+            body,
+            exchange=exchange,
+            routing_key=routing_key,
+            headers=headers,
+            properties=properties,
+            **options,
+        )
 
     def retry_privately(self, exc: BaseException) -> None:
         """Back into this service's own queue after the backoff, or dead-letter when exhausted."""
@@ -124,34 +135,40 @@ class ServiceTask(Task):  # type: ignore[misc]
         retries = int(self.request.retries or 0)
         queue = self.own_queue()
         if retries >= policy.max_retries:
-            self.dead_letter("retries-exhausted", f"failed {retries + 1} times; last error: "
-                             + _describe(exc))
+            self.dead_letter(
+                "retries-exhausted", f"failed {retries + 1} times; last error: " + _describe(exc)
+            )
             raise exc
         delay = policy.delay(retries)
         owner = _topology(self.app).owner_of_queue(queue)
         self.republish(owner.retry_exchange, queue, {}, retries + 1, expiration=delay)
-        log.warning("%s: retry %d/%d in %.1f s via %s.retry: %s", self.request.id, retries + 1,
-                    policy.max_retries, delay, queue, exc)
+        log.warning(
+            "%s: retry %d/%d in %.1f s via %s.retry: %s",
+            self.request.id,
+            retries + 1,
+            policy.max_retries,
+            delay,
+            queue,
+            exc,
+        )
         raise Retry(exc=exc, when=delay)
 
     def dead_letter(self, reason: str, detail: str) -> None:
         """A copy with the reason to ``<queue>.dlq``; falls back to the broker's own DLX."""
         queue = self.own_queue()
         owner = _topology(self.app).owner_of_queue(queue)
-        headers = reason_headers(reason, detail, queue, _service(self.app),
-                                 self.request.delivery_info or {})
+        headers = reason_headers(reason, detail, queue, _service(self.app), self.request.delivery_info or {})
         try:
-            self.republish(owner.dead_letter_exchange, queue, headers,
-                           int(self.request.retries or 0))
+            self.republish(owner.dead_letter_exchange, queue, headers, int(self.request.retries or 0))
         except Exception as exc:
-            log.exception("could not dead-letter %s with its reason; rejecting it instead",
-                          self.request.id)
+            log.exception("could not dead-letter %s with its reason; rejecting it instead", self.request.id)
             raise Reject(f"{reason}: {detail}", requeue=False) from exc
         log.error("%s dead-lettered to %s.dlq: %s: %s", self.request.id, queue, reason, detail)
 
 
-def reason_headers(reason: str, detail: str, queue: str, service: str,
-                   delivery_info: Mapping[str, Any]) -> dict[str, Any]:
+def reason_headers(
+    reason: str, detail: str, queue: str, service: str, delivery_info: Mapping[str, Any]
+) -> dict[str, Any]:
     return {
         "x-dead-letter-reason": reason,
         "x-dead-letter-detail": detail[:DETAIL_LIMIT],
@@ -223,9 +240,16 @@ def _responder_task(call: RemoteCall[Any, Any]) -> Callable[..., None]:
         if not reply_to:
             log.warning("%s: request %s has no reply_to; answer dropped", call.name, task.request.id)
             return
-        publish_with_confirm(task.app, reply, exchange="", routing_key=reply_to, headers={},
-                             properties={"correlation_id": task.request.correlation_id},
-                             mandatory=False, retry=False)
+        publish_with_confirm(
+            task.app,
+            reply,
+            exchange="",
+            routing_key=reply_to,
+            headers={},
+            properties={"correlation_id": task.request.correlation_id},
+            mandatory=False,
+            retry=False,
+        )
 
     answer.__name__ = answer.__qualname__ = call.name.replace(".", "_")
     return answer
@@ -241,13 +265,22 @@ def register_service_tasks(app: Celery) -> None:
     app.conf.setdefault("shop_retry_policy", RetryPolicy())
     for subscription in topology.subscriptions_of(service):
         for name in subscription.events:
-            event = next((e for e in EVENTS.values()
-                          if e.key.service == subscription.producer and e.key.event == name), None)
+            event = next(
+                (
+                    e
+                    for e in EVENTS.values()
+                    if e.key.service == subscription.producer and e.key.event == name
+                ),
+                None,
+            )
             if event is None:
-                raise LookupError(f"{service} subscribes to {subscription.producer}.*.{name} "
-                                  "but no message declares that event")
+                raise LookupError(
+                    f"{service} subscribes to {subscription.producer}.*.{name} "
+                    "but no message declares that event"
+                )
             for routing_key in event.versions():
-                app.task(name=routing_key, bind=True, base=ServiceTask, shared=False)(_event_task(event, routing_key))
+                handler = _event_task(event, routing_key)
+                app.task(name=routing_key, bind=True, base=ServiceTask, shared=False)(handler)
     if topology.service(service).answers_sync:
         for call in REMOTE_CALLS.values():
             if call.service == service:
@@ -263,7 +296,7 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
     """
 
     class Blueprint(Consumer.Blueprint):  # type: ignore[misc]
-        default_steps = [
+        default_steps: ClassVar[list[str]] = [
             *(s for s in Consumer.Blueprint.default_steps if "DelayedDelivery" not in s),
             "event_contracts.runtime.consumer:HeartbeatFile",
         ]
@@ -272,15 +305,17 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
         self.dead_letter_raw(message, "undecodable", f"{exc!r}; content-type {message.content_type!r}")
 
     def on_unknown_message(self, body: Any, message: Message) -> None:
-        self.dead_letter_raw(message, "not-a-task-message",
-                             "no Celery 'task' header: not an event of this platform")
+        self.dead_letter_raw(
+            message, "not-a-task-message", "no Celery 'task' header: not an event of this platform"
+        )
 
     def on_unknown_task(self, body: Any, message: Message, exc: BaseException) -> None:
         name = (message.headers or {}).get("task")
         known = sorted(n for n in self.app.tasks if not n.startswith("celery."))
         reason = "unknown-event-version" if _is_event_key(str(name)) else "unregistered-task"
-        self.dead_letter_raw(message, reason,
-                             f"{name!r} is not handled by {_service(self.app)}; it handles {known}")
+        self.dead_letter_raw(
+            message, reason, f"{name!r} is not handled by {_service(self.app)}; it handles {known}"
+        )
 
     def on_invalid_task(self, body: Any, message: Message, exc: BaseException) -> None:
         self.dead_letter_raw(message, "invalid-task-message", repr(exc))
@@ -311,12 +346,17 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
             if queue is None:
                 raise LookupError("message from an unknown queue")
             owner = _topology(self.app).owner_of_queue(queue)
-            headers = {**(message.headers or {}),
-                       **reason_headers(reason, detail, queue, _service(self.app),
-                                        message.delivery_info or {})}
+            headers = {
+                **(message.headers or {}),
+                **reason_headers(reason, detail, queue, _service(self.app), message.delivery_info or {}),
+            }
             publish_with_confirm(
-                self.app, message.body, exchange=owner.dead_letter_exchange, routing_key=queue,
-                headers=headers, content_type=message.content_type or "application/octet-stream",
+                self.app,
+                message.body,
+                exchange=owner.dead_letter_exchange,
+                routing_key=queue,
+                headers=headers,
+                content_type=message.content_type or "application/octet-stream",
                 content_encoding=message.content_encoding or "binary",
             )
         except Exception:
@@ -337,7 +377,7 @@ class HeartbeatFile(bootsteps.StartStopStep):  # type: ignore[misc]
     INTERVAL = 10.0
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
-        self.path = Path(os.environ.get("WORKER_HEARTBEAT_FILE", "/tmp/worker-heartbeat"))  # noqa: S108
+        self.path = Path(os.environ.get("WORKER_HEARTBEAT_FILE", "/tmp/worker-heartbeat"))
         self.entry: Any = None
 
     def start(self, parent: Any) -> None:

@@ -28,24 +28,48 @@ log = logging.getLogger(__name__)
 
 NO_ROUTE = 312
 PUBLISH_RETRY_POLICY: Mapping[str, Any] = {
-    "max_retries": 6, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0,
+    "max_retries": 6,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 2.0,
 }
 
 
 def task_message(
-    app: Celery, *, name: str, task_id: str, kwargs: Mapping[str, Any], headers: Mapping[str, Any],
-    retries: int = 0, reply_to: str | None = None,
+    app: Celery,
+    *,
+    name: str,
+    task_id: str,
+    kwargs: Mapping[str, Any],
+    headers: Mapping[str, Any],
+    retries: int = 0,
+    reply_to: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """Celery protocol 2 headers, properties and body for a task ``name`` with ``kwargs``."""
-    message = app.amqp.as_task_v2(task_id, name, args=(), kwargs=dict(kwargs), retries=retries,
-                                  reply_to=reply_to, argsrepr="()", kwargsrepr="{...}")
+    message = app.amqp.as_task_v2(
+        task_id,
+        name,
+        args=(),
+        kwargs=dict(kwargs),
+        retries=retries,
+        reply_to=reply_to,
+        argsrepr="()",
+        kwargsrepr="{...}",
+    )
     message.headers.update(headers)
     return message.headers, message.properties, message.body
 
 
 def publish_with_confirm(
-    app: Celery, body: Any, *, exchange: str, routing_key: str, headers: Mapping[str, Any],
-    properties: Mapping[str, Any] | None = None, mandatory: bool = True, retry: bool = True,
+    app: Celery,
+    body: Any,
+    *,
+    exchange: str,
+    routing_key: str,
+    headers: Mapping[str, Any],
+    properties: Mapping[str, Any] | None = None,
+    mandatory: bool = True,
+    retry: bool = True,
     **options: Any,
 ) -> None:
     """One confirmed publish through the app's producer pool, with failover retries."""
@@ -53,10 +77,18 @@ def publish_with_confirm(
     try:
         with app.producer_or_acquire() as producer:
             producer.publish(
-                body, exchange=exchange, routing_key=routing_key, headers=dict(headers),
-                serializer="json", delivery_mode=2, mandatory=mandatory, retry=retry,
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                headers=dict(headers),
+                serializer="json",
+                delivery_mode=2,
+                mandatory=mandatory,
+                retry=retry,
                 retry_policy={**PUBLISH_RETRY_POLICY, "errback": on_retry},
-                declare=(), **dict(properties or {}), **options,
+                declare=(),
+                **dict(properties or {}),
+                **options,
             )
     except ChannelError as exc:
         if getattr(exc, "reply_code", None) == NO_ROUTE or "NO_ROUTE" in str(exc):
@@ -68,9 +100,14 @@ def publish_with_confirm(
 
 def _log_retry(exchange: str, routing_key: str) -> Any:
     def errback(exc: BaseException, interval: float) -> None:
-        log.warning("publish to %s/%s failed (%s); reconnecting in %.1f s and publishing again "
-                    "(consumers drop the duplicate if the first one arrived)",
-                    exchange, routing_key, exc, interval)
+        log.warning(
+            "publish to %s/%s failed (%s); reconnecting in %.1f s and publishing again "
+            "(consumers drop the duplicate if the first one arrived)",
+            exchange,
+            routing_key,
+            exc,
+            interval,
+        )
 
     return errback
 
@@ -82,20 +119,36 @@ class Publisher:
         self.app = app
 
     def publish(
-        self, event: Event[Any], message: Any, *, correlation_id: str | None = None,
+        self,
+        event: Event[Any],
+        message: Any,
+        *,
+        correlation_id: str | None = None,
         headers: Mapping[str, Any] | None = None,
     ) -> UUID:
         """Publish ``message`` as ``event`` (its newest version); returns the event id."""
         payload = event.encode(message)
         event_id = UUID(str(payload["event_id"]))
-        self.publish_payload(event.routing_key, event.exchange, payload, event_id=event_id,
-                             correlation_id=correlation_id, headers=headers,
-                             occurred_at=payload.get("occurred_at"))
+        self.publish_payload(
+            event.routing_key,
+            event.exchange,
+            payload,
+            event_id=event_id,
+            correlation_id=correlation_id,
+            headers=headers,
+            occurred_at=payload.get("occurred_at"),
+        )
         return event_id
 
     def publish_payload(
-        self, routing_key: str, exchange: str, payload: Mapping[str, Any], *, event_id: UUID,
-        correlation_id: str | None = None, headers: Mapping[str, Any] | None = None,
+        self,
+        routing_key: str,
+        exchange: str,
+        payload: Mapping[str, Any],
+        *,
+        event_id: UUID,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
         occurred_at: str | None = None,
     ) -> None:
         """Publish an already serialized event (what an outbox stored) under its event id."""
@@ -104,11 +157,20 @@ class Publisher:
             extra["occurred-at"] = occurred_at
         extra.update(headers or {})
         msg_headers, properties, body = task_message(
-            self.app, name=routing_key, task_id=str(event_id), kwargs={"instance": dict(payload)},
+            self.app,
+            name=routing_key,
+            task_id=str(event_id),
+            kwargs={"instance": dict(payload)},
             headers=extra,
         )
-        publish_with_confirm(self.app, body, exchange=exchange, routing_key=routing_key,
-                             headers=msg_headers, properties=properties)
+        publish_with_confirm(
+            self.app,
+            body,
+            exchange=exchange,
+            routing_key=routing_key,
+            headers=msg_headers,
+            properties=properties,
+        )
 
 
 _default: Publisher | None = None

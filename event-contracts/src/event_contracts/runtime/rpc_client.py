@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 from uuid import uuid4
 
 from celery import Celery
-from kombu import Consumer as KombuConsumer
-from kombu import Queue
+from kombu.entity import Queue
+from kombu.messaging import Consumer as KombuConsumer
 
 from event_contracts.errors import RemoteCallError, RemoteCallTimeout
 from event_contracts.rpc import RemoteCall
@@ -45,21 +45,33 @@ class RpcClient:
                 replies.append(body)
 
         headers, properties, body = task_message(
-            self.app, name=call.name, task_id=call_id, kwargs={"request": unstructure(request)},
-            headers={"correlation-id": call_id}, reply_to=REPLY_TO,
+            self.app,
+            name=call.name,
+            task_id=call_id,
+            kwargs={"request": unstructure(request)},
+            headers={"correlation-id": call_id},
+            reply_to=REPLY_TO,
         )
         with self.app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=wait)
             channel = connection.channel()
             try:
                 reply_queue = Queue(REPLY_TO, no_declare=True)
-                with KombuConsumer(channel, [reply_queue], callbacks=[on_reply], no_ack=True,
-                                   accept=["json"]):
+                with KombuConsumer(
+                    channel, [reply_queue], callbacks=[on_reply], no_ack=True, accept=["json"]
+                ):
                     producer = connection.Producer(channel)
                     producer.publish(
-                        body, exchange=call.queue, routing_key=call.queue, headers=headers,
-                        serializer="json", mandatory=True, delivery_mode=1,
-                        expiration=wait, declare=(), **properties,
+                        body,
+                        exchange=call.queue,
+                        routing_key=call.queue,
+                        headers=headers,
+                        serializer="json",
+                        mandatory=True,
+                        delivery_mode=1,
+                        expiration=wait,
+                        declare=(),
+                        **properties,
                     )
                     while not replies:
                         remaining = deadline - time.monotonic()

@@ -10,8 +10,14 @@ from celery import Celery
 from event_contracts.topology import TOPOLOGY, Topology
 
 
-def worker_argv(service: str, *, topology: Topology = TOPOLOGY, queues: Sequence[str] = (),
-                concurrency: int | None = None, pool: str | None = None) -> list[str]:
+def worker_argv(
+    service: str,
+    *,
+    topology: Topology = TOPOLOGY,
+    queues: Sequence[str] = (),
+    concurrency: int | None = None,
+    pool: str | None = None,
+) -> list[str]:
     """``celery worker`` arguments every service uses.
 
     The node name ``<user>@<host>`` is what the broker user's permissions allow for its
@@ -21,14 +27,19 @@ def worker_argv(service: str, *, topology: Topology = TOPOLOGY, queues: Sequence
     svc = topology.service(service)
     return [
         "worker",
-        "--hostname", f"{svc.user}@%h",
-        "--queues", ",".join(queues or topology.worker_queues(service)),
+        "--hostname",
+        f"{svc.user}@%h",
+        "--queues",
+        ",".join(queues or topology.worker_queues(service)),
         "--task-events",
         "--without-mingle",
         "--without-gossip",
-        "--concurrency", str(concurrency or int(os.environ.get("WORKER_CONCURRENCY", "2"))),
-        "--pool", pool or os.environ.get("WORKER_POOL", "prefork"),
-        "--loglevel", os.environ.get("LOG_LEVEL", "INFO"),
+        "--concurrency",
+        str(concurrency or int(os.environ.get("WORKER_CONCURRENCY", "2"))),
+        "--pool",
+        pool or os.environ.get("WORKER_POOL", "prefork"),
+        "--loglevel",
+        os.environ.get("LOG_LEVEL", "INFO"),
     ]
 
 
@@ -37,6 +48,6 @@ def run_worker(app: Celery, extra: Sequence[str] = ()) -> None:
     app.worker_main([*worker_argv(str(app.conf.shop_service)), *extra])
 
 
-def run_beat(app: Celery, schedule_file: str = "/tmp/celerybeat-schedule") -> None:  # noqa: S108
+def run_beat(app: Celery, schedule_file: str = "/tmp/celerybeat-schedule") -> None:
     """Start the service's single beat scheduler (blocks); run exactly one per deployment."""
     app.start(["beat", "--schedule", schedule_file, "--loglevel", os.environ.get("LOG_LEVEL", "INFO")])

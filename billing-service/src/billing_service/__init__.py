@@ -1,0 +1,1 @@
+"""billing-service: the shop platform's general ledger, fed by order events over RabbitMQ."""

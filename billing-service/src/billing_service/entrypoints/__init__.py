@@ -1,0 +1,1 @@
+"""Entrypoints: the Celery worker (consumers + sync responders) and the migration command."""

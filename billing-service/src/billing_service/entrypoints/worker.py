@@ -1,0 +1,56 @@
+"""``billing-service-worker``: migrate the database, then run the Celery worker (blocks).
+
+The image's command. The worker consumes ``billing.order`` and ``billing.sync`` with the
+platform's standard settings (``event_contracts.runtime.run_worker``: node name
+``billing-service@<host>``, ``WORKER_CONCURRENCY`` processes of ``WORKER_POOL``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+from event_contracts import Publisher, create_app
+from event_contracts.runtime import run_worker
+from sqlalchemy.engine import Engine
+
+from billing_service.adapters import database
+from billing_service.bootstrap import Billing, bootstrap
+from billing_service.entrypoints.consumers import subscribe
+
+SERVICE = "billing"
+
+
+def build(*, broker_urls: Sequence[str] | None = None, engine: Engine | None = None,
+          migrate: bool = True, **settings: Any) -> tuple[Celery, Billing]:
+    """Billing's Celery app and its use cases, wired to that app's publisher and the database.
+
+    Callbacks are not registered yet: :func:`~billing_service.entrypoints.consumers.subscribe`.
+    """
+    app = create_app(SERVICE, broker_urls=broker_urls, **settings)
+    billing = bootstrap(publisher=Publisher(app), engine=engine, migrate=migrate)
+    return app, billing
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    engine = database.create_engine()
+    database.wait_until_reachable(engine)
+    app, billing = build(engine=engine)
+    subscribe(billing)
+
+    def fresh_connections(**_: Any) -> None:
+        # A forked pool process must not reuse the parent's sockets.
+        engine.dispose(close=False)
+
+    worker_process_init.connect(fresh_connections, weak=False)
+    run_worker(app)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,52 @@
+"""Alembic environment: migrates the connection it is given, else ``DATABASE_URL``.
+
+The service runs migrations itself at start-up (``billing_service.adapters.database.migrate``,
+under PostgreSQL's advisory lock); ``alembic -c alembic.ini ...`` works too, for development.
+"""
+
+from __future__ import annotations
+
+from logging.config import fileConfig
+
+from alembic import context
+
+from billing_service.adapters import database
+from billing_service.adapters.orm import metadata
+
+config = context.config
+target_metadata = metadata
+
+if config.config_file_name is not None and config.attributes.get("connection") is None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)  # the alembic CLI
+
+
+def run_migrations_offline() -> None:
+    """``alembic upgrade head --sql``: print the SQL for ``DATABASE_URL``'s dialect."""
+    context.configure(url=database.database_url(), target_metadata=target_metadata,
+                      literal_binds=True, dialect_opts={"paramstyle": "named"})
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    given = config.attributes.get("connection")
+    if given is not None:
+        context.configure(connection=given, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = database.create_engine()
+    try:
+        with engine.connect() as connection, database.migration_lock(connection):
+            context.configure(connection=connection, target_metadata=target_metadata)
+            with context.begin_transaction():
+                context.run_migrations()
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,107 @@
+"""Billing's use cases: an order event in, the ledger posted (once), the fact published.
+
+Each handler opens the unit of work, loads the order's invoice, calls the domain, commits the
+effects together with the delivery's dedupe key, and only then publishes the fact::
+
+    order.*.submit      ─▶ invoice_order ─▶ entry "invoice"  ─▶ billing.v1.invoiced
+    order.*.chargeback  ─▶ refund_order  ─▶ entry "reversal" ─▶ billing.v1.refunded
+
+Facts have deterministic ids (``uuid5("billing:<entry kind>:<order id>")``) and are built from
+what the ledger holds, so a handler that finds its work already done (the same delivery again,
+or another event about the same order) publishes the same fact again, same id, same content:
+a crash between commit and publish loses nothing, and order-service drops the duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+import event_contracts as contracts
+from event_contracts import Delivery, Event, Order
+from event_contracts.serialization import CurrencyCode, Money
+
+from billing_service.domain import EntryKind, Invoice
+from billing_service.service_layer.unit_of_work import AbstractUnitOfWork
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class EventPublisher(Protocol):
+    """Publishes a contract event (``event_contracts.Publisher``, or ``InMemoryBus`` in tests)."""
+
+    def publish(self, event: Event[Any], message: Any, *,
+                correlation_id: str | None = None) -> UUID: ...
+
+
+class UnknownOrderError(LookupError):
+    """A chargeback of an order billing has not invoiced: retried (its submit may be in flight),
+    then dead-lettered by the runtime."""
+
+
+def invoice_order(order: Order, delivery: Delivery, *, uow: AbstractUnitOfWork,
+                  publisher: EventPublisher, clock: Clock) -> None:
+    """Post the order's invoice unless it has one; publish ``billing.v1.invoiced``."""
+    with uow:
+        _record_delivery(uow, delivery)
+        invoice = uow.invoices.get(order.id)
+        if invoice is None:
+            invoice = Invoice.issue(order_id=order.id, customer_id=order.customer_id,
+                                    currency=order.currency, amount=order.total,
+                                    caused_by=order.event_id, at=clock())
+            uow.invoices.add(invoice)
+        else:
+            _log_already_invoiced(invoice, order)
+        uow.commit()
+        fact = invoice_fact(invoice, EntryKind.INVOICE)
+    publisher.publish(contracts.Invoice.invoiced, fact, correlation_id=delivery.correlation_id)
+
+
+def refund_order(order: Order, delivery: Delivery, *, uow: AbstractUnitOfWork,
+                 publisher: EventPublisher, clock: Clock) -> None:
+    """Post the reversal of the order's invoice unless it has one; publish ``refunded``."""
+    with uow:
+        _record_delivery(uow, delivery)
+        invoice = uow.invoices.get(order.id)
+        if invoice is None:
+            raise UnknownOrderError(f"chargeback of order {order.id}: billing has no invoice")
+        if not invoice.refund(caused_by=order.event_id, at=clock()):
+            log.info("order %s was already refunded; posting nothing for event %s",
+                     order.id, order.event_id)
+        uow.commit()
+        fact = invoice_fact(invoice, EntryKind.REVERSAL)
+    publisher.publish(contracts.Invoice.refunded, fact, correlation_id=delivery.correlation_id)
+
+
+def invoice_fact(invoice: Invoice, kind: EntryKind) -> contracts.Invoice:
+    """The fact about ``invoice``'s entry of ``kind``: identical every time it is built."""
+    entry = invoice.entry(kind)
+    return contracts.Invoice(
+        event_id=entry.fact_id, invoice_id=invoice.invoice_id, order_id=invoice.order_id,
+        customer_id=invoice.customer_id, currency=CurrencyCode(invoice.currency),
+        amount=Money(invoice.amount), occurred_at=entry.created_at, caused_by=entry.event_id,
+    )
+
+
+def _record_delivery(uow: AbstractUnitOfWork, delivery: Delivery) -> None:
+    if not uow.processed_events.first_delivery(delivery):
+        log.info("%s delivered again: nothing to post, re-publishing the fact",
+                 delivery.dedupe_key)
+
+
+def _log_already_invoiced(invoice: Invoice, order: Order) -> None:
+    entry = invoice.entry(EntryKind.INVOICE)
+    if entry.event_id == order.event_id:
+        return
+    if (invoice.currency, invoice.amount) != (order.currency, order.total):
+        log.warning("order %s submitted again (event %s) as %s %s, but invoiced as %s %s "
+                    "(event %s); the invoice stands", order.id, order.event_id, order.currency,
+                    order.total, invoice.currency, invoice.amount, entry.event_id)
+    else:
+        log.info("order %s already invoiced (event %s); posting nothing for event %s",
+                 order.id, entry.event_id, order.event_id)

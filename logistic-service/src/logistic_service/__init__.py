@@ -1,0 +1,1 @@
+"""logistic-service: owns shipments. A Celery worker (plus exactly one beat)."""

@@ -1,0 +1,1 @@
+"""Adapters: the database (tables, mapping, repository, migrations) and the Celery pipeline."""

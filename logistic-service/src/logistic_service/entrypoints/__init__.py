@@ -1,0 +1,1 @@
+"""Entrypoints: the Celery app (callbacks, warehouse tasks, beat job) and the console scripts."""

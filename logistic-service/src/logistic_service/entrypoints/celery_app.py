@@ -1,0 +1,157 @@
+"""The logistic worker's Celery app: what it consumes, its own tasks and its one periodic job.
+
+::
+
+    [order] ─order.*.submit─────▶ logistic.order ──▶ ship_order ──(after commit)──┐
+            ─order.*.chargeback─▶                ──▶ charge_back ─┐               │ chain
+                                                                  │               ▼
+    beat, every 30 s ──▶ [logistic.internal] ──▶ logistic.internal ──▶ pick ▶ pack ▶ dispatch
+      (resume_stuck_shipments: restarts lost chains)              │                     │
+                                                                  ▼                     ▼
+        [logistic] ◀── logistic.v1.shipment_cancelled / _returned    logistic.v1.shipment_dispatched
+            └──▶ order.logistic (order-service)
+
+Callbacks are registered once, at import, on the events (the platform's idiom); they find the
+wired handlers on the app of the task running them, so several apps in one process (tests)
+never share a database by accident.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from celery import Celery, current_task
+from event_contracts import Delivery, Order, PoisonMessage, Publisher
+from event_contracts import create_app as create_service_app
+from event_contracts.runtime import ServiceTask
+
+from logistic_service.adapters.db import make_engine, session_factory
+from logistic_service.adapters.pipeline import (
+    DISPATCH,
+    INTERNAL_QUEUE,
+    PACK,
+    PICK,
+    RESUME_STUCK_SHIPMENTS,
+    CeleryPipeline,
+)
+from logistic_service.bootstrap import Handlers, bootstrap, utc_now
+from logistic_service.config import Settings
+from logistic_service.domain.model import IllegalTransition, UnknownShipment
+from logistic_service.service_layer.handlers import StepOutcome
+from logistic_service.service_layer.ports import Clock
+from logistic_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork
+
+log = logging.getLogger(__name__)
+
+SERVICE = "logistic"
+HANDLERS_SETTING = "logistic_handlers"
+
+
+def create_app(
+    *,
+    settings: Settings | None = None,
+    broker_urls: Sequence[str] | None = None,
+    clock: Clock = utc_now,
+    **celery_settings: Any,
+) -> Celery:
+    """The worker's (and beat's) app: broker from ``BROKER_URLS``, database from ``DATABASE_URL``.
+
+    Tests pass ``broker_urls=[vhost.url("logistic-service")]`` and ``settings`` with their own
+    database; ``celery_settings`` go to :func:`event_contracts.create_app`.
+    """
+    settings = settings or Settings.from_env()
+    every = settings.resume_every.total_seconds()
+    app = create_service_app(
+        SERVICE,
+        broker_urls=broker_urls,
+        # Our own tasks go to our direct exchange (the default route would publish through the
+        # default exchange, which this service's broker user may not write to).
+        task_routes={f"{INTERNAL_QUEUE}.*": {
+            "queue": INTERNAL_QUEUE, "exchange": INTERNAL_QUEUE, "routing_key": INTERNAL_QUEUE,
+        }},
+        beat_schedule={"resume-stuck-shipments": {
+            "task": RESUME_STUCK_SHIPMENTS,
+            "schedule": every,
+            # A run nobody took before the next one is due is dropped, not piled up.
+            "options": {"expires": every},
+        }},
+        beat_scheduler="logistic_service.entrypoints.beat:HeartbeatScheduler",
+        beat_max_interval=10,
+        **celery_settings,
+    )
+    handlers = bootstrap(
+        uow=partial(SqlAlchemyUnitOfWork, session_factory(make_engine(settings.database_url))),
+        publisher=Publisher(app),
+        pipeline=CeleryPipeline(app),
+        clock=clock,
+        resume_idle_for=settings.resume_idle_for,
+        resume_batch=settings.resume_batch,
+    )
+    app.conf[HANDLERS_SETTING] = handlers
+    _register_tasks(app, handlers)
+    return app
+
+
+# --- consumed events (queue logistic.order, every version)
+
+
+@Order.submit.register_callback
+def ship_order(order: Order, delivery: Delivery) -> None:
+    handlers = _current_handlers()
+    if handlers is not None:
+        handlers.ship_order(order, delivery)
+
+
+@Order.chargeback.register_callback
+def charge_back(order: Order, delivery: Delivery) -> None:
+    handlers = _current_handlers()
+    if handlers is not None:
+        handlers.charge_back(order, delivery)
+
+
+def _current_handlers() -> Handlers | None:
+    """The handlers of the app whose worker runs this callback (None: another service's app)."""
+    if not current_task:
+        raise RuntimeError("logistic callbacks run inside a worker task of create_app()'s app")
+    handlers: Handlers | None = current_task.app.conf.get(HANDLERS_SETTING)
+    return handlers
+
+
+# --- own tasks (queue logistic.internal)
+
+
+def _register_tasks(app: Celery, handlers: Handlers) -> None:
+    steps: dict[str, Callable[[str, str | None], StepOutcome]] = {
+        PICK: lambda shipment_id, _: handlers.pick(shipment_id),
+        PACK: lambda shipment_id, _: handlers.pack(shipment_id),
+        DISPATCH: handlers.dispatch,
+    }
+    for name, run in steps.items():
+        app.task(name=name, bind=True, shared=False)(_step_task(run))
+
+    @app.task(name=RESUME_STUCK_SHIPMENTS, bind=True, shared=False)  # type: ignore[untyped-decorator]
+    def resume_stuck_shipments(task: ServiceTask) -> None:
+        # No retry: the next run is at most one beat interval away.
+        resumed = handlers.resume_stuck_shipments()
+        if resumed:
+            log.warning("resumed %d stuck shipment(s): %s", len(resumed), ", ".join(resumed))
+
+
+def _step_task(run: Callable[[str, str | None], StepOutcome]) -> Callable[..., None]:
+    def step(task: ServiceTask, shipment_id: str, correlation_id: str | None = None) -> None:
+        try:
+            outcome = run(shipment_id, correlation_id)
+        except (UnknownShipment, IllegalTransition) as exc:
+            # The chain only starts after the shipment is committed, and steps only move
+            # forward: retrying cannot fix this. Keep the message, with the reason, in the DLQ.
+            task.dead_letter("rejected-by-handler", repr(exc))
+            raise PoisonMessage(str(exc)) from exc
+        except Exception as exc:
+            task.retry_privately(exc)  # raises: Retry, or the error once retries are exhausted
+        if outcome is StepOutcome.STOPPED:
+            task.request.chain = None  # stop the rest of the chain quietly
+
+    return step

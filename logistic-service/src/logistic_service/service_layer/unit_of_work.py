@@ -1,0 +1,55 @@
+"""The unit of work: one transaction around a handler's reads, effects and dedupe key."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Any, Self
+
+from event_contracts import ProcessedEvents
+from event_contracts.contrib.sqlalchemy import SqlProcessedEvents
+from sqlalchemy.orm import Session
+
+from logistic_service.adapters import orm
+from logistic_service.adapters.repository import (
+    AbstractShipmentRepository,
+    SqlAlchemyShipmentRepository,
+)
+
+
+class AbstractUnitOfWork(abc.ABC):
+    shipments: AbstractShipmentRepository
+    processed_events: ProcessedEvents
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.rollback()  # after a commit there is nothing left to roll back
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+
+class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
+    def __init__(self, session_factory: Callable[[], Session]) -> None:
+        self.session_factory = session_factory
+
+    def __enter__(self) -> Self:
+        self.session = self.session_factory()
+        self.shipments = SqlAlchemyShipmentRepository(self.session)
+        self.processed_events = SqlProcessedEvents(self.session, orm.processed_events)
+        return super().__enter__()
+
+    def __exit__(self, *args: Any) -> None:
+        super().__exit__(*args)
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()

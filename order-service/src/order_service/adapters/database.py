@@ -1,0 +1,82 @@
+"""Engines and migrations: PostgreSQL in the platform, an embedded SQLite file by default.
+
+Migrations run at every process start (API, relay, worker, or ``order-service-migrate``). On
+PostgreSQL they run under ``pg_advisory_lock``: replicas starting together queue up behind the
+first, which migrates; the others then find nothing to do. SQLite has one writer per file anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 0x6F72646572  # "order": one advisory lock id for this service's migrations
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def make_engine(url: str, *, pool_size: int = 5, **options: Any) -> Engine:
+    """An engine for ``url`` with the settings this service relies on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, **options)
+        _sqlite_immediate_transactions(engine)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                         pool_recycle=1800, **options)
+
+
+def _sqlite_immediate_transactions(engine: Engine) -> None:
+    """WAL, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for every transaction.
+
+    With SQLite's default deferred transactions two writers may both read, then one fails to
+    upgrade its lock (SQLITE_BUSY, no retry possible); taking the write lock at BEGIN makes
+    writers queue (up to the busy timeout) instead. SQLAlchemy's documented recipe.
+    """
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver must not BEGIN by itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", "order_service:migrations")
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest revision (under an advisory lock on PostgreSQL)."""
+    config = alembic_config()
+    started = time.monotonic()
+    with engine.connect() as connection:
+        postgres = engine.dialect.name == "postgresql"
+        if postgres:
+            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK})
+            connection.commit()
+        try:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            connection.commit()
+        finally:
+            if postgres:
+                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK})
+                connection.commit()
+    log.info("database schema is at head (%.2f s)", time.monotonic() - started)

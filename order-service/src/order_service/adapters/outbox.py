@@ -1,0 +1,132 @@
+"""The transactional outbox: events are rows written with the change they announce.
+
+``SqlOutbox`` (the writer) runs inside the API's transaction. ``SqlOutboxStore`` is what the
+relay reads: unpublished rows in id order, claimed in batches. On PostgreSQL a batch is claimed
+with ``SELECT ... FOR UPDATE SKIP LOCKED`` and the transaction is held while the batch is
+published (a second relay would skip those rows); every insert also sends ``NOTIFY
+order_outbox`` (delivered at commit) so the relay wakes at once instead of at its next poll.
+On SQLite (one writer at a time) the batch is read in a short transaction and marked in a second
+one, so publishing never holds the database lock the API needs to keep accepting orders.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import attrs
+from event_contracts import Event
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from order_service.adapters import orm
+
+NOTIFY_CHANNEL = "order_outbox"
+ERROR_LIMIT = 2000
+
+
+class AbstractOutbox(abc.ABC):
+    @abc.abstractmethod
+    def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
+        """Queue ``message`` to be published as ``event`` once the transaction commits."""
+
+
+class SqlOutbox(AbstractOutbox):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
+        payload = event.encode(message)
+        self.session.execute(insert(orm.outbox).values(
+            event_id=UUID(str(payload["event_id"])), exchange=event.exchange,
+            routing_key=event.routing_key, payload=payload, correlation_id=correlation_id,
+            attempts=0,
+        ))
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("SELECT pg_notify(:channel, '')"),
+                                 {"channel": NOTIFY_CHANNEL})
+
+
+@attrs.frozen
+class OutboxRow:
+    id: int
+    event_id: UUID
+    exchange: str
+    routing_key: str
+    payload: Mapping[str, Any]
+    correlation_id: str | None
+    attempts: int
+
+
+@attrs.define
+class Batch:
+    """Rows claimed by the relay, and what became of each."""
+
+    rows: list[OutboxRow]
+    published: list[int] = attrs.field(factory=list)
+    failure: tuple[int, str] | None = None
+
+    def mark_published(self, row: OutboxRow) -> None:
+        self.published.append(row.id)
+
+    def mark_failed(self, row: OutboxRow, error: BaseException) -> None:
+        self.failure = (row.id, f"{type(error).__name__}: {error}"[:ERROR_LIMIT])
+
+
+class OutboxStore(abc.ABC):
+    """What the relay needs from the outbox table."""
+
+    @abc.abstractmethod
+    def claim(self, limit: int) -> AbstractContextManager[Batch]:
+        """A batch of the oldest unpublished rows; the marks are saved when the block exits."""
+
+
+class SqlOutboxStore(OutboxStore):
+    def __init__(self, session_factory: Callable[[], Session], *, hold_locks: bool) -> None:
+        self.session_factory = session_factory
+        self.hold_locks = hold_locks
+
+    def claim(self, limit: int) -> AbstractContextManager[Batch]:
+        return self._claim(limit)
+
+    @contextmanager
+    def _claim(self, limit: int) -> Iterator[Batch]:
+        table = orm.outbox
+        with self.session_factory() as session:
+            query = (select(table.c.id, table.c.event_id, table.c.exchange, table.c.routing_key,
+                            table.c.payload, table.c.correlation_id, table.c.attempts)
+                     .where(table.c.published_at.is_(None)).order_by(table.c.id).limit(limit))
+            if self.hold_locks:
+                query = query.with_for_update(skip_locked=True)
+            batch = Batch([OutboxRow(*row) for row in session.execute(query)])
+            if not self.hold_locks:
+                session.commit()
+            try:
+                yield batch
+            finally:
+                self._save(session, batch)
+
+    @staticmethod
+    def _save(session: Session, batch: Batch) -> None:
+        table = orm.outbox
+        now = datetime.now(UTC)
+        if batch.published:
+            session.execute(update(table).where(table.c.id.in_(batch.published))
+                            .values(published_at=now, attempts=table.c.attempts + 1,
+                                    last_error=None))
+        if batch.failure is not None:
+            row_id, error = batch.failure
+            session.execute(update(table).where(table.c.id == row_id)
+                            .values(attempts=table.c.attempts + 1, last_error=error))
+        session.commit()
+
+    def pending(self) -> int:
+        """Unpublished rows (for logs and readiness)."""
+        with self.session_factory() as session:
+            count = session.execute(select(func.count()).select_from(orm.outbox)
+                                    .where(orm.outbox.c.published_at.is_(None))).scalar_one()
+            return int(count)

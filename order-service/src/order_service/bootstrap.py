@@ -1,0 +1,96 @@
+"""Wiring: settings → engine, unit of work, broker app, billing gateway, relay. Nothing else
+builds adapters, so tests swap any of them by passing their own."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+from celery import Celery
+from event_contracts import Publisher, RpcClient, create_app
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from order_service.adapters import orm
+from order_service.adapters.billing import AbstractBilling, RpcBilling
+from order_service.adapters.database import make_engine, migrate
+from order_service.adapters.notifications import OutboxListener
+from order_service.adapters.outbox import SqlOutboxStore
+from order_service.config import Settings
+from order_service.service_layer.relay import Backoff, PayloadPublisher, Relay
+from order_service.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
+
+SERVICE = "order"
+
+
+@attrs.define
+class Services:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    celery_app: Celery
+    billing: AbstractBilling
+
+    def uow(self) -> AbstractUnitOfWork:
+        return SqlAlchemyUnitOfWork(self.session_factory)
+
+    @property
+    def uow_factory(self) -> Callable[[], AbstractUnitOfWork]:
+        return self.uow
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def bootstrap(
+    settings: Settings | None = None, *, run_migrations: bool = True,
+    celery_app: Celery | None = None, billing: AbstractBilling | None = None,
+    **engine_options: Any,
+) -> Services:
+    settings = settings or Settings.from_env()
+    orm.start_mappers()
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, **engine_options)
+    if run_migrations:
+        migrate(engine)
+    app = celery_app or create_app(SERVICE, broker_urls=list(settings.broker_urls) or None)
+    return Services(
+        settings=settings, engine=engine,
+        session_factory=sessionmaker(engine, expire_on_commit=False),
+        celery_app=app,
+        billing=billing or RpcBilling(RpcClient(app), timeout=settings.invoice_timeout),
+    )
+
+
+def build_relay(services: Services, publisher: PayloadPublisher | None = None,
+                heartbeat_file: Path | None = None) -> Relay:
+    settings = services.settings
+    postgres = services.engine.dialect.name == "postgresql"
+    listener = OutboxListener(services.engine.url) if postgres else None
+    return Relay(
+        store=SqlOutboxStore(services.session_factory, hold_locks=postgres),
+        publisher=publisher or Publisher(services.celery_app),
+        batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval,
+        backoff=Backoff(settings.relay_backoff_start, settings.relay_backoff_max),
+        wait_for_work=listener.wait if listener else None,
+        heartbeat=_toucher(heartbeat_file) if heartbeat_file else (lambda: None),
+    )
+
+
+def _toucher(path: Path, every: float = 5.0) -> Callable[[], None]:
+    """Touch ``path`` at most every ``every`` seconds (the container health check reads it)."""
+    last = [0.0]
+
+    def touch() -> None:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            path.touch()
+            last[0] = now
+
+    return touch

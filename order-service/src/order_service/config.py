@@ -1,0 +1,53 @@
+"""Configuration from the environment: every variable has a working default (see README)."""
+
+from __future__ import annotations
+
+import os
+
+import attrs
+
+DEFAULT_DATABASE_URL = "sqlite:///./order_service.sqlite3"
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else float(raw)
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    broker_urls: tuple[str, ...] = ()
+    """Empty: event-contracts reads ``BROKER_URLS`` itself."""
+    invoice_timeout: float = 2.0
+    """Seconds ``GET /orders/{id}/invoice`` waits for billing before answering 504."""
+    readiness_timeout: float = 1.0
+    """Seconds ``/readyz`` gives the broker connection check."""
+    max_content_length: int = 64 * 1024
+    db_pool_size: int = 8
+    relay_batch_size: int = 100
+    relay_poll_interval: float = 0.2
+    """Idle relay: seconds between polls (on PostgreSQL LISTEN/NOTIFY wakes it sooner)."""
+    relay_backoff_start: float = 0.5
+    relay_backoff_max: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        urls = os.environ.get("BROKER_URLS", "")
+        return cls(
+            database_url=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            broker_urls=tuple(u.strip() for u in urls.replace(",", ";").split(";") if u.strip()),
+            invoice_timeout=_float("INVOICE_TIMEOUT", 2.0),
+            readiness_timeout=_float("READINESS_TIMEOUT", 1.0),
+            max_content_length=_int("MAX_CONTENT_LENGTH", 64 * 1024),
+            db_pool_size=_int("DB_POOL_SIZE", _int("GUNICORN_THREADS", 8)),
+            relay_batch_size=_int("RELAY_BATCH_SIZE", 100),
+            relay_poll_interval=_float("RELAY_POLL_INTERVAL", 0.2),
+            relay_backoff_start=_float("RELAY_BACKOFF_START", 0.5),
+            relay_backoff_max=_float("RELAY_BACKOFF_MAX", 10.0),
+        )

@@ -1,0 +1,16 @@
+"""``order-service-migrate``: bring the database schema to the newest revision, then exit."""
+
+from __future__ import annotations
+
+from order_service import bootstrap
+from order_service.adapters.database import make_engine, migrate
+from order_service.config import Settings
+
+
+def main() -> None:
+    bootstrap.configure_logging()
+    migrate(make_engine(Settings.from_env().database_url))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""``order-service-relay``: migrate, then publish the outbox until SIGTERM (exactly one runs)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+from types import FrameType
+
+from order_service import bootstrap
+
+log = logging.getLogger(__name__)
+
+
+def main() -> None:
+    bootstrap.configure_logging()
+    services = bootstrap.bootstrap()
+    heartbeat = Path(os.environ.get("RELAY_HEARTBEAT_FILE", "/tmp/relay-heartbeat"))
+    relay = bootstrap.build_relay(services, heartbeat_file=heartbeat)
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        log.info("received %s: finishing the current batch", signal.Signals(signum).name)
+        relay.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    relay.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""``order-service-worker``: follows billing's and logistic's facts about orders.
+
+Queues (bound by the topology, read by this service only)::
+
+    [billing]  ── billing.*.invoiced, billing.*.refunded ──────────────▶ order.billing
+    [logistic] ── logistic.*.shipment_{dispatched,cancelled,returned} ─▶ order.logistic
+
+Each callback records the fact on the order once per event id (``processed_events``, same
+transaction). A fact about an order this service never took, or one that contradicts what is
+known (a shipment both cancelled and returned), cannot be fixed by retrying: it is dead-lettered
+at once with the reason (``PoisonMessage``). Anything else (the database restarting) raises and
+is retried privately by the runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from celery.signals import worker_process_init
+from event_contracts import Delivery, Event, Invoice, PoisonMessage, Shipment
+from event_contracts.runtime import run_worker
+
+from order_service import bootstrap
+from order_service.domain.errors import InvalidTransition, OrderNotFound
+from order_service.service_layer import handlers
+from order_service.service_layer.commands import Fact, RecordFact
+from order_service.service_layer.unit_of_work import AbstractUnitOfWork
+
+
+class FactConsumer:
+    """The worker's callbacks, bound to a unit-of-work factory."""
+
+    def __init__(self, uow_factory: Callable[[], AbstractUnitOfWork]) -> None:
+        self.uow_factory = uow_factory
+        self.subscriptions: list[tuple[Event[Any], Callable[..., None]]] = [
+            (Invoice.invoiced, self.on_invoiced),
+            (Invoice.refunded, self.on_refunded),
+            (Shipment.dispatched, self.on_shipment_dispatched),
+            (Shipment.cancelled, self.on_shipment_cancelled),
+            (Shipment.returned, self.on_shipment_returned),
+        ]
+
+    def on_invoiced(self, invoice: Invoice, delivery: Delivery) -> None:
+        self.record(invoice.order_id, Fact.INVOICED, delivery)
+
+    def on_refunded(self, invoice: Invoice, delivery: Delivery) -> None:
+        self.record(invoice.order_id, Fact.REFUNDED, delivery)
+
+    def on_shipment_dispatched(self, shipment: Shipment, delivery: Delivery) -> None:
+        self.record(shipment.order_id, Fact.DISPATCHED, delivery)
+
+    def on_shipment_cancelled(self, shipment: Shipment, delivery: Delivery) -> None:
+        self.record(shipment.order_id, Fact.SHIPMENT_CANCELLED, delivery)
+
+    def on_shipment_returned(self, shipment: Shipment, delivery: Delivery) -> None:
+        self.record(shipment.order_id, Fact.SHIPMENT_RETURNED, delivery)
+
+    def record(self, order_id: int, fact: Fact, delivery: Delivery) -> None:
+        try:
+            handlers.record_fact(RecordFact(order_id=order_id, fact=fact, delivery=delivery),
+                                 self.uow_factory())
+        except OrderNotFound as exc:
+            raise PoisonMessage(f"{exc}: a fact about an order order-service never took") from exc
+        except InvalidTransition as exc:
+            raise PoisonMessage(str(exc)) from exc
+
+    def subscribe(self) -> FactConsumer:
+        for event, callback in self.subscriptions:
+            event.register_callback(callback)
+        return self
+
+    def unsubscribe(self) -> None:
+        for event, callback in self.subscriptions:
+            event.unregister_callback(callback)
+
+
+def main() -> None:
+    services = bootstrap.bootstrap()
+    FactConsumer(services.uow_factory).subscribe()
+
+    def fresh_connections(**_: Any) -> None:
+        # prefork children must not share the parent's database connections
+        services.engine.dispose(close=False)
+
+    worker_process_init.connect(fresh_connections, weak=False)
+    run_worker(services.celery_app)
+
+
+if __name__ == "__main__":
+    main()

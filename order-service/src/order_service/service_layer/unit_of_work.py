@@ -1,0 +1,76 @@
+"""The unit of work: one database transaction, and the ports a handler may touch inside it.
+
+``commit()`` first turns every event the touched orders recorded into an outbox row (the
+platform message with a fresh event id), then commits: an order's change and the events that
+announce it are written together or not at all. The relay publishes them later.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from event_contracts import ProcessedEvents
+from event_contracts.contrib.sqlalchemy import SqlProcessedEvents
+from sqlalchemy.orm import Session
+
+from order_service.adapters import orm
+from order_service.adapters.idempotency import AbstractIdempotencyKeys, SqlIdempotencyKeys
+from order_service.adapters.outbox import AbstractOutbox, SqlOutbox
+from order_service.adapters.repository import AbstractOrderRepository, SqlOrderRepository
+from order_service.service_layer.messages import contract_message
+
+
+class AbstractUnitOfWork(abc.ABC):
+    orders: AbstractOrderRepository
+    idempotency_keys: AbstractIdempotencyKeys
+    outbox: AbstractOutbox
+    processed_events: ProcessedEvents
+    correlation_id: str | None = None
+    """Carried by the outbox rows this transaction writes (``correlation-id`` header)."""
+
+    def __enter__(self) -> Self:
+        self.correlation_id = None
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        for order in self.orders.seen:
+            while order.events:
+                descriptor, message = contract_message(order.events.pop(0), order)
+                self.outbox.add(descriptor, message, correlation_id=self.correlation_id)
+        self._commit()
+
+    @abc.abstractmethod
+    def _commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+
+class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
+    def __init__(self, session_factory: Callable[[], Session]) -> None:
+        self.session_factory = session_factory
+
+    def __enter__(self) -> Self:
+        self.session = self.session_factory()
+        self.orders = SqlOrderRepository(self.session)
+        self.idempotency_keys = SqlIdempotencyKeys(self.session)
+        self.outbox = SqlOutbox(self.session)
+        self.processed_events = SqlProcessedEvents(self.session, orm.processed_events)
+        return super().__enter__()
+
+    def __exit__(self, *args: Any) -> None:
+        super().__exit__(*args)
+        self.session.close()
+
+    def _commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()

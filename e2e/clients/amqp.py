@@ -1,0 +1,114 @@
+"""Plain kombu against the cluster: raw publishes (as a given broker user) and DLQ draining.
+
+Nothing here uses event-contracts: the suite builds wire messages the way an outsider (or the
+seed article's code) would, so it also proves the wire format.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from kombu import Connection, Producer
+from kombu.message import Message
+
+from e2e.clients.settings import Settings
+from e2e.clients.waits import WaitTimeout
+
+DLQ_REASON = "x-dead-letter-reason"
+
+
+@contextmanager
+def connection(settings: Settings, user: str) -> Iterator[Connection]:
+    conn = Connection(settings.amqp_url(user), connect_timeout=5,
+                      transport_options={"confirm_publish": True})
+    try:
+        conn.ensure_connection(max_retries=3)
+        yield conn
+    finally:
+        conn.release()
+
+
+def task_headers(task: str, task_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Celery protocol-2 headers of a task message named ``task``."""
+    task_id = task_id or str(uuid.uuid4())
+    return {"lang": "py", "task": task, "id": task_id, "root_id": task_id, "parent_id": None,
+            "group": None, "retries": 0, "eta": None, "expires": None, "argsrepr": "()",
+            "kwargsrepr": "{...}", **extra}
+
+
+def task_body(**kwargs: Any) -> str:
+    return json.dumps([[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
+
+
+def seed_v1_message(order_id: int, lines: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], str, str]:
+    """The seed article's ``order.submit()`` on the wire: task ``order.v1.submit``, the order
+    ``{"id": N, "lines": [{"id", "quantity", "price"}]}`` in kwargs ``instance``."""
+    headers = task_headers("order.v1.submit")
+    body = task_body(instance={"id": order_id, "lines": lines or [
+        {"id": 1, "quantity": 2, "price": 3}, {"id": 2, "quantity": 1, "price": 4.5}]})
+    return headers, body, str(headers["id"])
+
+
+def publish_raw(settings: Settings, user: str, exchange: str, routing_key: str, body: str | bytes, *,
+                headers: Mapping[str, Any] | None = None,
+                content_type: str = "application/json") -> None:
+    """One persistent, confirmed publish of ``body`` as-is (no serializer) as broker ``user``."""
+    with connection(settings, user) as conn:
+        producer = Producer(conn.channel())
+        producer.publish(body, exchange=exchange, routing_key=routing_key,
+                         headers=dict(headers or {}), content_type=content_type,
+                         content_encoding="utf-8", delivery_mode=2, declare=(), mandatory=True)
+
+
+def take_matching(settings: Settings, queue: str, match: Callable[[Message], bool], *,
+                  expect: int, timeout: float = 30, user: str | None = None) -> list[Message]:
+    """Ack and return the messages of ``queue`` that ``match``, until ``expect`` were seen.
+
+    Other messages are held unacknowledged while looking and go back to the queue when the
+    channel closes: only what the caller recognises (its own ids) is removed.
+    """
+    taken: list[Message] = []
+    user = user or settings.admin_user
+    with connection(settings, user) as conn:
+        channel = conn.channel()
+        deadline = time.monotonic() + timeout
+        while len(taken) < expect:
+            raw = channel.basic_get(queue=queue, no_ack=False)
+            if raw is None:
+                if time.monotonic() >= deadline:
+                    raise WaitTimeout(
+                        f"gave up after {timeout:g} s waiting for {expect} matching message(s) "
+                        f"in {queue} (got {len(taken)}: "
+                        f"{[m.headers.get(DLQ_REASON) for m in taken]})")
+                time.sleep(0.25)
+                continue
+            message = channel.message_to_python(raw)
+            if match(message):
+                message.ack()
+                taken.append(message)
+        channel.close()  # requeues everything else we held
+    return taken
+
+
+def expect_access_refused(action: Callable[[Connection], Any], settings: Settings, user: str) -> Exception:
+    """Run ``action`` on a fresh connection as ``user``; return the ACCESS_REFUSED it must hit."""
+    from amqp.exceptions import AccessRefused
+
+    conn = Connection(settings.amqp_url(user), connect_timeout=5)
+    try:
+        conn.ensure_connection(max_retries=3)
+        try:
+            action(conn)
+            conn.drain_events(timeout=3)  # a refused publish closes the channel asynchronously
+        except AccessRefused as exc:
+            return exc
+        except TimeoutError:
+            pass
+        raise AssertionError(f"{user}: {action.__doc__ or action} was not refused")
+    finally:
+        conn.release()

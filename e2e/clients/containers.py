@@ -1,0 +1,98 @@
+"""The stack's containers, found by their compose labels (project ``COMPOSE_PROJECT_NAME``).
+
+Plain ``docker`` commands (kill, stop, start, exec): they need neither the compose file nor
+its env files, so they act on whatever stack ``docker compose up`` started.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from e2e.clients.waits import wait_until
+
+# Finds the worker's prefork pool children: forked (never exec'd), so their command line is
+# their parent's; everything else (PID 1, a shell wrapper, this script) differs from its parent.
+_KILL_POOL_CHILDREN = r"""
+import os, signal, sys
+me = os.getpid()
+def stat(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read()
+        with open(f"/proc/{pid}/stat") as f:
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        return cmd, ppid
+    except (OSError, ValueError, IndexError):
+        return None
+procs = {int(p): stat(int(p)) for p in os.listdir("/proc") if p.isdigit()}
+procs = {p: s for p, s in procs.items() if s and p != me}
+pattern = sys.argv[1].encode()
+victims = [p for p, (cmd, ppid) in procs.items()
+           if pattern in cmd and ppid in procs and procs[ppid][0] == cmd and ppid != me]
+for p in victims:
+    os.kill(p, signal.SIGKILL)
+print(" ".join(map(str, victims)))
+"""
+
+
+class Containers:
+    def __init__(self, project: str) -> None:
+        self.project = project
+
+    @staticmethod
+    def docker(*args: str, timeout: float = 120, check: bool = True) -> str:
+        result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+                                check=False)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"docker {' '.join(args)} failed ({result.returncode}): "
+                               f"{result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout.strip()
+
+    def of(self, service: str, *, running_only: bool = False) -> list[str]:
+        """Container names of a compose service (all of its replicas)."""
+        args = ["ps", "--format", "{{.Names}}",
+                "--filter", f"label=com.docker.compose.project={self.project}",
+                "--filter", f"label=com.docker.compose.service={service}"]
+        if not running_only:
+            args.insert(1, "-a")
+        names = sorted(n for n in self.docker(*args).splitlines() if n)
+        assert names, f"no container of service {service!r} in compose project {self.project!r}"
+        return names
+
+    def state(self, name: str) -> str:
+        return self.docker("inspect", "-f", "{{.State.Status}}", name)
+
+    def health(self, name: str) -> str:
+        return self.docker("inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}",
+                           name)
+
+    def kill(self, name: str) -> None:
+        self.docker("kill", name)
+
+    def stop(self, name: str, timeout: int = 20) -> None:
+        self.docker("stop", "-t", str(timeout), name, timeout=timeout + 60)
+
+    def start(self, name: str) -> None:
+        self.docker("start", name)
+
+    def ensure_running(self, name: str) -> None:
+        if self.state(name) != "running":
+            self.start(name)
+
+    def wait_running(self, name: str, *, healthy: bool = True, timeout: float = 180) -> None:
+        def ok() -> bool:
+            if self.state(name) != "running":
+                return False
+            return not healthy or self.health(name) in ("healthy", "none")
+
+        wait_until(ok, timeout=timeout, interval=0.5,
+                   what=f"container {name} to run{' healthy' if healthy else ''}",
+                   describe=lambda: f"{self.state(name)}/{self.health(name)}")
+
+    def exec(self, name: str, *cmd: str, timeout: float = 30) -> str:
+        return self.docker("exec", name, *cmd, timeout=timeout)
+
+    def kill_pool_children(self, name: str, pattern: str = "worker") -> list[int]:
+        """SIGKILL the prefork pool processes of the Celery worker in container ``name``."""
+        out = self.exec(name, "python3", "-c", _KILL_POOL_CHILDREN, pattern)
+        return [int(p) for p in out.split()]

@@ -1,0 +1,58 @@
+"""Submitting many orders concurrently through the edge, remembering which came back when."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from e2e.clients.edge import Edge
+
+
+class OrderBurst:
+    """``count`` orders POSTed by ``threads`` threads; each retried with its own Idempotency-Key.
+
+    ``ids`` fills as responses arrive; ``ids_since(t)`` are those answered after monotonic ``t``.
+    """
+
+    def __init__(self, edge: Edge, count: int, *, threads: int = 16) -> None:
+        self.edge, self.count = edge, count
+        self.run = uuid.uuid4().hex[:12]
+        self.lock = threading.Lock()
+        self.answered: list[tuple[float, int]] = []
+        self.errors: list[str] = []
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="burst")
+        self.futures = [self.pool.submit(self._one, i) for i in range(count)]
+        self.started = time.monotonic()
+
+    def _one(self, i: int) -> None:
+        try:
+            order = self.edge.submit(idempotency_key=f"e2e-{self.run}-{i}", attempts=10)
+        except AssertionError as exc:
+            with self.lock:
+                self.errors.append(str(exc))
+            return
+        with self.lock:
+            self.answered.append((time.monotonic(), int(order["id"])))
+
+    @property
+    def ids(self) -> list[int]:
+        with self.lock:
+            return [i for _, i in self.answered]
+
+    def ids_since(self, t: float) -> list[int]:
+        with self.lock:
+            return [i for at, i in self.answered if at > t]
+
+    def wait(self, timeout: float) -> list[int]:
+        """All ids once every POST returned; fails listing the errors."""
+        deadline = time.monotonic() + timeout
+        for future in self.futures:
+            future.result(timeout=max(0.1, deadline - time.monotonic()))
+        self.pool.shutdown()
+        self.finished = time.monotonic()
+        assert not self.errors, f"{len(self.errors)} POST /orders failed, e.g. {self.errors[:3]}"
+        ids = self.ids
+        assert len(set(ids)) == self.count, f"{self.count} orders posted, {len(set(ids))} distinct ids"
+        return ids

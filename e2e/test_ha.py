@@ -102,7 +102,9 @@ def test_leader_node_killed_under_load(edge: Edge, broker: BrokerAdmin, dbs: Dat
         kill_to_3_online_s=online_at - killed_at,
         kill_to_all_handled_s=handled_at - killed_at,
     )
-    assert (billing_lost, billing_dup) == ([], []), f"billing lost {billing_lost[:10]}, twice {billing_dup[:10]}"
-    assert (logistic_lost, logistic_dup) == ([], []), f"logistic lost {logistic_lost[:10]}, twice {logistic_dup[:10]}"
+    assert (billing_lost, billing_dup) == ([], []), (
+        f"billing lost {billing_lost[:10]}, twice {billing_dup[:10]}")
+    assert (logistic_lost, logistic_dup) == ([], []), (
+        f"logistic lost {logistic_lost[:10]}, twice {logistic_dup[:10]}")
     assert set(watch.at) == {"billing", "logistic"}, (
         f"handling did not resume within {DOWN_MAX:g} s with {node_service} down: {resumed}")

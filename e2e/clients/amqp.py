@@ -45,7 +45,8 @@ def task_body(**kwargs: Any) -> str:
     return json.dumps([[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
 
 
-def seed_v1_message(order_id: int, lines: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], str, str]:
+def seed_v1_message(order_id: int, lines: list[dict[str, Any]] | None = None,
+                    ) -> tuple[dict[str, Any], str, str]:
     """The seed article's ``order.submit()`` on the wire: task ``order.v1.submit``, the order
     ``{"id": N, "lines": [{"id", "quantity", "price"}]}`` in kwargs ``instance``."""
     headers = task_headers("order.v1.submit")

@@ -31,7 +31,8 @@ class BrokerAdmin:
         return response.json()
 
     def queue(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._get(f"/queues/{quote(self.vhost, safe='')}/{quote(name, safe='')}")
+        path = f"/queues/{quote(self.vhost, safe='')}/{quote(name, safe='')}"
+        result: dict[str, Any] = self._get(path)
         return result
 
     def queues(self) -> list[dict[str, Any]]:
@@ -39,7 +40,7 @@ class BrokerAdmin:
         return result
 
     def counters(self, name: str) -> dict[str, int]:
-        """Cumulative ``publish``/``deliver_get``/``ack``/``redeliver`` counts of a queue, and ``messages``."""
+        """A queue's cumulative ``publish``/``deliver_get``/``ack``/``redeliver``, and ``messages``."""
         queue = self.queue(name)
         stats = queue.get("message_stats") or {}
         counts = {k: int(stats.get(k, 0)) for k in COUNTERS}

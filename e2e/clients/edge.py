@@ -80,7 +80,8 @@ class Edge:
 
     def order(self, order_id: int) -> dict[str, Any]:
         response = self.get_order(order_id)
-        assert response.status_code == 200, f"GET /orders/{order_id}: {response.status_code} {response.text[:300]}"
+        assert response.status_code == 200, (
+            f"GET /orders/{order_id}: {response.status_code} {response.text[:300]}")
         result: dict[str, Any] = response.json()
         return result
 

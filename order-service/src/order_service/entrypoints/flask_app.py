@@ -193,6 +193,9 @@ def _json_body(limit: int) -> Any:
         raise RequestEntityTooLarge(f"the body is {request.content_length} bytes; the limit "
                                     f"is {limit}")
     raw = request.get_data(cache=False)
+    if request.content_length is None and len(raw) >= limit:
+        # chunked: werkzeug stops reading at the limit (it does not raise on read-all)
+        raise RequestEntityTooLarge(f"the body is over the limit of {limit} bytes")
     try:
         return json.loads(raw, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
     except UnicodeDecodeError:

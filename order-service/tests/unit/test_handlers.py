@@ -1,0 +1,139 @@
+"""Handlers with a fake unit of work: what they store, what they put in the outbox."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+
+import event_contracts
+import pytest
+from event_contracts import Delivery
+
+from order_service.domain.errors import InvalidTransition, OrderNotFound
+from order_service.service_layer import commands, handlers
+from order_service.service_layer.commands import Fact
+from tests.fakes import FakeUnitOfWork
+
+pytestmark = pytest.mark.unit
+
+Submit = event_contracts.Order.submit
+Chargeback = event_contracts.Order.chargeback
+
+
+def place(uow: FakeUnitOfWork, key: str | None = None, customer: str = "c-1",
+          request_hash: str = "h1") -> handlers.Response:
+    return handlers.place_order(commands.PlaceOrder(
+        customer_id=customer, currency="EUR",
+        lines=(commands.NewLine(1, 2, Decimal("4.50")), commands.NewLine(7, 1, Decimal("0.99"))),
+        idempotency_key=key, request_hash=request_hash, correlation_id="corr-1",
+    ), uow)
+
+
+def fact(order_id: int, kind: Fact, event_id: uuid.UUID | None = None) -> commands.RecordFact:
+    delivery = Delivery(event_id=event_id or uuid.uuid4(), routing_key=f"x.v1.{kind.value}",
+                        consumer="order")
+    return commands.RecordFact(order_id=order_id, fact=kind, delivery=delivery)
+
+
+def test_place_order_stores_it_and_queues_one_submit_event_in_the_same_commit() -> None:
+    uow = FakeUnitOfWork()
+    response = place(uow)
+
+    body = json.loads(response.body)
+    assert response.status == 201
+    assert body["status"] == "in_review" and body["total"] == "9.99"
+    assert uow.commits == 1
+    [(event, message, correlation)] = uow.outbox.committed
+    assert event is Submit
+    assert isinstance(message, event_contracts.Order)
+    assert message.id == body["id"] == 1
+    assert message.total == Decimal("9.99")
+    assert [(line.id, line.quantity) for line in message.lines] == [(1, 2), (7, 1)]
+    assert correlation == "corr-1"
+
+
+def test_each_order_gets_its_own_event_id() -> None:
+    uow = FakeUnitOfWork()
+    place(uow)
+    place(uow)
+    ids = [message.event_id for message in uow.outbox.messages(Submit)]
+    assert len(set(ids)) == 2
+
+
+def test_a_retried_idempotency_key_replays_the_first_response_and_queues_nothing() -> None:
+    uow = FakeUnitOfWork()
+    first = place(uow, key="k-1")
+    again = place(uow, key="k-1")
+
+    assert (again.status, again.body) == (first.status, first.body)
+    assert again.replayed and not first.replayed
+    assert len(uow.outbox.committed) == 1
+    assert len(uow.store) == 1
+
+
+def test_the_same_key_with_another_body_is_refused() -> None:
+    uow = FakeUnitOfWork()
+    place(uow, key="k-1")
+    with pytest.raises(handlers.IdempotencyKeyReused, match="k-1"):
+        place(uow, key="k-1", request_hash="another")
+    assert len(uow.outbox.committed) == 1
+
+
+def test_chargeback_queues_a_new_message_with_the_same_order_data() -> None:
+    uow = FakeUnitOfWork()
+    place(uow)
+    view = handlers.charge_back(commands.ChargeBack(order_id=1), uow)
+
+    assert view["status"] == "charged_back"
+    [submitted] = uow.outbox.messages(Submit)
+    [charged] = uow.outbox.messages(Chargeback)
+    assert charged.event_id != submitted.event_id
+    assert (charged.id, charged.customer_id, charged.currency, charged.lines) == (
+        submitted.id, submitted.customer_id, submitted.currency, submitted.lines)
+
+
+def test_a_second_chargeback_is_refused_and_queues_nothing() -> None:
+    uow = FakeUnitOfWork()
+    place(uow)
+    handlers.charge_back(commands.ChargeBack(order_id=1), uow)
+    with pytest.raises(InvalidTransition):
+        handlers.charge_back(commands.ChargeBack(order_id=1), uow)
+    assert len(uow.outbox.messages(Chargeback)) == 1
+
+
+def test_chargeback_of_an_unknown_order() -> None:
+    uow = FakeUnitOfWork()
+    with pytest.raises(OrderNotFound, match="order 5 does not exist"):
+        handlers.charge_back(commands.ChargeBack(order_id=5), uow)
+    assert uow.outbox.committed == []
+
+
+def test_facts_move_the_status_and_a_duplicate_is_skipped() -> None:
+    uow = FakeUnitOfWork()
+    place(uow)
+    invoiced = fact(1, Fact.INVOICED)
+
+    assert handlers.record_fact(invoiced, uow) is True
+    assert handlers.record_fact(fact(1, Fact.DISPATCHED), uow) is True
+    updated_at = uow.store[1].updated_at
+    assert handlers.record_fact(invoiced, uow) is False  # same event id: skipped
+
+    assert uow.store[1].status == "dispatched"
+    assert uow.store[1].updated_at == updated_at
+    assert uow.commits == 3  # place + two facts; the duplicate committed nothing
+
+
+def test_a_fact_about_an_unknown_order() -> None:
+    uow = FakeUnitOfWork()
+    with pytest.raises(OrderNotFound):
+        handlers.record_fact(fact(42, Fact.INVOICED), uow)
+    assert uow.commits == 0
+
+
+def test_get_order() -> None:
+    uow = FakeUnitOfWork()
+    place(uow)
+    assert handlers.get_order(1, uow)["id"] == 1
+    with pytest.raises(OrderNotFound):
+        handlers.get_order(2, uow)

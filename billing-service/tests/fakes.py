@@ -6,14 +6,14 @@ import copy
 import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from uuid import uuid4
+
+from event_contracts import Delivery, InMemoryProcessedEvents, Order, OrderLine
+from event_contracts.testing import InMemoryBus
 
 from billing_service.adapters.repository import AbstractInvoiceRepository
 from billing_service.bootstrap import Billing, bootstrap
 from billing_service.domain import Account, Balance, Invoice
 from billing_service.service_layer.unit_of_work import AbstractUnitOfWork
-from event_contracts import Delivery, InMemoryProcessedEvents, Order, OrderLine
-from event_contracts.testing import InMemoryBus
 
 _order_ids = itertools.count(1_000)
 
@@ -46,6 +46,9 @@ class FakeInvoiceRepository(AbstractInvoiceRepository):
 
 class FakeUnitOfWork(AbstractUnitOfWork):
     """Leaving the block without ``commit()`` restores the state of the last commit."""
+
+    invoices: FakeInvoiceRepository
+    processed_events: InMemoryProcessedEvents
 
     def __init__(self) -> None:
         self.invoices = FakeInvoiceRepository()
@@ -106,7 +109,3 @@ def delivery_of(order: Order, routing_key: str = "order.v2.submit") -> Delivery:
 
 def chargeback_delivery(order: Order) -> Delivery:
     return delivery_of(order, "order.v2.chargeback")
-
-
-def new_event_id() -> str:
-    return str(uuid4())

@@ -6,10 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from event_contracts import Invoice, NotFound
+from event_contracts.serialization import CurrencyCode, Money
 
 from billing_service.domain import EntryKind, InvoiceStatus, fact_id
 from billing_service.service_layer.handlers import UnknownOrderError
-from event_contracts import Invoice, NotFound
 
 from ..fakes import again, an_order, chargeback_delivery, delivery_of, fake_billing
 
@@ -29,7 +30,8 @@ def test_submit_posts_the_invoice_and_publishes_invoiced() -> None:
     assert event is Invoice.invoiced
     assert fact == Invoice(
         event_id=fact_id(EntryKind.INVOICE, order.id), invoice_id=f"INV-{order.id}",
-        order_id=order.id, customer_id="c-9", currency="USD", amount=Decimal("11.50"),
+        order_id=order.id, customer_id="c-9", currency=CurrencyCode("USD"),
+        amount=Money(Decimal("11.50")),
         occurred_at=invoice.created_at, caused_by=order.event_id,
     )
 
@@ -172,6 +174,7 @@ def test_balance_of_an_empty_ledger_is_zero_in_eur_and_unknown_accounts_are_not_
 
     empty = billing.balance("revenue")
 
-    assert (empty.currency, empty.debits, empty.credits, empty.balance) == ("EUR", 0, 0, "0.0000")
+    assert (empty.currency, empty.debits, empty.credits, empty.balance) == (
+        "EUR", Decimal(0), Decimal(0), "0.0000")
     with pytest.raises(NotFound, match="no account 'cash'"):
         billing.balance("cash")

@@ -120,7 +120,7 @@ def test_fact_ids_are_deterministic_per_entry_kind_and_order() -> None:
 def test_headline_balance_is_eur_zero_without_postings() -> None:
     headline = headline_balance(Account.REVENUE, [])
     assert (headline.currency, headline.debits, headline.credits, headline.balance) == (
-        "EUR", 0, 0, 0)
+        "EUR", Decimal(0), Decimal(0), Decimal(0))
 
 
 def test_headline_balance_takes_the_currency_with_most_postings_then_the_first_code() -> None:

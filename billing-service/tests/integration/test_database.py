@@ -9,6 +9,7 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from event_contracts import Delivery, Order
@@ -53,7 +54,10 @@ def test_migrating_again_changes_nothing(migrated: Engine) -> None:
     assert database.migrate(migrated) == database.head_revision()
 
 
-def test_replicas_migrating_at_once_all_succeed(engine: Engine) -> None:
+def test_replicas_migrating_an_empty_database_at_once_all_succeed(engine: Engine) -> None:
+    with engine.connect() as connection:  # start from nothing (PostgreSQL: a shared database)
+        command.downgrade(database.alembic_config(connection), "base")
+        connection.commit()
     results: list[object] = []
 
     def replica() -> None:
@@ -69,6 +73,8 @@ def test_replicas_migrating_at_once_all_succeed(engine: Engine) -> None:
         thread.join(timeout=60)
 
     assert results == [database.head_revision()] * 3
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM invoices")).scalar() == 0
 
 
 def test_an_invoice_round_trips_exactly(migrated: Engine) -> None:

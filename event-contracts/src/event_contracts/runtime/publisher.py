@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from amqp.exceptions import ChannelError
+from amqp.exceptions import ChannelError, MessageNacked
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from celery import Celery
 from kombu.exceptions import OperationalError
@@ -72,30 +73,36 @@ def publish_with_confirm(
     retry: bool = True,
     **options: Any,
 ) -> None:
-    """One confirmed publish through the app's producer pool, with failover retries."""
+    """One confirmed publish through the app's producer pool, with failover retries.
+
+    A nack (the broker could not take the message, e.g. while a quorum queue elects a new
+    leader after a node loss) is retried like a lost connection; after the retries the caller
+    gets :class:`PublishFailed` and must keep the event (an outbox row, a requeue).
+    """
     on_retry = _log_retry(exchange, routing_key)
-    try:
-        with app.producer_or_acquire() as producer:
-            producer.publish(
-                body,
-                exchange=exchange,
-                routing_key=routing_key,
-                headers=dict(headers),
-                serializer="json",
-                delivery_mode=2,
-                mandatory=mandatory,
-                retry=retry,
-                retry_policy={**PUBLISH_RETRY_POLICY, "errback": on_retry},
-                declare=(),
-                **dict(properties or {}),
-                **options,
-            )
-    except ChannelError as exc:
-        if getattr(exc, "reply_code", None) == NO_ROUTE or "NO_ROUTE" in str(exc):
-            raise UnroutableMessage(exchange, routing_key) from exc
-        raise PublishFailed(f"publish to {exchange}/{routing_key} failed: {exc}") from exc
-    except (OSError, OperationalError, AmqpConnectionError) as exc:
-        raise PublishFailed(f"publish to {exchange}/{routing_key} failed: {exc}") from exc
+    attempts = int(PUBLISH_RETRY_POLICY["max_retries"]) if retry else 0
+    for attempt in range(attempts + 1):
+        try:
+            with app.producer_or_acquire() as producer:
+                producer.publish(
+                    body, exchange=exchange, routing_key=routing_key, headers=dict(headers),
+                    serializer="json", delivery_mode=2, mandatory=mandatory, retry=retry,
+                    retry_policy={**PUBLISH_RETRY_POLICY, "errback": on_retry},
+                    declare=(), **dict(properties or {}), **options,
+                )
+            return
+        except ChannelError as exc:
+            if getattr(exc, "reply_code", None) == NO_ROUTE or "NO_ROUTE" in str(exc):
+                raise UnroutableMessage(exchange, routing_key) from exc
+            raise PublishFailed(f"publish to {exchange}/{routing_key} failed: {exc!r}") from exc
+        except (MessageNacked, OSError, OperationalError, AmqpConnectionError) as exc:
+            if attempt == attempts:
+                raise PublishFailed(
+                    f"publish to {exchange}/{routing_key} failed after {attempt + 1} attempts: "
+                    f"{exc!r}") from exc
+            delay = min(2.0, 0.2 * 2**attempt)
+            on_retry(exc, delay)
+            time.sleep(delay)
 
 
 def _log_retry(exchange: str, routing_key: str) -> Any:

@@ -35,12 +35,16 @@ class FakeInvoiceRepository(AbstractInvoiceRepository):
                 for posting in entry.postings:
                     if posting.account != account:
                         continue
-                    was = totals.get(entry.currency) or Balance(account, entry.currency,
-                                                                Decimal(0), Decimal(0))
-                    totals[entry.currency] = Balance(account, entry.currency,
-                                                     was.debits + posting.debit,
-                                                     was.credits + posting.credit,
-                                                     was.postings + 1)
+                    was = totals.get(entry.currency) or Balance(
+                        account, entry.currency, Decimal(0), Decimal(0)
+                    )
+                    totals[entry.currency] = Balance(
+                        account,
+                        entry.currency,
+                        was.debits + posting.debit,
+                        was.credits + posting.credit,
+                        was.postings + 1,
+                    )
         return sorted(totals.values(), key=lambda b: b.currency)
 
 
@@ -86,21 +90,30 @@ def fake_billing() -> tuple[Billing, FakeUnitOfWork, InMemoryBus]:
     return bootstrap(uow=lambda: uow, publisher=bus, clock=FixedClock()), uow, bus
 
 
-def an_order(order_id: int | None = None, *, currency: str = "EUR",
-             prices: tuple[str, ...] = ("4.50",), customer_id: str = "c-1") -> Order:
+def an_order(
+    order_id: int | None = None,
+    *,
+    currency: str = "EUR",
+    prices: tuple[str, ...] = ("4.50",),
+    customer_id: str = "c-1",
+) -> Order:
     """A new order event (fresh event id); unique order id unless given."""
     return Order.create(
-        id=next(_order_ids) if order_id is None else order_id, customer_id=customer_id,
+        id=next(_order_ids) if order_id is None else order_id,
+        customer_id=customer_id,
         currency=currency,
-        lines=tuple(OrderLine(id=n, quantity=2, unit_price=Decimal(price))  # type: ignore[arg-type]
-                    for n, price in enumerate(prices, start=1)),
+        lines=tuple(
+            OrderLine(id=n, quantity=2, unit_price=Decimal(price))  # type: ignore[arg-type]
+            for n, price in enumerate(prices, start=1)
+        ),
     )
 
 
 def again(order: Order) -> Order:
     """Another event about the same order (a new event id)."""
-    return Order.create(id=order.id, customer_id=order.customer_id, currency=order.currency,
-                        lines=order.lines)
+    return Order.create(
+        id=order.id, customer_id=order.customer_id, currency=order.currency, lines=order.lines
+    )
 
 
 def delivery_of(order: Order, routing_key: str = "order.v2.submit") -> Delivery:

@@ -34,12 +34,14 @@ class Billing:
     clock: Clock = utc_now
 
     def invoice_order(self, order: Order, delivery: Delivery) -> None:
-        handlers.invoice_order(order, delivery, uow=self.uow(), publisher=self.publisher,
-                               clock=self.clock)
+        handlers.invoice_order(
+            order, delivery, uow=self.uow(), publisher=self.publisher, clock=self.clock
+        )
 
     def refund_order(self, order: Order, delivery: Delivery) -> None:
-        handlers.refund_order(order, delivery, uow=self.uow(), publisher=self.publisher,
-                              clock=self.clock)
+        handlers.refund_order(
+            order, delivery, uow=self.uow(), publisher=self.publisher, clock=self.clock
+        )
 
     def invoice(self, order_id: int) -> InvoiceView:
         return views.invoice(order_id, self.uow())
@@ -48,9 +50,14 @@ class Billing:
         return views.balance(account, self.uow())
 
 
-def bootstrap(*, publisher: EventPublisher, engine: Engine | None = None,
-              uow: Callable[[], AbstractUnitOfWork] | None = None,
-              migrate: bool = False, clock: Clock = utc_now) -> Billing:
+def bootstrap(
+    *,
+    publisher: EventPublisher,
+    engine: Engine | None = None,
+    uow: Callable[[], AbstractUnitOfWork] | None = None,
+    migrate: bool = False,
+    clock: Clock = utc_now,
+) -> Billing:
     """Billing over ``uow`` (tests), or over ``engine``'s database (default: ``DATABASE_URL``).
 
     ``migrate``: upgrade the schema first (entrypoints do; they run before serving anything).

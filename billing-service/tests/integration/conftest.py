@@ -49,7 +49,9 @@ def migrated(engine: Engine) -> Engine:
 def worker(vhost: TestVhost, engine: Engine) -> Iterator[tuple[Celery, Billing]]:
     """billing-service's own app and use cases, consuming in a thread (solo pool)."""
     app, billing = build(
-        broker_urls=[vhost.url("billing-service")], engine=engine, migrate=True,
+        broker_urls=[vhost.url("billing-service")],
+        engine=engine,
+        migrate=True,
         shop_retry_policy=RetryPolicy(max_retries=2, first_delay=0.2),
         worker_hijack_root_logger=False,
     )
@@ -71,15 +73,22 @@ def unique_order_id() -> int:
     return uuid.uuid4().int >> 80
 
 
-def an_order(order_id: int | None = None, *, currency: str = "EUR",
-             unit_price: str = "4.50", quantity: int = 2) -> Order:
+def an_order(
+    order_id: int | None = None,
+    *,
+    currency: str = "EUR",
+    unit_price: str = "4.50",
+    quantity: int = 2,
+) -> Order:
     return Order.create(
-        id=unique_order_id() if order_id is None else order_id, customer_id="c-int",
+        id=unique_order_id() if order_id is None else order_id,
+        customer_id="c-int",
         currency=currency,
         lines=(OrderLine(id=1, quantity=quantity, unit_price=Decimal(unit_price)),),  # type: ignore[arg-type]
     )
 
 
 def again(order: Order) -> Order:
-    return Order.create(id=order.id, customer_id=order.customer_id, currency=order.currency,
-                        lines=order.lines)
+    return Order.create(
+        id=order.id, customer_id=order.customer_id, currency=order.currency, lines=order.lines
+    )

@@ -80,8 +80,14 @@ def test_replicas_migrating_an_empty_database_at_once_all_succeed(engine: Engine
 def test_an_invoice_round_trips_exactly(migrated: Engine) -> None:
     orm.start_mappers()
     order_id = unique_order_id()
-    invoice = Invoice.issue(order_id=order_id, customer_id="c-1", currency="JPY",
-                            amount=Decimal("999999999999.9999"), caused_by=uuid4(), at=T0)
+    invoice = Invoice.issue(
+        order_id=order_id,
+        customer_id="c-1",
+        currency="JPY",
+        amount=Decimal("999999999999.9999"),
+        caused_by=uuid4(),
+        at=T0,
+    )
     uow = SqlAlchemyUnitOfWork(session_factory(migrated))
     with uow:
         uow.invoices.add(invoice)
@@ -91,13 +97,21 @@ def test_an_invoice_round_trips_exactly(migrated: Engine) -> None:
         loaded = uow.invoices.get(order_id)
         assert loaded is not None and loaded is not invoice
         assert (loaded.invoice_id, loaded.amount, loaded.status, loaded.created_at) == (
-            f"INV-{order_id}", Decimal("999999999999.9999"), InvoiceStatus.INVOICED, T0)
+            f"INV-{order_id}",
+            Decimal("999999999999.9999"),
+            InvoiceStatus.INVOICED,
+            T0,
+        )
         (entry,) = loaded.entries
         assert (entry.kind, entry.event_id, entry.created_at) == (
-            EntryKind.INVOICE, invoice.entries[0].event_id, T0)
+            EntryKind.INVOICE,
+            invoice.entries[0].event_id,
+            T0,
+        )
         assert [(p.account, p.debit, p.credit) for p in entry.postings] == [
             ("receivable", Decimal("999999999999.9999"), 0),
-            ("revenue", 0, Decimal("999999999999.9999"))]
+            ("revenue", 0, Decimal("999999999999.9999")),
+        ]
 
 
 def test_the_database_refuses_a_second_invoice_entry_for_an_order(migrated: Engine) -> None:
@@ -107,8 +121,10 @@ def test_the_database_refuses_a_second_invoice_entry_for_an_order(migrated: Engi
 
     with migrated.connect() as connection, pytest.raises(IntegrityError):
         connection.execute(
-            text("INSERT INTO journal_entries (order_id, kind, currency, event_id, created_at) "
-                 "VALUES (:order_id, 'invoice', 'EUR', :event_id, :at)"),
+            text(
+                "INSERT INTO journal_entries (order_id, kind, currency, event_id, created_at) "
+                "VALUES (:order_id, 'invoice', 'EUR', :event_id, :at)"
+            ),
             {"order_id": order.id, "event_id": uuid4().hex, "at": T0},
         )
 
@@ -121,8 +137,10 @@ def test_a_failed_event_leaves_no_trace(migrated: Engine) -> None:
         billing.refund_order(order, deliver(order, "chargeback"))
 
     with migrated.connect() as connection:
-        keys = connection.execute(text("SELECT count(*) FROM processed_events WHERE dedupe_key = "
-                                       ":key"), {"key": f"billing:{order.event_id}"}).scalar()
+        keys = connection.execute(
+            text("SELECT count(*) FROM processed_events WHERE dedupe_key = :key"),
+            {"key": f"billing:{order.event_id}"},
+        ).scalar()
     assert keys == 0 and bus.published == []
 
 
@@ -131,39 +149,52 @@ def test_duplicates_and_chargebacks_in_the_database(migrated: Engine) -> None:
     order = an_order(unit_price="0.0001", quantity=3)
     chargeback = again(order)
 
-    for event, kind in [(order, "submit"), (order, "submit"), (again(order), "submit"),
-                        (chargeback, "chargeback"), (chargeback, "chargeback")]:
+    for event, kind in [
+        (order, "submit"),
+        (order, "submit"),
+        (again(order), "submit"),
+        (chargeback, "chargeback"),
+        (chargeback, "chargeback"),
+    ]:
         handle = billing.invoice_order if kind == "submit" else billing.refund_order
         handle(event, deliver(event, kind))
 
     with migrated.connect() as connection:
         rows = connection.execute(
-            select(journal_entries.c.kind, postings.c.account, postings.c.debit,
-                   postings.c.credit)
+            select(journal_entries.c.kind, postings.c.account, postings.c.debit, postings.c.credit)
             .join_from(postings, journal_entries)
             .where(journal_entries.c.order_id == order.id)
             .order_by(postings.c.id)
         ).all()
     cents = Decimal("0.0003")
     assert [tuple(row) for row in rows] == [
-        ("invoice", "receivable", cents, 0), ("invoice", "revenue", 0, cents),
-        ("reversal", "revenue", cents, 0), ("reversal", "receivable", 0, cents),
+        ("invoice", "receivable", cents, 0),
+        ("invoice", "revenue", 0, cents),
+        ("reversal", "revenue", cents, 0),
+        ("reversal", "receivable", 0, cents),
     ]
     assert len(bus.published) == 5 and len({fact for _, fact in bus.published}) == 2
 
 
 AMOUNTS = st.decimals(min_value=0, max_value=Decimal("99999.9999"), places=4)
-STEPS = st.lists(st.tuples(st.sampled_from(["submit", "chargeback"]),
-                           st.integers(min_value=0, max_value=3),
-                           st.sampled_from(["EUR", "USD"]), AMOUNTS), max_size=12)
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["submit", "chargeback"]),
+        st.integers(min_value=0, max_value=3),
+        st.sampled_from(["EUR", "USD"]),
+        AMOUNTS,
+    ),
+    max_size=12,
+)
 
 
 @pytest.mark.timeout(300)
 def test_the_database_ledger_balances_after_any_sequence_of_events(migrated: Engine) -> None:
     billing, _ = sql_billing(migrated)
 
-    @settings(max_examples=40, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
     @given(steps=STEPS)
     def run(steps: list[tuple[str, int, str, Decimal]]) -> None:
         base = unique_order_id()
@@ -182,15 +213,24 @@ def test_the_database_ledger_balances_after_any_sequence_of_events(migrated: Eng
 def assert_ledger_balances(engine: Engine) -> None:
     """Checked in SQL, over the whole ledger: the sums the e2e suite and auditors would run."""
     with engine.connect() as connection:
-        per_currency = connection.execute(text(
-            "SELECT e.currency, sum(p.debit) - sum(p.credit) FROM postings p "
-            "JOIN journal_entries e ON e.id = p.entry_id GROUP BY e.currency")).all()
-        unbalanced_entries = connection.execute(text(
-            "SELECT p.entry_id FROM postings p GROUP BY p.entry_id "
-            "HAVING sum(p.debit) <> sum(p.credit) OR count(*) < 2")).all()
-        refunded_without_reversal = connection.execute(text(
-            "SELECT i.order_id FROM invoices i LEFT JOIN journal_entries e "
-            "ON e.order_id = i.order_id AND e.kind = 'reversal' "
-            "WHERE (i.status = 'refunded') <> (e.id IS NOT NULL)")).all()
+        per_currency = connection.execute(
+            text(
+                "SELECT e.currency, sum(p.debit) - sum(p.credit) FROM postings p "
+                "JOIN journal_entries e ON e.id = p.entry_id GROUP BY e.currency"
+            )
+        ).all()
+        unbalanced_entries = connection.execute(
+            text(
+                "SELECT p.entry_id FROM postings p GROUP BY p.entry_id "
+                "HAVING sum(p.debit) <> sum(p.credit) OR count(*) < 2"
+            )
+        ).all()
+        refunded_without_reversal = connection.execute(
+            text(
+                "SELECT i.order_id FROM invoices i LEFT JOIN journal_entries e "
+                "ON e.order_id = i.order_id AND e.kind = 'reversal' "
+                "WHERE (i.status = 'refunded') <> (e.id IS NOT NULL)"
+            )
+        ).all()
     assert all(Decimal(difference) == 0 for _, difference in per_currency)
     assert unbalanced_entries == [] and refunded_without_reversal == []

@@ -50,7 +50,8 @@ def invoiced(billing: Billing, order_id: int, status: str = "invoiced") -> bool:
 
 
 def test_submit_posts_the_invoice_and_publishes_invoiced(
-        vhost: TestVhost, worker: Worker, order_service: Publisher) -> None:
+    vhost: TestVhost, worker: Worker, order_service: Publisher
+) -> None:
     _, billing = worker
     order = an_order(unit_price="4.50", quantity=2, currency="USD")
 
@@ -68,7 +69,8 @@ def test_submit_posts_the_invoice_and_publishes_invoiced(
 
 
 def test_the_same_event_delivered_twice_posts_once(
-        vhost: TestVhost, worker: Worker, order_service: Publisher) -> None:
+    vhost: TestVhost, worker: Worker, order_service: Publisher
+) -> None:
     _, billing = worker
     order = an_order(unit_price="1.00", quantity=3)
 
@@ -85,7 +87,8 @@ def test_the_same_event_delivered_twice_posts_once(
 
 
 def test_chargeback_posts_the_reversal_and_publishes_refunded(
-        vhost: TestVhost, worker: Worker, order_service: Publisher) -> None:
+    vhost: TestVhost, worker: Worker, order_service: Publisher
+) -> None:
     _, billing = worker
     order = an_order(unit_price="7.25", quantity=1)
     chargeback = again(order)
@@ -105,16 +108,43 @@ def test_chargeback_posts_the_reversal_and_publishes_refunded(
 def test_a_seed_shaped_v1_message_reaches_the_ledger(vhost: TestVhost, worker: Worker) -> None:
     _, billing = worker
     order_id, task_id = unique_order_id(), str(uuid.uuid4())
-    headers = {"lang": "py", "task": "order.v1.submit", "id": task_id, "root_id": task_id,
-               "parent_id": None, "group": None, "retries": 0, "eta": None, "expires": None}
-    body = json.dumps([[], {"instance": {"id": order_id, "lines": [
-        {"id": 1, "quantity": 2, "price": 3}, {"id": 2, "quantity": 1, "price": 4.5}]}},
-        {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
+    headers = {
+        "lang": "py",
+        "task": "order.v1.submit",
+        "id": task_id,
+        "root_id": task_id,
+        "parent_id": None,
+        "group": None,
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+    }
+    body = json.dumps(
+        [
+            [],
+            {
+                "instance": {
+                    "id": order_id,
+                    "lines": [
+                        {"id": 1, "quantity": 2, "price": 3},
+                        {"id": 2, "quantity": 1, "price": 4.5},
+                    ],
+                }
+            },
+            {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
+        ]
+    )
 
     with Connection(vhost.url("order-service")) as conn:
-        Producer(conn.channel()).publish(body, exchange="order", routing_key="order.v1.submit",
-                                         headers=headers, content_type="application/json",
-                                         content_encoding="utf-8", declare=())
+        Producer(conn.channel()).publish(
+            body,
+            exchange="order",
+            routing_key="order.v1.submit",
+            headers=headers,
+            content_type="application/json",
+            content_encoding="utf-8",
+            declare=(),
+        )
 
     ((_, _, payload),) = facts(vhost, expect=1)
     assert payload["caused_by"] == task_id
@@ -123,7 +153,8 @@ def test_a_seed_shaped_v1_message_reaches_the_ledger(vhost: TestVhost, worker: W
 
 
 def test_chargeback_of_an_order_billing_never_saw_is_retried_then_dead_lettered(
-        vhost: TestVhost, worker: Worker, order_service: Publisher) -> None:
+    vhost: TestVhost, worker: Worker, order_service: Publisher
+) -> None:
     an_order().chargeback(publisher=order_service)
 
     (letter,) = drain(vhost.url(), "billing.order.dlq", expect=1, timeout=20)
@@ -134,7 +165,8 @@ def test_chargeback_of_an_order_billing_never_saw_is_retried_then_dead_lettered(
 
 
 def test_an_amount_the_ledger_refuses_is_dead_lettered_at_once(
-        vhost: TestVhost, worker: Worker, order_service: Publisher) -> None:
+    vhost: TestVhost, worker: Worker, order_service: Publisher
+) -> None:
     _, billing = worker
     order = an_order(unit_price="999999999999.9999", quantity=2)
 
@@ -149,7 +181,8 @@ def test_an_amount_the_ledger_refuses_is_dead_lettered_at_once(
 
 
 def test_get_invoice_and_get_balance_over_rpc(
-        vhost: TestVhost, worker: Worker, order_service: Publisher) -> None:
+    vhost: TestVhost, worker: Worker, order_service: Publisher
+) -> None:
     _, billing = worker
     client = RpcClient(create_app("order", broker_urls=[vhost.url("order-service")]), timeout=5)
     order = an_order(unit_price="2.00", quantity=5, currency="CHF")
@@ -160,12 +193,19 @@ def test_get_invoice_and_get_balance_over_rpc(
     revenue = client.call(GET_BALANCE, BalanceQuery(account="revenue"))
 
     assert (view.invoice_id, view.amount, view.currency, view.status) == (
-        f"INV-{order.id}", Decimal("10.00"), "CHF", "invoiced")
+        f"INV-{order.id}",
+        Decimal("10.00"),
+        "CHF",
+        "invoiced",
+    )
     assert revenue == billing.balance("revenue")  # what the ledger says, over the wire
     assert Decimal(revenue.balance) == revenue.debits - revenue.credits
     if not os.environ.get("TEST_DATABASE_URL"):  # a fresh ledger: this order is all there is
         assert (revenue.currency, revenue.credits, revenue.balance) == (
-            "CHF", Decimal("10.00"), "-10.0000")
+            "CHF",
+            Decimal("10.00"),
+            "-10.0000",
+        )
     with pytest.raises(RemoteCallError, match="not-found"):
         client.call(GET_INVOICE, InvoiceQuery(order_id=unique_order_id()))
     with pytest.raises(RemoteCallError, match="not-found"):

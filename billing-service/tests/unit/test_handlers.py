@@ -25,14 +25,22 @@ def test_submit_posts_the_invoice_and_publishes_invoiced() -> None:
 
     (invoice,) = uow.all_invoices()
     assert (invoice.invoice_id, invoice.amount, invoice.currency, invoice.status) == (
-        f"INV-{order.id}", Decimal("11.50"), "USD", InvoiceStatus.INVOICED)
-    (event, fact), = bus.published
+        f"INV-{order.id}",
+        Decimal("11.50"),
+        "USD",
+        InvoiceStatus.INVOICED,
+    )
+    ((event, fact),) = bus.published
     assert event is Invoice.invoiced
     assert fact == Invoice(
-        event_id=fact_id(EntryKind.INVOICE, order.id), invoice_id=f"INV-{order.id}",
-        order_id=order.id, customer_id="c-9", currency=CurrencyCode("USD"),
+        event_id=fact_id(EntryKind.INVOICE, order.id),
+        invoice_id=f"INV-{order.id}",
+        order_id=order.id,
+        customer_id="c-9",
+        currency=CurrencyCode("USD"),
         amount=Money(Decimal("11.50")),
-        occurred_at=invoice.created_at, caused_by=order.event_id,
+        occurred_at=invoice.created_at,
+        caused_by=order.event_id,
     )
 
 
@@ -82,7 +90,10 @@ def test_chargeback_posts_the_reversal_and_publishes_refunded() -> None:
     (fact,) = bus.of(Invoice.refunded)
     assert fact.event_id == fact_id(EntryKind.REVERSAL, order.id)
     assert (fact.amount, fact.caused_by, fact.occurred_at) == (
-        Decimal("6.00"), chargeback.event_id, reversal.created_at)
+        Decimal("6.00"),
+        chargeback.event_id,
+        reversal.created_at,
+    )
 
 
 def test_a_second_chargeback_posts_nothing_and_republishes_the_same_fact() -> None:
@@ -147,7 +158,11 @@ def test_invoice_view_shows_the_invoice_as_it_is_now() -> None:
     after = billing.invoice(order.id)
 
     assert (before.invoice_id, before.amount, before.currency, before.status) == (
-        f"INV-{order.id}", Decimal("5.00"), "GBP", "invoiced")
+        f"INV-{order.id}",
+        Decimal("5.00"),
+        "GBP",
+        "invoiced",
+    )
     assert after.status == "refunded"
     with pytest.raises(NotFound, match="no invoice for order 1"):
         billing.invoice(1)
@@ -164,9 +179,16 @@ def test_balance_view_per_account() -> None:
     receivable, revenue = billing.balance("receivable"), billing.balance("revenue")
 
     assert (receivable.currency, receivable.debits, receivable.credits, receivable.balance) == (
-        "EUR", Decimal("12.00"), Decimal("2.00"), "10.0000")
+        "EUR",
+        Decimal("12.00"),
+        Decimal("2.00"),
+        "10.0000",
+    )
     assert (revenue.debits, revenue.credits, revenue.balance) == (
-        Decimal("2.00"), Decimal("12.00"), "-10.0000")
+        Decimal("2.00"),
+        Decimal("12.00"),
+        "-10.0000",
+    )
 
 
 def test_balance_of_an_empty_ledger_is_zero_in_eur_and_unknown_accounts_are_not_found() -> None:
@@ -175,6 +197,10 @@ def test_balance_of_an_empty_ledger_is_zero_in_eur_and_unknown_accounts_are_not_
     empty = billing.balance("revenue")
 
     assert (empty.currency, empty.debits, empty.credits, empty.balance) == (
-        "EUR", Decimal(0), Decimal(0), "0.0000")
+        "EUR",
+        Decimal(0),
+        Decimal(0),
+        "0.0000",
+    )
     with pytest.raises(NotFound, match="no account 'cash'"):
         billing.balance("cash")

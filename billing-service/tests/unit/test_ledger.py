@@ -29,8 +29,14 @@ T1 = datetime(2025, 3, 2, 12, 0, tzinfo=UTC)
 
 
 def an_invoice(amount: str = "9.00", order_id: int = 7) -> Invoice:
-    return Invoice.issue(order_id=order_id, customer_id="c-1", currency="EUR",
-                         amount=Decimal(amount), caused_by=uuid4(), at=T0)
+    return Invoice.issue(
+        order_id=order_id,
+        customer_id="c-1",
+        currency="EUR",
+        amount=Decimal(amount),
+        caused_by=uuid4(),
+        at=T0,
+    )
 
 
 def lines(entry: JournalEntry) -> list[tuple[str, Decimal, Decimal]]:
@@ -39,14 +45,27 @@ def lines(entry: JournalEntry) -> list[tuple[str, Decimal, Decimal]]:
 
 def test_issuing_posts_the_total_as_receivable_and_revenue() -> None:
     cause = uuid4()
-    invoice = Invoice.issue(order_id=7, customer_id="c-1", currency="USD",
-                            amount=Decimal("12.5"), caused_by=cause, at=T0)
+    invoice = Invoice.issue(
+        order_id=7,
+        customer_id="c-1",
+        currency="USD",
+        amount=Decimal("12.5"),
+        caused_by=cause,
+        at=T0,
+    )
 
     assert (invoice.invoice_id, invoice.status, invoice.amount) == (
-        "INV-7", InvoiceStatus.INVOICED, Decimal("12.5000"))
+        "INV-7",
+        InvoiceStatus.INVOICED,
+        Decimal("12.5000"),
+    )
     (entry,) = invoice.entries
     assert (entry.kind, entry.currency, entry.event_id, entry.created_at) == (
-        EntryKind.INVOICE, "USD", cause, T0)
+        EntryKind.INVOICE,
+        "USD",
+        cause,
+        T0,
+    )
     assert lines(entry) == [("receivable", Decimal("12.5"), 0), ("revenue", 0, Decimal("12.5"))]
     assert entry.debits == entry.credits == Decimal("12.5")
 
@@ -72,15 +91,29 @@ def test_an_unrefunded_invoice_has_no_reversal() -> None:
 
 def test_an_entry_that_does_not_balance_is_refused() -> None:
     with pytest.raises(UnbalancedEntryError, match="does not balance"):
-        JournalEntry(order_id=1, kind=EntryKind.INVOICE, currency="EUR", event_id=uuid4(),
-                     created_at=T0, postings=[Posting(Account.RECEIVABLE, debit=Decimal("2")),
-                                              Posting(Account.REVENUE, credit=Decimal("1.99"))])
+        JournalEntry(
+            order_id=1,
+            kind=EntryKind.INVOICE,
+            currency="EUR",
+            event_id=uuid4(),
+            created_at=T0,
+            postings=[
+                Posting(Account.RECEIVABLE, debit=Decimal("2")),
+                Posting(Account.REVENUE, credit=Decimal("1.99")),
+            ],
+        )
 
 
 def test_an_entry_needs_two_postings() -> None:
     with pytest.raises(UnbalancedEntryError, match="at least two"):
-        JournalEntry(order_id=1, kind=EntryKind.INVOICE, currency="EUR", event_id=uuid4(),
-                     created_at=T0, postings=[Posting(Account.RECEIVABLE)])
+        JournalEntry(
+            order_id=1,
+            kind=EntryKind.INVOICE,
+            currency="EUR",
+            event_id=uuid4(),
+            created_at=T0,
+            postings=[Posting(Account.RECEIVABLE)],
+        )
 
 
 def test_a_posting_is_on_one_side_only() -> None:
@@ -88,12 +121,15 @@ def test_a_posting_is_on_one_side_only() -> None:
         Posting(Account.RECEIVABLE, debit=Decimal("1"), credit=Decimal("1"))
 
 
-@pytest.mark.parametrize(("amount", "problem"), [
-    ("-0.01", "non-negative"),
-    ("1.00001", "more than four decimal places"),
-    ("1000000000000", "not below"),
-    ("NaN", "finite"),
-])
+@pytest.mark.parametrize(
+    ("amount", "problem"),
+    [
+        ("-0.01", "non-negative"),
+        ("1.00001", "more than four decimal places"),
+        ("1000000000000", "not below"),
+        ("NaN", "finite"),
+    ],
+)
 def test_amounts_the_ledger_refuses(amount: str, problem: str) -> None:
     with pytest.raises(AmountOutOfRangeError, match=problem):
         an_invoice(amount)
@@ -111,8 +147,16 @@ def test_a_free_order_is_invoiced_at_zero() -> None:
 def test_fact_ids_are_deterministic_per_entry_kind_and_order() -> None:
     assert fact_id(EntryKind.INVOICE, 42) == uuid5(NAMESPACE_URL, "billing:invoice:42")
     assert fact_id(EntryKind.REVERSAL, 42) == uuid5(NAMESPACE_URL, "billing:reversal:42")
-    assert len({fact_id(EntryKind.INVOICE, 42), fact_id(EntryKind.REVERSAL, 42),
-                fact_id(EntryKind.INVOICE, 43)}) == 3
+    assert (
+        len(
+            {
+                fact_id(EntryKind.INVOICE, 42),
+                fact_id(EntryKind.REVERSAL, 42),
+                fact_id(EntryKind.INVOICE, 43),
+            }
+        )
+        == 3
+    )
     invoice = an_invoice(order_id=42)
     assert invoice.entry(EntryKind.INVOICE).fact_id == fact_id(EntryKind.INVOICE, 42)
 
@@ -120,7 +164,11 @@ def test_fact_ids_are_deterministic_per_entry_kind_and_order() -> None:
 def test_headline_balance_is_eur_zero_without_postings() -> None:
     headline = headline_balance(Account.REVENUE, [])
     assert (headline.currency, headline.debits, headline.credits, headline.balance) == (
-        "EUR", Decimal(0), Decimal(0), Decimal(0))
+        "EUR",
+        Decimal(0),
+        Decimal(0),
+        Decimal(0),
+    )
 
 
 def test_headline_balance_takes_the_currency_with_most_postings_then_the_first_code() -> None:

@@ -32,9 +32,12 @@ pytestmark = pytest.mark.unit
 ORDER_IDS = st.integers(min_value=1, max_value=6)
 CURRENCIES = st.sampled_from(["EUR", "USD", "JPY"])
 LINES = st.lists(
-    st.tuples(st.integers(min_value=1, max_value=50),
-              st.decimals(min_value=0, max_value=Decimal("9999.9999"), places=4)),
-    min_size=1, max_size=4,
+    st.tuples(
+        st.integers(min_value=1, max_value=50),
+        st.decimals(min_value=0, max_value=Decimal("9999.9999"), places=4),
+    ),
+    min_size=1,
+    max_size=4,
 )
 
 submit = st.tuples(st.just("submit"), ORDER_IDS, CURRENCIES, LINES)
@@ -45,9 +48,13 @@ STEPS = st.lists(st.one_of(submit, chargeback, redeliver), max_size=40)
 
 def order_event(order_id: int, currency: str, lines: list[tuple[int, Decimal]]) -> Order:
     return Order.create(
-        id=order_id, customer_id=f"c-{order_id}", currency=currency,
-        lines=tuple(OrderLine(id=n, quantity=q, unit_price=p)  # type: ignore[arg-type]
-                    for n, (q, p) in enumerate(lines, start=1)),
+        id=order_id,
+        customer_id=f"c-{order_id}",
+        currency=currency,
+        lines=tuple(
+            OrderLine(id=n, quantity=q, unit_price=p)  # type: ignore[arg-type]
+            for n, (q, p) in enumerate(lines, start=1)
+        ),
     )
 
 
@@ -60,8 +67,9 @@ def test_the_ledger_balances_after_any_sequence_of_events(steps: list[tuple]) ->
     refunded: set[int] = set()
 
     def run(kind: str, order: Order) -> None:
-        delivery = Delivery(event_id=order.event_id, routing_key=f"order.v2.{kind}",
-                            consumer="billing")
+        delivery = Delivery(
+            event_id=order.event_id, routing_key=f"order.v2.{kind}", consumer="billing"
+        )
         delivered.append((kind, order))
         if kind == "submit":
             billing.invoice_order(order, delivery)

@@ -125,7 +125,8 @@ def wait_until_reachable(engine: Engine, timeout: float = 60.0) -> None:
         except OperationalError as exc:
             if time.monotonic() + delay > deadline:
                 raise
-            log.warning("database not reachable yet (%s); trying again in %.1f s",
-                        exc.orig or exc, delay)
+            log.warning(
+                "database not reachable yet (%s); trying again in %.1f s", exc.orig or exc, delay
+            )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -123,16 +123,19 @@ def _one_of(column: str, values: type[enum.StrEnum]) -> str:
 # A BIGINT identity in PostgreSQL; SQLite only autoincrements an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 invoices = Table(
-    "invoices", metadata,
+    "invoices",
+    metadata,
     Column("invoice_id", Text, primary_key=True),
     Column("order_id", BigInteger, nullable=False, unique=True),
     Column("customer_id", Text, nullable=False),
@@ -146,7 +149,8 @@ invoices = Table(
 )
 
 journal_entries = Table(
-    "journal_entries", metadata,
+    "journal_entries",
+    metadata,
     Column("id", BigId, Identity(), primary_key=True),
     Column("order_id", BigInteger, ForeignKey("invoices.order_id"), nullable=False),
     Column("kind", TextEnum(EntryKind), nullable=False),
@@ -158,7 +162,8 @@ journal_entries = Table(
 )
 
 postings = Table(
-    "postings", metadata,
+    "postings",
+    metadata,
     Column("id", BigId, Identity(), primary_key=True),
     Column("entry_id", BigId, ForeignKey("journal_entries.id"), nullable=False),
     Column("account", TextEnum(Account), nullable=False),
@@ -179,11 +184,24 @@ def start_mappers() -> None:
     if getattr(Invoice, "__mapper__", None) is not None:
         return
     mapper_registry.map_imperatively(Posting, postings)
-    mapper_registry.map_imperatively(JournalEntry, journal_entries, properties={
-        "postings": relationship(Posting, order_by=postings.c.id, lazy="selectin",
-                                 cascade="all, delete-orphan"),
-    })
-    mapper_registry.map_imperatively(Invoice, invoices, properties={
-        "entries": relationship(JournalEntry, order_by=journal_entries.c.id, lazy="selectin",
-                                cascade="all, delete-orphan"),
-    })
+    mapper_registry.map_imperatively(
+        JournalEntry,
+        journal_entries,
+        properties={
+            "postings": relationship(
+                Posting, order_by=postings.c.id, lazy="selectin", cascade="all, delete-orphan"
+            ),
+        },
+    )
+    mapper_registry.map_imperatively(
+        Invoice,
+        invoices,
+        properties={
+            "entries": relationship(
+                JournalEntry,
+                order_by=journal_entries.c.id,
+                lazy="selectin",
+                cascade="all, delete-orphan",
+            ),
+        },
+    )

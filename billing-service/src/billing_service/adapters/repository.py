@@ -40,13 +40,24 @@ class SqlAlchemyInvoiceRepository(AbstractInvoiceRepository):
 
     def balances(self, account: Account) -> list[Balance]:
         query = (
-            select(journal_entries.c.currency, func.sum(postings.c.debit),
-                   func.sum(postings.c.credit), func.count())
+            select(
+                journal_entries.c.currency,
+                func.sum(postings.c.debit),
+                func.sum(postings.c.credit),
+                func.count(),
+            )
             .select_from(postings.join(journal_entries))
             .where(postings.c.account == account)
             .group_by(journal_entries.c.currency)
             .order_by(journal_entries.c.currency)
         )
-        return [Balance(account=account, currency=currency, debits=debits or ZERO,
-                        credits=credits or ZERO, postings=count)
-                for currency, debits, credits, count in self.session.execute(query)]
+        return [
+            Balance(
+                account=account,
+                currency=currency,
+                debits=debits or ZERO,
+                credits=credits or ZERO,
+                postings=count,
+            )
+            for currency, debits, credits, count in self.session.execute(query)
+        ]

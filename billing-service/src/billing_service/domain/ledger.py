@@ -114,12 +114,27 @@ class JournalEntry:
         self.check_balanced()
 
     @classmethod
-    def transfer(cls, *, order_id: int, kind: EntryKind, currency: str, amount: Decimal,
-                 debit: Account, credit: Account, caused_by: UUID, at: datetime) -> JournalEntry:
+    def transfer(
+        cls,
+        *,
+        order_id: int,
+        kind: EntryKind,
+        currency: str,
+        amount: Decimal,
+        debit: Account,
+        credit: Account,
+        caused_by: UUID,
+        at: datetime,
+    ) -> JournalEntry:
         """``amount`` from ``credit`` to ``debit``: the two-line entry every posting here is."""
-        return cls(order_id=order_id, kind=kind, currency=currency, event_id=caused_by,
-                   created_at=at, postings=[Posting(debit, debit=amount),
-                                            Posting(credit, credit=amount)])
+        return cls(
+            order_id=order_id,
+            kind=kind,
+            currency=currency,
+            event_id=caused_by,
+            created_at=at,
+            postings=[Posting(debit, debit=amount), Posting(credit, credit=amount)],
+        )
 
     @property
     def debits(self) -> Decimal:
@@ -162,27 +177,56 @@ class Invoice:
         return f"INV-{order_id}"
 
     @classmethod
-    def issue(cls, *, order_id: int, customer_id: str, currency: str, amount: Decimal,
-              caused_by: UUID, at: datetime) -> Invoice:
+    def issue(
+        cls,
+        *,
+        order_id: int,
+        customer_id: str,
+        currency: str,
+        amount: Decimal,
+        caused_by: UUID,
+        at: datetime,
+    ) -> Invoice:
         """Invoice an order: post its total as receivable, earned as revenue."""
         amount = money(amount)
         entry = JournalEntry.transfer(
-            order_id=order_id, kind=EntryKind.INVOICE, currency=currency, amount=amount,
-            debit=Account.RECEIVABLE, credit=Account.REVENUE, caused_by=caused_by, at=at,
+            order_id=order_id,
+            kind=EntryKind.INVOICE,
+            currency=currency,
+            amount=amount,
+            debit=Account.RECEIVABLE,
+            credit=Account.REVENUE,
+            caused_by=caused_by,
+            at=at,
         )
-        return cls(invoice_id=cls.id_for(order_id), order_id=order_id, customer_id=customer_id,
-                   currency=currency, amount=amount, status=InvoiceStatus.INVOICED,
-                   created_at=at, updated_at=at, entries=[entry])
+        return cls(
+            invoice_id=cls.id_for(order_id),
+            order_id=order_id,
+            customer_id=customer_id,
+            currency=currency,
+            amount=amount,
+            status=InvoiceStatus.INVOICED,
+            created_at=at,
+            updated_at=at,
+            entries=[entry],
+        )
 
     def refund(self, *, caused_by: UUID, at: datetime) -> bool:
         """Reverse the invoice (a chargeback); False, changing nothing, if it already was."""
         if self.status == InvoiceStatus.REFUNDED:
             return False
-        self.entries.append(JournalEntry.transfer(
-            order_id=self.order_id, kind=EntryKind.REVERSAL, currency=self.currency,
-            amount=self.amount, debit=Account.REVENUE, credit=Account.RECEIVABLE,
-            caused_by=caused_by, at=at,
-        ))
+        self.entries.append(
+            JournalEntry.transfer(
+                order_id=self.order_id,
+                kind=EntryKind.REVERSAL,
+                currency=self.currency,
+                amount=self.amount,
+                debit=Account.REVENUE,
+                credit=Account.RECEIVABLE,
+                caused_by=caused_by,
+                at=at,
+            )
+        )
         self.status, self.updated_at = InvoiceStatus.REFUNDED, at
         return True
 

@@ -25,8 +25,13 @@ from billing_service.entrypoints.consumers import subscribe
 SERVICE = "billing"
 
 
-def build(*, broker_urls: Sequence[str] | None = None, engine: Engine | None = None,
-          migrate: bool = True, **settings: Any) -> tuple[Celery, Billing]:
+def build(
+    *,
+    broker_urls: Sequence[str] | None = None,
+    engine: Engine | None = None,
+    migrate: bool = True,
+    **settings: Any,
+) -> tuple[Celery, Billing]:
     """Billing's Celery app and its use cases, wired to that app's publisher and the database.
 
     Callbacks are not registered yet: :func:`~billing_service.entrypoints.consumers.subscribe`.
@@ -37,8 +42,10 @@ def build(*, broker_urls: Sequence[str] | None = None, engine: Engine | None = N
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     engine = database.create_engine()
     database.wait_until_reachable(engine)
     app, billing = build(engine=engine)

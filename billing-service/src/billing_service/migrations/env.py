@@ -22,8 +22,12 @@ if config.config_file_name is not None and config.attributes.get("connection") i
 
 def run_migrations_offline() -> None:
     """``alembic upgrade head --sql``: print the SQL for ``DATABASE_URL``'s dialect."""
-    context.configure(url=database.database_url(), target_metadata=target_metadata,
-                      literal_binds=True, dialect_opts={"paramstyle": "named"})
+    context.configure(
+        url=database.database_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
     with context.begin_transaction():
         context.run_migrations()
 

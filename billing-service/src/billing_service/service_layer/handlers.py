@@ -35,8 +35,9 @@ Clock = Callable[[], datetime]
 class EventPublisher(Protocol):
     """Publishes a contract event (``event_contracts.Publisher``, or ``InMemoryBus`` in tests)."""
 
-    def publish(self, event: Event[Any], message: Any, *,
-                correlation_id: str | None = None) -> UUID: ...
+    def publish(
+        self, event: Event[Any], message: Any, *, correlation_id: str | None = None
+    ) -> UUID: ...
 
 
 class UnknownOrderError(LookupError):
@@ -44,16 +45,27 @@ class UnknownOrderError(LookupError):
     then dead-lettered by the runtime."""
 
 
-def invoice_order(order: Order, delivery: Delivery, *, uow: AbstractUnitOfWork,
-                  publisher: EventPublisher, clock: Clock) -> None:
+def invoice_order(
+    order: Order,
+    delivery: Delivery,
+    *,
+    uow: AbstractUnitOfWork,
+    publisher: EventPublisher,
+    clock: Clock,
+) -> None:
     """Post the order's invoice unless it has one; publish ``billing.v1.invoiced``."""
     with uow:
         _record_delivery(uow, delivery)
         invoice = uow.invoices.get(order.id)
         if invoice is None:
-            invoice = Invoice.issue(order_id=order.id, customer_id=order.customer_id,
-                                    currency=order.currency, amount=order.total,
-                                    caused_by=order.event_id, at=clock())
+            invoice = Invoice.issue(
+                order_id=order.id,
+                customer_id=order.customer_id,
+                currency=order.currency,
+                amount=order.total,
+                caused_by=order.event_id,
+                at=clock(),
+            )
             uow.invoices.add(invoice)
         else:
             _log_already_invoiced(invoice, order)
@@ -62,8 +74,14 @@ def invoice_order(order: Order, delivery: Delivery, *, uow: AbstractUnitOfWork,
     publisher.publish(contracts.Invoice.invoiced, fact, correlation_id=delivery.correlation_id)
 
 
-def refund_order(order: Order, delivery: Delivery, *, uow: AbstractUnitOfWork,
-                 publisher: EventPublisher, clock: Clock) -> None:
+def refund_order(
+    order: Order,
+    delivery: Delivery,
+    *,
+    uow: AbstractUnitOfWork,
+    publisher: EventPublisher,
+    clock: Clock,
+) -> None:
     """Post the reversal of the order's invoice unless it has one; publish ``refunded``."""
     with uow:
         _record_delivery(uow, delivery)
@@ -71,8 +89,11 @@ def refund_order(order: Order, delivery: Delivery, *, uow: AbstractUnitOfWork,
         if invoice is None:
             raise UnknownOrderError(f"chargeback of order {order.id}: billing has no invoice")
         if not invoice.refund(caused_by=order.event_id, at=clock()):
-            log.info("order %s was already refunded; posting nothing for event %s",
-                     order.id, order.event_id)
+            log.info(
+                "order %s was already refunded; posting nothing for event %s",
+                order.id,
+                order.event_id,
+            )
         uow.commit()
         fact = invoice_fact(invoice, EntryKind.REVERSAL)
     publisher.publish(contracts.Invoice.refunded, fact, correlation_id=delivery.correlation_id)
@@ -82,16 +103,20 @@ def invoice_fact(invoice: Invoice, kind: EntryKind) -> contracts.Invoice:
     """The fact about ``invoice``'s entry of ``kind``: identical every time it is built."""
     entry = invoice.entry(kind)
     return contracts.Invoice(
-        event_id=entry.fact_id, invoice_id=invoice.invoice_id, order_id=invoice.order_id,
-        customer_id=invoice.customer_id, currency=CurrencyCode(invoice.currency),
-        amount=Money(invoice.amount), occurred_at=entry.created_at, caused_by=entry.event_id,
+        event_id=entry.fact_id,
+        invoice_id=invoice.invoice_id,
+        order_id=invoice.order_id,
+        customer_id=invoice.customer_id,
+        currency=CurrencyCode(invoice.currency),
+        amount=Money(invoice.amount),
+        occurred_at=entry.created_at,
+        caused_by=entry.event_id,
     )
 
 
 def _record_delivery(uow: AbstractUnitOfWork, delivery: Delivery) -> None:
     if not uow.processed_events.first_delivery(delivery):
-        log.info("%s delivered again: nothing to post, re-publishing the fact",
-                 delivery.dedupe_key)
+        log.info("%s delivered again: nothing to post, re-publishing the fact", delivery.dedupe_key)
 
 
 def _log_already_invoiced(invoice: Invoice, order: Order) -> None:
@@ -99,9 +124,21 @@ def _log_already_invoiced(invoice: Invoice, order: Order) -> None:
     if entry.event_id == order.event_id:
         return
     if (invoice.currency, invoice.amount) != (order.currency, order.total):
-        log.warning("order %s submitted again (event %s) as %s %s, but invoiced as %s %s "
-                    "(event %s); the invoice stands", order.id, order.event_id, order.currency,
-                    order.total, invoice.currency, invoice.amount, entry.event_id)
+        log.warning(
+            "order %s submitted again (event %s) as %s %s, but invoiced as %s %s "
+            "(event %s); the invoice stands",
+            order.id,
+            order.event_id,
+            order.currency,
+            order.total,
+            invoice.currency,
+            invoice.amount,
+            entry.event_id,
+        )
     else:
-        log.info("order %s already invoiced (event %s); posting nothing for event %s",
-                 order.id, entry.event_id, order.event_id)
+        log.info(
+            "order %s already invoiced (event %s); posting nothing for event %s",
+            order.id,
+            entry.event_id,
+            order.event_id,
+        )

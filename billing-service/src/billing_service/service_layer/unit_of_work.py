@@ -28,8 +28,12 @@ class AbstractUnitOfWork(abc.ABC):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.rollback()
 
     @abc.abstractmethod
@@ -49,8 +53,12 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.processed_events = SqlProcessedEvents(self.session, processed_events)
         return super().__enter__()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         super().__exit__(exc_type, exc, tb)
         self.session.close()
 

@@ -16,9 +16,14 @@ def invoice(order_id: int, uow: AbstractUnitOfWork) -> InvoiceView:
         found = uow.invoices.get(order_id, lock=False)
         if found is None:
             raise NotFound(f"no invoice for order {order_id}")
-        return InvoiceView(invoice_id=found.invoice_id, order_id=found.order_id,
-                           customer_id=found.customer_id, currency=CurrencyCode(found.currency),
-                           amount=Money(found.amount), status=str(found.status))
+        return InvoiceView(
+            invoice_id=found.invoice_id,
+            order_id=found.order_id,
+            customer_id=found.customer_id,
+            currency=CurrencyCode(found.currency),
+            amount=Money(found.amount),
+            status=str(found.status),
+        )
 
 
 def balance(account: str, uow: AbstractUnitOfWork) -> BalanceView:
@@ -30,11 +35,15 @@ def balance(account: str, uow: AbstractUnitOfWork) -> BalanceView:
     try:
         known = Account(account)
     except ValueError:
-        raise NotFound(f"no account {account!r}; the ledger has "
-                       f"{', '.join(a.value for a in Account)}") from None
+        raise NotFound(
+            f"no account {account!r}; the ledger has {', '.join(a.value for a in Account)}"
+        ) from None
     with uow:
         totals = headline_balance(known, uow.invoices.balances(known))
-    return BalanceView(account=known.value, currency=CurrencyCode(totals.currency),
-                       debits=Money(totals.debits.quantize(MONEY_PLACES)),
-                       credits=Money(totals.credits.quantize(MONEY_PLACES)),
-                       balance=str(totals.balance.quantize(MONEY_PLACES)))
+    return BalanceView(
+        account=known.value,
+        currency=CurrencyCode(totals.currency),
+        debits=Money(totals.debits.quantize(MONEY_PLACES)),
+        credits=Money(totals.credits.quantize(MONEY_PLACES)),
+        balance=str(totals.balance.quantize(MONEY_PLACES)),
+    )

@@ -48,8 +48,9 @@ def upgrade() -> None:
         sa.Column("event_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", INSTANT, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_entries")),
-        sa.ForeignKeyConstraint(["order_id"], ["invoices.order_id"],
-                                name=op.f("fk_journal_entries_order_id_invoices")),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["invoices.order_id"], name=op.f("fk_journal_entries_order_id_invoices")
+        ),
         sa.UniqueConstraint("order_id", "kind", name=op.f("uq_journal_entries_order_id_kind")),
         sa.CheckConstraint("kind IN ('invoice', 'reversal')", name=op.f("ck_journal_entries_kind")),
     )
@@ -61,10 +62,13 @@ def upgrade() -> None:
         sa.Column("debit", MONEY, nullable=False),
         sa.Column("credit", MONEY, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_postings")),
-        sa.ForeignKeyConstraint(["entry_id"], ["journal_entries.id"],
-                                name=op.f("fk_postings_entry_id_journal_entries")),
-        sa.CheckConstraint("debit >= 0 AND credit >= 0 AND (debit = 0 OR credit = 0)",
-                           name=op.f("ck_postings_one_side")),
+        sa.ForeignKeyConstraint(
+            ["entry_id"], ["journal_entries.id"], name=op.f("fk_postings_entry_id_journal_entries")
+        ),
+        sa.CheckConstraint(
+            "debit >= 0 AND credit >= 0 AND (debit = 0 OR credit = 0)",
+            name=op.f("ck_postings_one_side"),
+        ),
     )
     op.create_index(op.f("ix_postings_entry_id"), "postings", ["entry_id"])
     op.create_index(op.f("ix_postings_account"), "postings", ["account"])

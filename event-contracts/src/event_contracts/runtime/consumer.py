@@ -108,7 +108,7 @@ class ServiceTask(Task):  # type: ignore[misc]
     def republish(
         self, exchange: str, routing_key: str, extra_headers: Mapping[str, Any], retries: int, **options: Any
     ) -> None:
-        """Publish this task's message again (same id, args and contract headers)."""
+        """Publish this task's message again (same id, kwargs, chain and contract headers)."""
         request = self.request
         passed_on = {h: getattr(request, h, None) for h in PASSED_ON_HEADERS}
         headers, properties, body = task_message(
@@ -118,6 +118,7 @@ class ServiceTask(Task):  # type: ignore[misc]
             kwargs=request.kwargs or {},
             headers={**{k: v for k, v in passed_on.items() if v is not None}, **extra_headers},
             retries=retries,
+            chain=request.chain,  # a retried canvas step keeps the steps after it
         )
         publish_with_confirm(
             self.app,

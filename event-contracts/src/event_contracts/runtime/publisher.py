@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -45,8 +45,12 @@ def task_message(
     headers: Mapping[str, Any],
     retries: int = 0,
     reply_to: str | None = None,
+    chain: Sequence[Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], Any]:
-    """Celery protocol 2 headers, properties and body for a task ``name`` with ``kwargs``."""
+    """Celery protocol 2 headers, properties and body for a task ``name`` with ``kwargs``.
+
+    ``chain``: the rest of a canvas chain (a request's ``chain``), carried on unchanged.
+    """
     message = app.amqp.as_task_v2(
         task_id,
         name,
@@ -54,6 +58,7 @@ def task_message(
         kwargs=dict(kwargs),
         retries=retries,
         reply_to=reply_to,
+        chain=list(chain) if chain else None,
         argsrepr="()",
         kwargsrepr="{...}",
     )

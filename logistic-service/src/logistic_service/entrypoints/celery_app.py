@@ -79,7 +79,7 @@ def create_app(
             "options": {"expires": every},
         }},
         beat_scheduler="logistic_service.entrypoints.beat:HeartbeatScheduler",
-        beat_max_interval=10,
+        beat_max_loop_interval=10,
         **celery_settings,
     )
     handlers = bootstrap(
@@ -130,9 +130,12 @@ def _register_tasks(app: Celery, handlers: Handlers) -> None:
         DISPATCH: handlers.dispatch,
     }
     for name, run in steps.items():
-        app.task(name=name, bind=True, shared=False)(_step_task(run))
+        app.task(name=name, bind=True, base=ServiceTask, shared=False)(_step_task(run))
 
-    @app.task(name=RESUME_STUCK_SHIPMENTS, bind=True, shared=False)  # type: ignore[untyped-decorator]
+    # base=ServiceTask explicitly: Celery does not read a ``task_cls`` setting (only the
+    # constructor argument), and ServiceTask brings retry_privately / dead_letter.
+    @app.task(name=RESUME_STUCK_SHIPMENTS, bind=True, base=ServiceTask,  # type: ignore[untyped-decorator]
+              shared=False)
     def resume_stuck_shipments(task: ServiceTask) -> None:
         # No retry: the next run is at most one beat interval away.
         resumed = handlers.resume_stuck_shipments()

@@ -45,7 +45,8 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         return super().__enter__()
 
     def __exit__(self, *args: Any) -> None:
-        super().__exit__(*args)
+        # Closing rolls back what was not committed and detaches the loaded objects as they
+        # are (a rollback would expire them), so a handler can still read what it committed.
         self.session.close()
 
     def commit(self) -> None:

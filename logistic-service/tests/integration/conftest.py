@@ -1,0 +1,145 @@
+"""The real thing: RabbitMQ (the ``vhost`` fixture of event-contracts), the service's own
+database (an SQLite file, or PostgreSQL when ``TEST_DATABASE_URL`` is set) and its real app."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from celery import Celery
+from celery.signals import task_postrun
+from event_contracts import Order, OrderLine, Publisher, RetryPolicy, create_app
+from event_contracts.serialization import Money, Quantity
+from event_contracts.testing import TestVhost, wait_until
+from sqlalchemy import func, select
+
+from logistic_service.adapters import orm
+from logistic_service.adapters.db import make_engine, session_factory
+from logistic_service.adapters.migrations import migrate
+from logistic_service.config import Settings
+from logistic_service.domain.model import Shipment
+from logistic_service.entrypoints.celery_app import create_app as create_logistic_app
+from logistic_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork
+
+
+def unique_order_id() -> int:
+    """Unique per test, also in a PostgreSQL database shared by many runs."""
+    return uuid.uuid4().int % 10**15
+
+
+def an_order(order_id: int) -> Order:
+    line = OrderLine(id=1, quantity=Quantity(2), unit_price=Money(Decimal("4.50")))
+    return Order.create(id=order_id, customer_id="c-1", currency="EUR", lines=(line,))
+
+
+@pytest.fixture
+def database_url(tmp_path: Any) -> str:
+    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'logistic.sqlite3'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url)
+
+
+class Database:
+    """Reads what the service stored (through its own unit of work)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.uow = lambda: SqlAlchemyUnitOfWork(session_factory(self.engine))
+        orm.start_mappers()
+
+    def shipment(self, order_id: int) -> Shipment | None:
+        with self.uow() as uow:
+            return uow.shipments.get(f"SHP-{order_id}")
+
+    def status(self, order_id: int) -> str | None:
+        shipment = self.shipment(order_id)
+        return None if shipment is None else shipment.status.value
+
+    def wait_for_status(self, order_id: int, status: str, timeout: float = 20) -> Shipment:
+        try:
+            wait_until(lambda: self.status(order_id) == status, timeout=timeout,
+                       what=f"SHP-{order_id} to be {status}")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; it is {self.status(order_id)}") from exc
+        shipment = self.shipment(order_id)
+        assert shipment is not None
+        return shipment
+
+    def count_shipments(self, order_id: int) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(orm.shipments)
+                                    .where(orm.shipments.c.order_id == order_id)).scalar_one())
+
+    def processed(self, *event_ids: uuid.UUID) -> int:
+        keys = [f"logistic:{event_id}" for event_id in event_ids]
+        table = orm.processed_events
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)
+                                    .where(table.c.dedupe_key.in_(keys))).scalar_one())
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    yield database
+    database.engine.dispose()
+
+
+@pytest.fixture
+def make_logistic_app(vhost: TestVhost, settings: Settings) -> Callable[..., Celery]:
+    def make(**overrides: Any) -> Celery:
+        options: dict[str, Any] = {
+            "settings": settings,
+            "broker_urls": [vhost.url("logistic-service")],
+            "shop_retry_policy": RetryPolicy(max_retries=2, first_delay=0.2),
+            "worker_hijack_root_logger": False,
+        }
+        return create_logistic_app(**{**options, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def logistic_app(make_logistic_app: Callable[..., Celery]) -> Celery:
+    return make_logistic_app()
+
+
+@pytest.fixture
+def order_publisher(vhost: TestVhost) -> Publisher:
+    """Publishes as order-service does (its own broker user)."""
+    return Publisher(create_app("order", broker_urls=[vhost.url("order-service")]))
+
+
+class TaskLog:
+    """Names of the tasks that finished in this process, in order (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, task: Any = None, **_: Any) -> None:
+        with self.lock:
+            self.names.append(task.name)
+
+    def wait_for(self, name: str, timeout: float = 15) -> list[str]:
+        wait_until(lambda: name in self.names, timeout=timeout, what=f"task {name} to finish")
+        with self.lock:
+            return list(self.names)
+
+
+@pytest.fixture
+def finished_tasks() -> Iterator[TaskLog]:
+    log = TaskLog()
+    task_postrun.connect(log, weak=False)
+    yield log
+    task_postrun.disconnect(log)

@@ -1,0 +1,234 @@
+"""``python -m bench``: end-to-end throughput and latency of the shop platform, side by side with
+raw Celery and raw kombu, in one run against the live compose stack. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.broker import Management, bench_vhost
+from bench.harness import REPO
+
+PHASES = ("kombu", "celery", "platform", "edge")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help="comma-separated subset of " + ", ".join(PHASES)
+    )
+    load = parser.add_argument_group("broker phases (kombu, celery, platform)")
+    load.add_argument(
+        "--seconds", type=float, default=15, help="publishing time of each maximum-load measurement"
+    )
+    load.add_argument(
+        "--paced-seconds", type=float, default=20, help="publishing time at the fixed offered load"
+    )
+    load.add_argument(
+        "--fraction", type=float, default=0.5, help="offered load as a fraction of the platform's max"
+    )
+    load.add_argument("--rate", type=float, help="offered load in events/s (instead of --fraction)")
+    load.add_argument("--publishers", type=int, default=2, help="publishing threads (each its own channel)")
+    load.add_argument(
+        "--warmup", type=float, default=2, help="seconds of unmeasured load before each measurement"
+    )
+    load.add_argument(
+        "--drain", type=float, default=90, help="max seconds to wait for consumers after publishing"
+    )
+    load.add_argument("--pool", default="prefork", help="worker pool of Celery and platform consumers")
+    load.add_argument(
+        "--concurrency", type=int, default=2, help="worker concurrency (the services' default: 2)"
+    )
+    edge = parser.add_argument_group("edge phase")
+    edge.add_argument("--edge-url", default="http://127.0.0.1:8000")
+    edge.add_argument("--edge-seconds", type=float, default=20)
+    edge.add_argument("--edge-connections", type=int, default=16)
+    edge.add_argument(
+        "--dispatch-timeout",
+        type=float,
+        default=180,
+        help="max seconds to wait until the edge's orders are dispatched",
+    )
+    broker = parser.add_argument_group("broker")
+    broker.add_argument("--management", default="http://127.0.0.1:15672")
+    broker.add_argument("--admin", default="admin:admin-dev", help="management API user:password")
+    broker.add_argument("--amqp-ports", default="5672,5673,5674", help="one AMQP port per cluster node")
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", type=Path, default=REPO / "artifacts", help="where bench.json and bench.png go")
+    out.add_argument("--label", default="", help="a note stored with the figures (e.g. 'before')")
+    out.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the publisher and both consumers during the platform's max load "
+        "(collapsed stacks in OUT/profile/)",
+    )
+    args = parser.parse_args(argv)
+    args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = set(args.phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phases {sorted(unknown)}")
+    return args
+
+
+def _docker_ps() -> list[str]:
+    if not shutil.which("docker"):
+        return []
+    result = subprocess.run(
+        ["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True, check=False
+    )
+    return sorted(result.stdout.split())
+
+
+def _git(*args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    return result.stdout.strip()
+
+
+def conditions(management: Management) -> dict[str, Any]:
+    import celery
+    import event_contracts
+    import kombu
+
+    try:
+        overview = management.get("overview")
+        nodes = [n["name"] for n in management.get("nodes") if n.get("running")]
+    except OSError:
+        overview, nodes = {}, []
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "containers": _docker_ps(),
+        "rabbitmq": overview.get("rabbitmq_version"),
+        "erlang": overview.get("erlang_version"),
+        "cluster_nodes": nodes,
+        "python": platform.python_version(),
+        "celery": celery.__version__,
+        "kombu": kombu.__version__,
+        "event_contracts": event_contracts.__version__,
+        "git": _git("rev-parse", "--short", "HEAD"),
+        "event_contracts_dirty": bool(_git("status", "--porcelain", "--", "event-contracts/src")),
+    }
+
+
+def broker_phases(
+    args: argparse.Namespace,
+    *,
+    management: Management,
+    ports: list[int],
+    results: dict[str, Any],
+    loads: dict[str, list[float]],
+    profile_dir: Path | None,
+) -> None:
+    """kombu, Celery and platform phases, in one throwaway vhost."""
+    from bench import celery_phase, kombu_phase, platform_phase
+
+    common = {
+        "seconds": args.seconds,
+        "publishers": args.publishers,
+        "warmup": args.warmup,
+        "drain": args.drain,
+    }
+    workers = {"pool": args.pool, "concurrency": args.concurrency}
+    with bench_vhost(management, ports) as vhost:
+        print(f"bench: vhost {vhost.name} (generated topology, service users' permissions; deleted after)")
+        if "kombu" in args.phases:
+            results["kombu"] = kombu_phase.run(vhost, **common)
+            loads["kombu"] = list(os.getloadavg())
+        if "celery" in args.phases:
+            results["celery_stock"] = celery_phase.run_stock(vhost, **common, **workers)
+            results["celery_same"] = celery_phase.run_same_guarantees(vhost, **common, **workers)
+            loads["celery"] = list(os.getloadavg())
+        if "platform" in args.phases:
+            results["platform"] = platform_phase.run(
+                vhost,
+                **common,
+                **workers,
+                paced_seconds=args.paced_seconds,
+                fraction=args.fraction,
+                rate=args.rate,
+                profile=profile_dir,
+            )
+            loads["platform"] = list(os.getloadavg())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    user, _, password = args.admin.partition(":")
+    management = Management(args.management, user, password)
+    ports = [int(p) for p in args.amqp_ports.split(",")]
+    host = conditions(management)
+    print(
+        f"bench: {host['cpus']} CPUs, load average {host['loadavg_at_start']}, RabbitMQ {host['rabbitmq']} "
+        f"({len(host['cluster_nodes'])} nodes), {len(host['containers'])} containers running; "
+        f"phases {', '.join(args.phases)}"
+    )
+    results: dict[str, Any] = {}
+    loads: dict[str, list[float]] = {}
+    profile_dir = args.out / "profile" if args.profile else None
+    started = time.monotonic()
+    if set(args.phases) - {"edge"}:
+        broker_phases(
+            args, management=management, ports=ports, results=results, loads=loads, profile_dir=profile_dir
+        )
+    if "edge" in args.phases:
+        from bench import edge_phase
+
+        why_not = edge_phase.reachable(args.edge_url)
+        if why_not:
+            print(f"bench: edge phase skipped: {why_not}")
+            results["edge"] = {"skipped": why_not}
+        else:
+            results["edge"] = edge_phase.run(
+                args.edge_url,
+                seconds=args.edge_seconds,
+                connections=args.edge_connections,
+                dispatch_timeout=args.dispatch_timeout,
+            )
+            loads["edge"] = list(os.getloadavg())
+    host["loadavg_after_phase"] = {k: [round(x, 2) for x in v] for k, v in loads.items()}
+    host["seconds"] = round(time.monotonic() - started, 1)
+    document = {
+        "label": args.label,
+        "conditions": host,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "results": results,
+        "ratios": report.ratios(results),
+        "targets": report.targets(results),
+    }
+    text = report.table(results)
+    print()
+    print(text)
+    report.write_json(args.out / "bench.json", document)
+    title = (
+        f"python -m bench {host['when']} {args.label} — {host['cpus']} CPUs, RabbitMQ {host['rabbitmq']} "
+        f"x{len(host['cluster_nodes'])}, {args.publishers} publisher threads, "
+        f"{args.pool} -c{args.concurrency}"
+    )
+    report.chart(args.out / "bench.png", results, title)
+    print(f"\nbench: {args.out / 'bench.json'}, {args.out / 'bench.png'} ({host['seconds']:.0f} s in all)")
+    if profile_dir:
+        from bench.profile_report import summarize
+
+        for name in ("publisher", "billing", "logistic"):
+            path = profile_dir / f"{name}.txt"
+            if path.exists():
+                print(summarize(path, top=15, match=""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

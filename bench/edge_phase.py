@@ -1,0 +1,219 @@
+"""The edge: ``POST /orders`` through gunicorn (the live order-service), then the orders' fate.
+
+A closed loop of ``--edge-connections`` keep-alive HTTP/1.1 connections posts orders for
+``--edge-seconds`` (requests/s and the latency of each request). Then every order created is
+read back (``GET /orders/{id}``) until it is ``dispatched``: its event went out through the
+outbox relay, billing invoiced it, logistic picked, packed and dispatched it, and order-service
+consumed both facts. ``updated_at - created_at`` of a dispatched order (both written by
+order-service's clock) is how long that took.
+
+The client is a minimal asyncio HTTP/1.1 client (one request in flight per connection, no
+pipelining): ~50 µs of CPU per request, so on this 2-core host the load generator takes as
+little as possible from gunicorn, PostgreSQL and the broker it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import urllib.parse
+from datetime import datetime
+from typing import Any
+
+from tqdm import tqdm
+
+from bench.harness import percentile
+
+BODY = {
+    "customer_id": "bench",
+    "currency": "EUR",
+    "lines": [{"id": 1, "quantity": 2, "unit_price": "4.50"}],
+}
+
+
+class HttpError(Exception):
+    pass
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        try:
+            status_line = await self.reader.readline()
+            if not status_line:
+                raise HttpError("connection closed by the server")
+            status = int(status_line.split(b" ", 2)[1])
+            length, close = 0, False
+            while True:
+                line = await self.reader.readline()
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                name = name.strip().lower()
+                if name == "content-length":
+                    length = int(value.strip())
+                elif name == "connection" and value.strip().lower() == "close":
+                    close = True
+            payload = await self.reader.readexactly(length) if length else b""
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            await self.close()
+            raise HttpError(repr(exc)) from exc
+        if close:
+            await self.close()
+        return status, payload
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+async def _post_orders(
+    host: str, port: int, *, seconds: float, connections: int, bar: tqdm[Any]
+) -> dict[str, Any]:
+    body = json.dumps(BODY).encode()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors: list[str] = []
+    orders: list[int] = []
+    start = time.monotonic()
+    deadline = start + seconds
+
+    async def loop() -> None:
+        client = Client(host, port)
+        while time.monotonic() < deadline:
+            sent = time.monotonic()
+            try:
+                status, payload = await client.request("POST", "/orders", body)
+            except HttpError as exc:
+                errors.append(str(exc))
+                await asyncio.sleep(0.05)
+                continue
+            latencies.append(time.monotonic() - sent)
+            statuses[status] = statuses.get(status, 0) + 1
+            if status == 201:
+                orders.append(int(json.loads(payload)["id"]))
+            bar.update(1)
+        await client.close()
+
+    await asyncio.gather(*(loop() for _ in range(connections)))
+    elapsed = time.monotonic() - start
+    ok = statuses.get(201, 0)
+    return {
+        "connections": connections,
+        "requests": len(latencies),
+        "created": ok,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "seconds": round(elapsed, 2),
+        "throughput": round(ok / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "max_ms": round(max(latencies) * 1000, 2) if latencies else float("nan"),
+        "order_ids": orders,
+    }
+
+
+async def _until_dispatched(
+    host: str, port: int, order_ids: list[int], *, timeout: float, connections: int, bar: tqdm[Any]
+) -> dict[str, Any]:
+    pending = sorted(order_ids)
+    done: dict[int, tuple[datetime, datetime]] = {}
+    statuses: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    load_over = time.monotonic()
+
+    async def sweep(chunk: list[int]) -> list[int]:
+        client = Client(host, port)
+        left = []
+        for order_id in chunk:
+            try:
+                status, payload = await client.request("GET", f"/orders/{order_id}")
+            except HttpError:
+                left.append(order_id)
+                continue
+            order = json.loads(payload) if status == 200 else {}
+            if order.get("status") == "dispatched":
+                done[order_id] = (
+                    datetime.fromisoformat(order["created_at"]),
+                    datetime.fromisoformat(order["updated_at"]),
+                )
+                bar.update(1)
+            else:
+                statuses[str(order.get("status"))] = statuses.get(str(order.get("status")), 0) + 1
+                left.append(order_id)
+        await client.close()
+        return left
+
+    while pending and time.monotonic() < deadline:
+        statuses.clear()
+        chunks = [pending[i::connections] for i in range(connections)]
+        results = await asyncio.gather(*(sweep(c) for c in chunks if c))
+        pending = sorted(i for left in results for i in left)
+        if pending:
+            await asyncio.sleep(0.5)  # polling interval of the read-back, not synchronisation
+    waited = time.monotonic() - load_over
+    durations = [(updated - created).total_seconds() for created, updated in done.values()]
+    first_created = min((c for c, _ in done.values()), default=None)
+    last_updated = max((u for _, u in done.values()), default=None)
+    span = (last_updated - first_created).total_seconds() if first_created and last_updated else 0.0
+    return {
+        "orders": len(order_ids),
+        "dispatched": len(done),
+        "not_dispatched": len(pending),
+        "not_dispatched_statuses": dict(statuses),
+        "drain_seconds": round(waited, 2),
+        "throughput": round(len(done) / span, 1) if span > 0 else 0.0,
+        "p50_ms": round(percentile(durations, 50) * 1000, 1),
+        "p95_ms": round(percentile(durations, 95) * 1000, 1),
+        "p99_ms": round(percentile(durations, 99) * 1000, 1),
+        "max_ms": round(max(durations) * 1000, 1) if durations else float("nan"),
+    }
+
+
+def run(url: str, *, seconds: float, connections: int, dispatch_timeout: float) -> dict[str, Any]:
+    parsed = urllib.parse.urlsplit(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+    with tqdm(desc=f"{'edge POST /orders':<28}", unit="req", dynamic_ncols=True) as bar:
+        posted = asyncio.run(_post_orders(host, port, seconds=seconds, connections=connections, bar=bar))
+    order_ids = posted.pop("order_ids")
+    with tqdm(
+        desc=f"{'edge orders → dispatched':<28}", unit="ord", total=len(order_ids), dynamic_ncols=True
+    ) as bar:
+        dispatched = asyncio.run(
+            _until_dispatched(
+                host, port, order_ids, timeout=dispatch_timeout, connections=min(connections, 8), bar=bar
+            )
+        )
+    return {"post": posted, "dispatched": dispatched}
+
+
+def reachable(url: str, timeout: float = 3.0) -> str | None:
+    """None when ``GET /healthz`` answers 200, else why not."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/healthz", timeout=timeout) as response:
+            return None if response.status == 200 else f"/healthz answered {response.status}"
+    except OSError as exc:
+        return f"{url} is not reachable ({exc})"

@@ -1,0 +1,356 @@
+"""What every broker phase shares: consumer subprocesses, load generators, the handled-log reader.
+
+A phase hands :func:`max_load` or :func:`paced_load` a ``publish(key)`` function; both record
+when each publish *started* (``CLOCK_MONOTONIC``; for the paced load, the instant it was
+*scheduled*, so a publisher that falls behind shows up as latency instead of hiding it). The
+consumers (subprocesses, see :mod:`bench.workers`) append ``key instant`` lines when their
+handler ran; :class:`Handled` reads those files. An event counts as delivered when every
+consumer of the fan-out handled it; its latency ends at the last of them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parent.parent
+Publish = Callable[[], str]
+"""Publishes one message and returns its key (event id); called from publisher threads."""
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of ``values`` (any order), ``p`` in 0..100."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+@attrs.define
+class Handled:
+    """Reads the consumers' ``key instant`` files incrementally."""
+
+    paths: list[Path]
+    seen: list[dict[str, float]] = attrs.field(init=False)
+    complete: int = attrs.field(init=False, default=0)
+    _offsets: list[int] = attrs.field(init=False)
+    _partial: list[bytes] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.seen = [{} for _ in self.paths]
+        self._offsets = [0 for _ in self.paths]
+        self._partial = [b"" for _ in self.paths]
+
+    def poll(self) -> int:
+        """Read what was appended since the last poll; returns how many keys are complete."""
+        for i, path in enumerate(self.paths):
+            if not path.exists():
+                continue
+            with path.open("rb") as handle:
+                handle.seek(self._offsets[i])
+                chunk = handle.read()
+            self._offsets[i] += len(chunk)
+            data = self._partial[i] + chunk
+            lines = data.split(b"\n")
+            self._partial[i] = lines.pop()
+            seen = self.seen[i]
+            for line in lines:
+                key, _, instant = line.decode().partition(" ")
+                if key in seen:
+                    continue  # a redelivery (at-least-once) keeps the first completion
+                seen[key] = float(instant)
+                if all(key in other for other in self.seen):
+                    self.complete += 1
+        return self.complete
+
+    def done_at(self, keys: Iterator[str] | Sequence[str]) -> dict[str, float]:
+        """Keys handled by every consumer, with the instant the last one finished."""
+        out = {}
+        for key in keys:
+            instants = [seen.get(key) for seen in self.seen]
+            if all(t is not None for t in instants):
+                out[key] = max(t for t in instants if t is not None)
+        return out
+
+
+@attrs.define
+class Consumers:
+    """Consumer subprocesses (``python -m bench.workers ...``), each with its handled-log."""
+
+    workdir: Path
+    processes: list[subprocess.Popen[bytes]] = attrs.field(factory=list)
+    outs: list[Path] = attrs.field(factory=list)
+    logs: list[Path] = attrs.field(factory=list)
+
+    def start(self, name: str, argv: Sequence[str]) -> None:
+        out = self.workdir / f"{name}.handled"
+        ready = self.workdir / f"{name}.ready"
+        log = self.workdir / f"{name}.log"
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        command = [sys.executable, "-m", "bench.workers", *argv, "--out", str(out), "--ready", str(ready)]
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.processes.append(process)
+        self.outs.append(out)
+        self.logs.append(log)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        for process, out in zip(self.processes, self.outs, strict=True):
+            ready = out.with_suffix(".ready")
+            while not ready.exists():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log = out.with_suffix(".log")
+                    raise RuntimeError(
+                        f"consumer {out.stem} did not start; its log:\n{log.read_text()[-3000:]}"
+                    )
+                time.sleep(0.1)
+        time.sleep(0.5)  # a worker is ready a moment before its consumers are registered
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def handled(self) -> Handled:
+        return Handled(list(self.outs))
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@contextmanager
+def consumers() -> Iterator[Consumers]:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        group = Consumers(Path(tmp))
+        try:
+            yield group
+        finally:
+            group.stop()
+
+
+@attrs.define
+class Load:
+    """What a load generator did: publish start instants by key, the publishing window, errors."""
+
+    started: dict[str, float] = attrs.field(factory=dict)
+    first: float = 0.0
+    last: float = 0.0
+    errors: int = 0
+    behind: float = 0.0
+    """Paced load: the furthest a publish started after its scheduled instant (s)."""
+
+    @property
+    def count(self) -> int:
+        return len(self.started)
+
+    @property
+    def publish_rate(self) -> float:
+        return self.count / (self.last - self.first) if self.last > self.first else 0.0
+
+
+def _run_threads(target: Callable[[int], None], threads: int) -> list[threading.Thread]:
+    workers = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
+def max_load(publish: Publish, *, seconds: float, threads: int, into: Load | None = None) -> Load:
+    """Publish as fast as ``threads`` publishers can for ``seconds``."""
+    load = into or Load()
+    lock = threading.Lock()
+    load.first = time.monotonic()
+    deadline = load.first + seconds
+
+    def loop(_: int) -> None:
+        while True:
+            start = time.monotonic()
+            if start >= deadline:
+                return
+            try:
+                key = publish()
+            except Exception as exc:  # counted and shown, never hidden
+                with lock:
+                    load.errors += 1
+                if load.errors <= 3:
+                    print(f"publish failed: {exc!r}", file=sys.stderr)
+                continue
+            with lock:
+                load.started[key] = start
+
+    for worker in _run_threads(loop, threads):
+        worker.join()
+    load.last = time.monotonic()
+    return load
+
+
+def paced_load(
+    publish: Publish, *, rate: float, seconds: float, threads: int, into: Load | None = None
+) -> Load:
+    """An open-loop offered load of ``rate`` messages/s for ``seconds``, spread over threads.
+
+    Message ``n`` is due at ``t0 + n / rate``; its latency counts from that instant.
+    """
+    load = into or Load()
+    lock = threading.Lock()
+    total = int(rate * seconds)
+    counter = iter(range(total))
+    load.first = t0 = time.monotonic() + 0.05
+
+    def loop(_: int) -> None:
+        while True:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                return
+            due = t0 + n / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)  # pacing the offered load, not synchronisation
+            else:
+                with lock:
+                    load.behind = max(load.behind, -delay)
+            try:
+                key = publish()
+            except Exception as exc:
+                with lock:
+                    load.errors += 1
+                if load.errors <= 3:
+                    print(f"publish failed: {exc!r}", file=sys.stderr)
+                continue
+            with lock:
+                load.started[key] = due
+
+    for worker in _run_threads(loop, threads):
+        worker.join()
+    load.last = time.monotonic()
+    return load
+
+
+def measure(
+    phase: str,
+    load: Callable[[Load], Load],
+    handled: Handled,
+    *,
+    drain_timeout: float,
+) -> dict[str, Any]:
+    """Run one load in a thread with a progress bar (delivered of published), then summarize.
+
+    Waits until every published message was handled by every consumer, or ``drain_timeout``
+    after the last publish (what is missing then counts as lost).
+    """
+    live = Load()
+    result: list[Load] = []
+    runner = threading.Thread(target=lambda: result.append(load(live)), daemon=True)
+    baseline = handled.poll()
+    with tqdm(desc=f"{phase:<28}", unit="ev", total=0, dynamic_ncols=True, leave=True) as bar:
+        runner.start()
+        deadline = None
+        while True:
+            done = handled.poll() - baseline
+            published = result[0].count if result else None
+            bar.total = max(bar.total or 0, live.count, done)
+            bar.n = done
+            bar.set_postfix_str(
+                f"published {live.count}" + ("" if published is None else ", draining"), refresh=False
+            )
+            bar.refresh()
+            if published is not None:
+                deadline = deadline or time.monotonic() + drain_timeout
+                if done >= published or time.monotonic() > deadline:
+                    break
+            runner.join(timeout=0.3)
+    finished = result[0]
+    return summarize(finished, handled.done_at(list(finished.started)))
+
+
+def summarize(load: Load, done: dict[str, float]) -> dict[str, Any]:
+    """Throughput (delivered per second, first publish → last handled) and latency percentiles."""
+    latencies = [done[k] - t for k, t in load.started.items() if k in done]
+    last = max(done.values()) if done else load.last
+    span = last - load.first
+    return {
+        "published": load.count,
+        "delivered": len(done),
+        "lost": load.count - len(done),
+        "publish_errors": load.errors,
+        "publish_rate": round(load.publish_rate, 1),
+        "throughput": round(len(done) / span, 1) if span > 0 else 0.0,
+        "seconds": round(span, 2),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "max_ms": round(max(latencies) * 1000, 2) if latencies else float("nan"),
+        "publisher_behind_ms": round(load.behind * 1000, 2),
+    }
+
+
+@contextmanager
+def profiled(targets: dict[str, int], outdir: Path | None, *, rate: int = 250) -> Iterator[None]:
+    """``py-spy record`` each process in ``targets`` (name → pid, with its children) meanwhile.
+
+    Writes collapsed stacks (``--format raw``) to ``outdir/<name>.txt``; summarize them with
+    ``python -m bench.profile_report``. No-op when ``outdir`` is None.
+    """
+    if outdir is None:
+        yield
+        return
+    import shutil
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    outdir.mkdir(parents=True, exist_ok=True)
+    spies = [
+        subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--subprocesses",
+                "--nonblocking",
+                "--rate",
+                str(rate),
+                "--format",
+                "raw",
+                "--output",
+                str(outdir / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in targets.items()
+    ]
+    time.sleep(1.0)  # py-spy attaches
+    try:
+        yield
+    finally:
+        for process in spies:
+            process.send_signal(signal.SIGINT)
+        for process in spies:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

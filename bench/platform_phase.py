@@ -1,0 +1,97 @@
+"""The platform: ``order.submit()`` through event-contracts, handled by billing and logistic.
+
+The publisher is ``Publisher(create_app("order"))`` (order-service's own publishing path: the
+contract message built and encoded, protocol-2 task with the contract headers, persistent,
+confirmed, mandatory, with failover retries). The consumers are two subprocesses running the
+services' worker exactly as deployed (``create_app("billing")`` / ``create_app("logistic")``,
+``run_worker``: ShopConsumer, prefork ``-c 2``, task events on) with a no-op callback on
+``Order.submit``. Everything in the run's own vhost, as the services' least-privilege users.
+
+Two loads: as fast as the publishers go (the maximum), then an open-loop offered load of a
+fraction (default half) of the maximum measured, for the latency at a sustainable load.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from event_contracts import Publisher, create_app
+
+from bench.broker import BenchVhost
+from bench.harness import consumers, max_load, measure, paced_load, profiled
+from bench.payload import new_order
+
+
+def run(
+    vhost: BenchVhost,
+    *,
+    seconds: float,
+    paced_seconds: float,
+    fraction: float,
+    publishers: int,
+    warmup: float,
+    drain: float,
+    pool: str,
+    concurrency: int,
+    rate: float | None = None,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    app = create_app("order", broker_urls=vhost.urls("order-service"))
+    publisher = Publisher(app)
+
+    def publish() -> str:
+        order = new_order()
+        order.submit(publisher=publisher)
+        return str(order.event_id)
+
+    try:
+        with consumers() as group:
+            for service in ("billing", "logistic"):
+                group.start(
+                    service,
+                    [
+                        "platform",
+                        service,
+                        "--url",
+                        ";".join(vhost.urls(f"{service}-service")),
+                        "--pool",
+                        pool,
+                        "--concurrency",
+                        str(concurrency),
+                    ],
+                )
+            group.wait_ready()
+            handled = group.handled()
+            if warmup:
+                measure(
+                    "platform warm-up",
+                    lambda into: max_load(publish, seconds=warmup, threads=publishers, into=into),
+                    handled,
+                    drain_timeout=drain,
+                )
+            result: dict[str, Any] = {}
+            if seconds:
+                spied = {"publisher": os.getpid(), "billing": group.pids[0], "logistic": group.pids[1]}
+                with profiled(spied, profile):
+                    result["max"] = measure(
+                        "platform (max load)",
+                        lambda into: max_load(publish, seconds=seconds, threads=publishers, into=into),
+                        handled,
+                        drain_timeout=drain,
+                    )
+            offered = rate or fraction * result["max"]["throughput"]
+            if paced_seconds and offered:
+                paced = measure(
+                    f"platform ({offered:.0f}/s offered)",
+                    lambda into: paced_load(
+                        publish, rate=offered, seconds=paced_seconds, threads=publishers, into=into
+                    ),
+                    handled,
+                    drain_timeout=drain,
+                )
+                result["paced"] = {"offered_rate": round(offered, 1), **paced}
+            return result
+    finally:
+        app.pool.force_close_all()

@@ -1,0 +1,239 @@
+"""The benchmark's outputs: the table with ratios and target checks, the JSON, the PNG chart."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+TARGET_LAYER_COST = 0.10
+TARGET_P99_MS = 100.0
+TARGET_EDGE_RPS = 500.0
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per measurement, in the order they are shown."""
+    out: list[dict[str, Any]] = []
+
+    def add(key: str, label: str, unit: str, data: dict[str, Any] | None, note: str = "") -> None:
+        if data:
+            out.append({"key": key, "label": label, "unit": unit, "note": note, **data})
+
+    add("kombu", "raw kombu: confirm, 1 quorum queue", "msg/s", results.get("kombu"))
+    add(
+        "celery_stock",
+        "raw Celery stock: 1 quorum queue",
+        "task/s",
+        results.get("celery_stock"),
+        "no confirms, acks early",
+    )
+    add(
+        "celery_same",
+        "raw Celery: confirm, fan-out 2",
+        "event/s",
+        results.get("celery_same"),
+        "acks late, 2 workers",
+    )
+    platform = results.get("platform") or {}
+    add("platform_max", "platform: order.submit, fan-out 2", "event/s", platform.get("max"), "max load")
+    paced = platform.get("paced")
+    if paced:
+        add(
+            "platform_paced",
+            f"platform at {paced['offered_rate']:.0f}/s offered",
+            "event/s",
+            paced,
+            "open loop",
+        )
+    edge = results.get("edge") or {}
+    add(
+        "edge_post",
+        "edge: POST /orders (gunicorn)",
+        "req/s",
+        edge.get("post"),
+        f"{(edge.get('post') or {}).get('connections', '')} connections",
+    )
+    add(
+        "edge_dispatched",
+        "edge: POST → order dispatched",
+        "order/s",
+        edge.get("dispatched"),
+        "relay, billing, logistic chain, facts",
+    )
+    return out
+
+
+def ratios(results: dict[str, Any]) -> dict[str, float | None]:
+    platform = ((results.get("platform") or {}).get("max") or {}).get("throughput")
+
+    def get(key: str) -> float | None:
+        value: float | None = (results.get(key) or {}).get("throughput")
+        return value
+
+    return {
+        "platform/celery_stock": _ratio(platform, get("celery_stock")),
+        "platform/celery_same_guarantees": _ratio(platform, get("celery_same")),
+        "platform/kombu": _ratio(platform, get("kombu")),
+    }
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    checks = []
+    r = ratios(results)
+    same = r["platform/celery_same_guarantees"]
+    if same is not None:
+        checks.append(
+            {
+                "target": "event-contracts layer costs <= 10% of raw Celery (same guarantees)",
+                "value": f"costs {100 * (1 - same):.1f}% (platform/raw = {same:.2f})",
+                "met": same >= 1 - TARGET_LAYER_COST,
+            }
+        )
+    stock = r["platform/celery_stock"]
+    if stock is not None:
+        checks.append(
+            {
+                "target": "... and against stock Celery (no confirms, 1 queue, no fan-out)",
+                "value": f"costs {100 * (1 - stock):.1f}% (platform/raw = {stock:.2f})",
+                "met": stock >= 1 - TARGET_LAYER_COST,
+            }
+        )
+    paced = (results.get("platform") or {}).get("paced")
+    if paced:
+        checks.append(
+            {
+                "target": f"p99 publish→handled < {TARGET_P99_MS:.0f} ms at half of max load",
+                "value": f"p99 {paced['p99_ms']:.1f} ms at {paced['offered_rate']:.0f}/s",
+                "met": paced["p99_ms"] < TARGET_P99_MS,
+            }
+        )
+    post = (results.get("edge") or {}).get("post")
+    if post:
+        checks.append(
+            {
+                "target": f"edge sustains >= {TARGET_EDGE_RPS:.0f} POST /orders per s",
+                "value": f"{post['throughput']:.0f} req/s",
+                "met": post["throughput"] >= TARGET_EDGE_RPS,
+            }
+        )
+    return checks
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def table(results: dict[str, Any]) -> str:
+    all_rows = rows(results)
+    kombu = (results.get("kombu") or {}).get("throughput")
+    stock = (results.get("celery_stock") or {}).get("throughput")
+    same = (results.get("celery_same") or {}).get("throughput")
+    header = [
+        "measurement",
+        "rate",
+        "unit",
+        "/kombu",
+        "/Celery",
+        "/Celery=",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "lost",
+        "note",
+    ]
+    lines = [header]
+    for row in all_rows:
+        broker = row["key"].startswith(("kombu", "celery", "platform"))
+        lost = row.get("lost", row.get("not_dispatched", row.get("errors")))
+        lines.append(
+            [
+                row["label"],
+                _fmt(row.get("throughput")),
+                row["unit"],
+                _fmt(_ratio(row.get("throughput"), kombu), 2) if broker else "",
+                _fmt(_ratio(row.get("throughput"), stock), 2) if broker else "",
+                _fmt(_ratio(row.get("throughput"), same), 2) if broker else "",
+                _fmt(row.get("p50_ms")),
+                _fmt(row.get("p95_ms")),
+                _fmt(row.get("p99_ms")),
+                _fmt(lost),
+                row["note"],
+            ]
+        )
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    numeric = {1, 3, 4, 5, 6, 7, 8, 9}
+    text = []
+    for n, line in enumerate(lines):
+        cells = [
+            str(c).rjust(widths[i]) if i in numeric else str(c).ljust(widths[i]) for i, c in enumerate(line)
+        ]
+        text.append("  ".join(cells).rstrip())
+        if n == 0:
+            text.append("  ".join("-" * w for w in widths))
+    text.append(
+        "/kombu, /Celery, /Celery=: rate divided by raw kombu's, stock Celery's, and Celery's with the "
+        "platform's guarantees (confirm, fan-out 2, acks late)"
+    )
+    for check in targets(results):
+        text.append(f"[{'met' if check['met'] else 'MISSED'}] {check['target']}: {check['value']}")
+    return "\n".join(text)
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def chart(path: Path, results: dict[str, Any], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = [r for r in rows(results) if r.get("throughput")]
+    if not data:
+        return
+    labels = [r["label"].replace(": ", ":\n", 1) for r in data]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 0.7 * len(data) + 2.8))
+    colors = [
+        "#4c72b0"
+        if r["key"].startswith(("kombu", "celery"))
+        else "#dd8452"
+        if r["key"].startswith("platform")
+        else "#55a868"
+        for r in data
+    ]
+    ys = range(len(data))
+    left.barh(ys, [r["throughput"] for r in data], color=colors)
+    for y, r in zip(ys, data, strict=True):
+        left.text(r["throughput"], y, f" {r['throughput']:,.0f} {r['unit']}", va="center", fontsize=8)
+    left.set_yticks(list(ys), labels, fontsize=8)
+    left.invert_yaxis()
+    left.set_xlabel("throughput (per second)")
+    left.set_title("throughput")
+    left.margins(x=0.25)
+    width = 0.27
+    for i, (pct, shade) in enumerate((("p50_ms", "#a1c9f4"), ("p95_ms", "#4c72b0"), ("p99_ms", "#1b2a49"))):
+        values = [max(r.get(pct) or 0.0, 0.01) for r in data]
+        right.barh([y + (i - 1) * width for y in ys], values, height=width, color=shade, label=pct[:3])
+    right.axvline(TARGET_P99_MS, color="red", linestyle="--", linewidth=1, label="100 ms target")
+    right.set_xscale("log")
+    right.set_yticks(list(ys), labels, fontsize=8)
+    right.invert_yaxis()
+    right.set_xlabel("latency (ms, log scale): publish → handled; request; POST → dispatched")
+    right.set_title("latency percentiles")
+    right.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

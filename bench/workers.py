@@ -1,0 +1,150 @@
+"""The consuming side of each phase, run as a subprocess: ``python -m bench.workers KIND ...``.
+
+Each handler is a no-op that records ``<event id> <CLOCK_MONOTONIC seconds>`` when it has run,
+one line per handled message, appended to ``--out`` (``O_APPEND``: prefork children of one
+worker share the file safely). ``CLOCK_MONOTONIC`` is one clock for every process on the host,
+so the parent subtracts its own publish instants from these. The worker touches ``--ready``
+once it consumes.
+
+Kinds:
+
+* ``kombu QUEUE``: a plain kombu consumer (manual ack, prefetch 100) on a quorum queue;
+* ``celery QUEUE [--exchange X --binding K]``: a plain Celery app, stock settings, its no-op
+  task ``bench.noop`` (or the routing key as task name with ``--task``) on a quorum queue;
+* ``platform SERVICE``: the service's app from ``event_contracts.create_app(SERVICE)`` with a
+  no-op callback on ``Order.submit``, started with the platform's own worker command line
+  (``event_contracts.runtime.worker_argv``: prefork, ``-E``, no mingle/gossip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+_fd: dict[int, int] = {}
+
+
+def record(out: str, key: str) -> None:
+    """Append ``key monotonic-time`` to ``out`` (one write syscall; opened once per process)."""
+    now = time.monotonic()
+    pid = os.getpid()
+    fd = _fd.get(pid)
+    if fd is None:
+        fd = _fd[pid] = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.write(fd, f"{key} {now:.6f}\n".encode())
+
+
+def run_kombu(args: argparse.Namespace) -> None:
+    from kombu import Connection, Consumer, Queue
+
+    with Connection(args.url, heartbeat=0) as conn:
+        channel = conn.channel()
+        channel.basic_qos(0, args.prefetch, False)
+        queue = Queue(args.target, no_declare=True)
+
+        def on_message(body: Any, message: Any) -> None:
+            record(args.out, str(body["event_id"]))
+            message.ack()
+
+        with Consumer(channel, [queue], callbacks=[on_message], accept=["json"]):
+            Path(args.ready).touch()
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    conn.drain_events(timeout=1)
+
+
+def celery_worker_argv(args: argparse.Namespace) -> list[str]:
+    return [
+        "worker",
+        "--hostname",
+        f"{args.target}@%h",
+        "--queues",
+        args.target,
+        "--pool",
+        args.pool,
+        "--concurrency",
+        str(args.concurrency),
+        "--loglevel",
+        "WARNING",
+    ]
+
+
+def on_ready(path: str) -> None:
+    from celery.signals import worker_ready
+
+    @worker_ready.connect(weak=False)
+    def ready(**_: Any) -> None:
+        Path(path).touch()
+
+
+def run_celery(args: argparse.Namespace) -> None:
+    from celery import Celery
+    from kombu import Exchange, Queue
+
+    app = Celery("bench", broker=args.url, set_as_current=True)
+    exchange = Exchange(args.exchange, type="topic") if args.exchange else Exchange(args.target)
+    app.conf.update(
+        task_queues=[
+            Queue(
+                args.target,
+                exchange,
+                routing_key=args.binding or args.target,
+                queue_arguments={"x-queue-type": "quorum"},
+            )
+        ],
+        task_default_queue=args.target,
+        task_acks_late=args.acks_late,
+        worker_hijack_root_logger=False,
+    )
+
+    @app.task(name=args.task or "bench.noop", shared=False)
+    def noop(instance: dict[str, Any]) -> None:
+        record(args.out, str(instance["event_id"]))
+
+    on_ready(args.ready)
+    app.worker_main(celery_worker_argv(args))
+
+
+def run_platform(args: argparse.Namespace) -> None:
+    os.environ["WORKER_POOL"] = args.pool
+    os.environ["WORKER_CONCURRENCY"] = str(args.concurrency)
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ.setdefault("WORKER_HEARTBEAT_FILE", f"{args.out}.heartbeat")
+    from event_contracts import Order, create_app
+    from event_contracts.runtime import run_worker
+
+    app = create_app(args.target, broker_urls=args.url.split(";"), worker_hijack_root_logger=False)
+
+    @Order.submit.register_callback
+    def handled(order: Order) -> None:
+        record(args.out, str(order.event_id))
+
+    on_ready(args.ready)
+    run_worker(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.workers", description=__doc__)
+    parser.add_argument("kind", choices=["kombu", "celery", "platform"])
+    parser.add_argument("target", help="queue (kombu, celery) or service (platform)")
+    parser.add_argument("--url", required=True, help="AMQP URL; ';'-separated failover list")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--ready", required=True)
+    parser.add_argument("--pool", default="prefork")
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--prefetch", type=int, default=100)
+    parser.add_argument("--exchange", default="")
+    parser.add_argument("--binding", default="")
+    parser.add_argument("--task", default="")
+    parser.add_argument("--acks-late", action="store_true")
+    args = parser.parse_args(argv)
+    {"kombu": run_kombu, "celery": run_celery, "platform": run_platform}[args.kind](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

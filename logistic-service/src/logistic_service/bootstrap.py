@@ -36,12 +36,14 @@ class Handlers:
     resume_batch: int = 100
 
     def ship_order(self, order: Order, delivery: Delivery) -> None:
-        handlers.ship_order(order, delivery, uow=self.uow(), pipeline=self.pipeline,
-                            clock=self.clock)
+        handlers.ship_order(
+            order, delivery, uow=self.uow(), pipeline=self.pipeline, clock=self.clock
+        )
 
     def charge_back(self, order: Order, delivery: Delivery) -> None:
-        handlers.charge_back(order, delivery, uow=self.uow(), publisher=self.publisher,
-                             clock=self.clock)
+        handlers.charge_back(
+            order, delivery, uow=self.uow(), publisher=self.publisher, clock=self.clock
+        )
 
     def pick(self, shipment_id: str) -> StepOutcome:
         return handlers.pick(shipment_id, uow=self.uow(), clock=self.clock)
@@ -50,13 +52,18 @@ class Handlers:
         return handlers.pack(shipment_id, uow=self.uow(), clock=self.clock)
 
     def dispatch(self, shipment_id: str, correlation_id: str | None = None) -> StepOutcome:
-        return handlers.dispatch(shipment_id, correlation_id, uow=self.uow(),
-                                 publisher=self.publisher, clock=self.clock)
+        return handlers.dispatch(
+            shipment_id, correlation_id, uow=self.uow(), publisher=self.publisher, clock=self.clock
+        )
 
     def resume_stuck_shipments(self) -> list[str]:
-        return handlers.resume_stuck_shipments(uow=self.uow(), pipeline=self.pipeline,
-                                               clock=self.clock, idle_for=self.resume_idle_for,
-                                               limit=self.resume_batch)
+        return handlers.resume_stuck_shipments(
+            uow=self.uow(),
+            pipeline=self.pipeline,
+            clock=self.clock,
+            idle_for=self.resume_idle_for,
+            limit=self.resume_batch,
+        )
 
 
 def bootstrap(
@@ -71,5 +78,11 @@ def bootstrap(
 ) -> Handlers:
     if start_orm:
         orm.start_mappers()
-    return Handlers(uow=uow, publisher=publisher, pipeline=pipeline, clock=clock,
-                    resume_idle_for=resume_idle_for, resume_batch=resume_batch)
+    return Handlers(
+        uow=uow,
+        publisher=publisher,
+        pipeline=pipeline,
+        clock=clock,
+        resume_idle_for=resume_idle_for,
+        resume_batch=resume_batch,
+    )

@@ -54,8 +54,10 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        self.uow = lambda: SqlAlchemyUnitOfWork(session_factory(self.engine))
         orm.start_mappers()
+
+    def uow(self) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(session_factory(self.engine))
 
     def shipment(self, order_id: int) -> Shipment | None:
         with self.uow() as uow:
@@ -67,8 +69,11 @@ class Database:
 
     def wait_for_status(self, order_id: int, status: str, timeout: float = 20) -> Shipment:
         try:
-            wait_until(lambda: self.status(order_id) == status, timeout=timeout,
-                       what=f"SHP-{order_id} to be {status}")
+            wait_until(
+                lambda: self.status(order_id) == status,
+                timeout=timeout,
+                what=f"SHP-{order_id} to be {status}",
+            )
         except TimeoutError as exc:
             raise AssertionError(f"{exc}; it is {self.status(order_id)}") from exc
         shipment = self.shipment(order_id)
@@ -77,15 +82,23 @@ class Database:
 
     def count_shipments(self, order_id: int) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(orm.shipments)
-                                    .where(orm.shipments.c.order_id == order_id)).scalar_one())
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(orm.shipments)
+                    .where(orm.shipments.c.order_id == order_id)
+                ).scalar_one()
+            )
 
     def processed(self, *event_ids: uuid.UUID) -> int:
         keys = [f"logistic:{event_id}" for event_id in event_ids]
         table = orm.processed_events
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(table)
-                                    .where(table.c.dedupe_key.in_(keys))).scalar_one())
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(table).where(table.c.dedupe_key.in_(keys))
+                ).scalar_one()
+            )
 
 
 @pytest.fixture

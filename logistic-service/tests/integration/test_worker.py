@@ -40,7 +40,8 @@ def fact_id(what: str, order_id: int) -> str:
 
 
 def test_a_submitted_order_is_dispatched_and_announced(
-        vhost: TestVhost, logistic_app: Celery, order_publisher: Publisher, db: Database) -> None:
+    vhost: TestVhost, logistic_app: Celery, order_publisher: Publisher, db: Database
+) -> None:
     order_id = unique_order_id()
     order = an_order(order_id)
     with running_worker(vhost, "logistic", app=logistic_app):
@@ -59,8 +60,12 @@ def test_a_submitted_order_is_dispatched_and_announced(
 
 
 def test_a_duplicate_submit_makes_one_shipment_and_one_fact(
-        vhost: TestVhost, logistic_app: Celery, order_publisher: Publisher, db: Database,
-        finished_tasks: TaskLog) -> None:
+    vhost: TestVhost,
+    logistic_app: Celery,
+    order_publisher: Publisher,
+    db: Database,
+    finished_tasks: TaskLog,
+) -> None:
     order_id = unique_order_id()
     order, second_event = an_order(order_id), an_order(order_id)
     with running_worker(vhost, "logistic", app=logistic_app):
@@ -68,8 +73,11 @@ def test_a_duplicate_submit_makes_one_shipment_and_one_fact(
         order.submit(publisher=order_publisher)  # the same event again (a publisher retry)
         second_event.submit(publisher=order_publisher)  # another submit of the same order
         db.wait_for_status(order_id, "dispatched")
-        wait_until(lambda: db.processed(order.event_id, second_event.event_id) == 2, timeout=15,
-                   what="both submit events to be recorded")
+        wait_until(
+            lambda: db.processed(order.event_id, second_event.event_id) == 2,
+            timeout=15,
+            what="both submit events to be recorded",
+        )
         announced = drain(vhost.url(), "order.logistic", expect=1, timeout=20)
 
     assert db.count_shipments(order_id) == 1
@@ -78,8 +86,12 @@ def test_a_duplicate_submit_makes_one_shipment_and_one_fact(
 
 
 def test_a_chargeback_before_dispatch_cancels_and_stops_the_chain_quietly(
-        vhost: TestVhost, make_logistic_app: Callable[..., Celery], order_publisher: Publisher,
-        db: Database, finished_tasks: TaskLog) -> None:
+    vhost: TestVhost,
+    make_logistic_app: Callable[..., Celery],
+    order_publisher: Publisher,
+    db: Database,
+    finished_tasks: TaskLog,
+) -> None:
     order_id = unique_order_id()
     order, chargeback = an_order(order_id), an_order(order_id)
 
@@ -89,8 +101,11 @@ def test_a_chargeback_before_dispatch_cancels_and_stops_the_chain_quietly(
     with running_worker(vhost, "logistic", app=events_only):
         order.submit(publisher=order_publisher)
         db.wait_for_status(order_id, "created")
-        wait_until(lambda: queue_depth(vhost.url(), INTERNAL) == 1, timeout=10,
-                   what="the chain's pick step in logistic.internal")
+        wait_until(
+            lambda: queue_depth(vhost.url(), INTERNAL) == 1,
+            timeout=10,
+            what="the chain's pick step in logistic.internal",
+        )
         chargeback.chargeback(publisher=order_publisher)
         shipment = db.wait_for_status(order_id, "cancelled")
         announced = facts(vhost, expect=1)
@@ -111,7 +126,8 @@ def test_a_chargeback_before_dispatch_cancels_and_stops_the_chain_quietly(
 
 
 def test_a_chargeback_after_dispatch_opens_a_return(
-        vhost: TestVhost, logistic_app: Celery, order_publisher: Publisher, db: Database) -> None:
+    vhost: TestVhost, logistic_app: Celery, order_publisher: Publisher, db: Database
+) -> None:
     order_id = unique_order_id()
     order, chargeback = an_order(order_id), an_order(order_id)
     with running_worker(vhost, "logistic", app=logistic_app):
@@ -131,20 +147,46 @@ def test_a_chargeback_after_dispatch_opens_a_return(
 def seed_v1_submit(vhost: TestVhost, order_id: int) -> str:
     """The seed article's ``order.submit()`` as it is on the wire (plain kombu, v1 shape)."""
     task_id = str(uuid.uuid4())
-    headers = {"lang": "py", "task": "order.v1.submit", "id": task_id, "root_id": task_id,
-               "parent_id": None, "group": None, "retries": 0, "eta": None, "expires": None}
-    body = json.dumps([[], {"instance": {"id": order_id, "lines": [
-        {"id": 1, "quantity": 2, "price": 3}, {"id": 2, "quantity": 1, "price": 4.5}]}},
-        {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
+    headers = {
+        "lang": "py",
+        "task": "order.v1.submit",
+        "id": task_id,
+        "root_id": task_id,
+        "parent_id": None,
+        "group": None,
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+    }
+    body = json.dumps(
+        [
+            [],
+            {
+                "instance": {
+                    "id": order_id,
+                    "lines": [
+                        {"id": 1, "quantity": 2, "price": 3},
+                        {"id": 2, "quantity": 1, "price": 4.5},
+                    ],
+                }
+            },
+            {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
+        ]
+    )
     with Connection(vhost.url("order-service")) as conn:
         Producer(conn.channel()).publish(
-            body, exchange="order", routing_key="order.v1.submit", headers=headers,
-            content_type="application/json", content_encoding="utf-8", declare=())
+            body,
+            exchange="order",
+            routing_key="order.v1.submit",
+            headers=headers,
+            content_type="application/json",
+            content_encoding="utf-8",
+            declare=(),
+        )
     return task_id
 
 
-def test_a_seed_v1_message_is_shipped(vhost: TestVhost, logistic_app: Celery,
-                                      db: Database) -> None:
+def test_a_seed_v1_message_is_shipped(vhost: TestVhost, logistic_app: Celery, db: Database) -> None:
     order_id = unique_order_id()
     with running_worker(vhost, "logistic", app=logistic_app):
         task_id = seed_v1_submit(vhost, order_id)
@@ -156,8 +198,8 @@ def test_a_seed_v1_message_is_shipped(vhost: TestVhost, logistic_app: Celery,
 
 
 def test_a_chargeback_for_an_unknown_shipment_is_retried_then_dead_lettered(
-        vhost: TestVhost, logistic_app: Celery, order_publisher: Publisher,
-        finished_tasks: TaskLog) -> None:
+    vhost: TestVhost, logistic_app: Celery, order_publisher: Publisher, finished_tasks: TaskLog
+) -> None:
     order_id = unique_order_id()
     with running_worker(vhost, "logistic", app=logistic_app):
         an_order(order_id).chargeback(publisher=order_publisher)
@@ -170,8 +212,12 @@ def test_a_chargeback_for_an_unknown_shipment_is_retried_then_dead_lettered(
 
 
 def test_a_failing_step_is_retried_privately_and_the_chain_goes_on(
-        vhost: TestVhost, logistic_app: Celery, order_publisher: Publisher, db: Database,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    vhost: TestVhost,
+    logistic_app: Celery,
+    order_publisher: Publisher,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     order_id = unique_order_id()
     attempts: list[str] = []
     real_pack = Shipment.pack
@@ -194,7 +240,8 @@ def test_a_failing_step_is_retried_privately_and_the_chain_goes_on(
 
 
 def test_the_resume_job_restarts_a_stuck_shipment(
-        vhost: TestVhost, logistic_app: Celery, db: Database) -> None:
+    vhost: TestVhost, logistic_app: Celery, db: Database
+) -> None:
     order_id = unique_order_id()
     long_ago = datetime.now(UTC) - timedelta(minutes=5)
     stuck = Shipment.for_order(order_id, submitted_by=uuid.uuid4(), now=long_ago)
@@ -209,4 +256,5 @@ def test_the_resume_job_restarts_a_stuck_shipment(
         announced = facts(vhost, expect=1)
 
     assert announced["logistic.v1.shipment_dispatched"]["body"]["caused_by"] == str(
-        stuck.submit_event_id)
+        stuck.submit_event_id
+    )

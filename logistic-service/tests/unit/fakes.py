@@ -99,7 +99,13 @@ class TestApp:
 
 def bootstrap_test_app() -> TestApp:
     uow, bus, pipeline, clock = FakeUnitOfWork(), InMemoryBus(), FakePipeline(), FakeClock()
-    handlers = bootstrap.bootstrap(uow=lambda: uow, publisher=bus, pipeline=pipeline, clock=clock,
-                                   resume_idle_for=timedelta(seconds=60), resume_batch=3,
-                                   start_orm=False)
+    handlers = bootstrap.bootstrap(
+        uow=lambda: uow,
+        publisher=bus,
+        pipeline=pipeline,
+        clock=clock,
+        resume_idle_for=timedelta(seconds=60),
+        resume_batch=3,
+        start_orm=False,
+    )
     return TestApp(handlers, uow, bus, pipeline, clock)

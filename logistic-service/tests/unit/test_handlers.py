@@ -36,10 +36,15 @@ def an_order(order_id: int) -> Order:
     return Order.create(id=order_id, customer_id="c-1", currency="EUR", lines=(line,))
 
 
-def delivered(order: Order, routing_key: str = "order.v2.submit",
-              correlation_id: str | None = None) -> Delivery:
-    return Delivery(event_id=order.event_id, routing_key=routing_key, consumer="logistic",
-                    correlation_id=correlation_id)
+def delivered(
+    order: Order, routing_key: str = "order.v2.submit", correlation_id: str | None = None
+) -> Delivery:
+    return Delivery(
+        event_id=order.event_id,
+        routing_key=routing_key,
+        consumer="logistic",
+        correlation_id=correlation_id,
+    )
 
 
 def submitted(app: TestApp, order_id: int | None = None) -> tuple[Order, str]:
@@ -49,8 +54,11 @@ def submitted(app: TestApp, order_id: int | None = None) -> tuple[Order, str]:
 
 
 def run_chain(app: TestApp, shipment_id: str) -> list[StepOutcome]:
-    return [app.handlers.pick(shipment_id), app.handlers.pack(shipment_id),
-            app.handlers.dispatch(shipment_id)]
+    return [
+        app.handlers.pick(shipment_id),
+        app.handlers.pack(shipment_id),
+        app.handlers.dispatch(shipment_id),
+    ]
 
 
 def chargeback_of(order_id: int) -> Order:
@@ -83,7 +91,8 @@ def test_a_seed_v1_submit_is_shipped_like_any_other(app: TestApp) -> None:
 
 
 def test_a_redelivered_submit_creates_nothing_and_restarts_only_an_unmoved_chain(
-        app: TestApp) -> None:
+    app: TestApp,
+) -> None:
     order, shipment_id = submitted(app)
     app.handlers.ship_order(order, delivered(order))  # e.g. the chain publish had failed
     assert len(app.uow.shipments.rows) == 1
@@ -116,7 +125,9 @@ def test_the_chain_dispatches_and_publishes_the_fact(app: TestApp) -> None:
     [fact] = app.bus.of(ShipmentFact.dispatched)
     assert fact == ShipmentFact(
         event_id=uuid5(NAMESPACE_URL, f"logistic:dispatched:{order.id}"),
-        shipment_id=shipment_id, order_id=order.id, occurred_at=app.clock.now,
+        shipment_id=shipment_id,
+        order_id=order.id,
+        occurred_at=app.clock.now,
         caused_by=order.event_id,
     )
 
@@ -171,7 +182,10 @@ def test_a_chargeback_before_dispatch_cancels_and_says_so(app: TestApp) -> None:
     [fact] = app.bus.of(ShipmentFact.cancelled)
     assert fact.event_id == uuid5(NAMESPACE_URL, f"logistic:cancelled:{order.id}")
     assert (fact.caused_by, fact.shipment_id, fact.order_id) == (
-        chargeback.event_id, shipment_id, order.id)
+        chargeback.event_id,
+        shipment_id,
+        order.id,
+    )
 
 
 def test_a_chargeback_after_dispatch_opens_a_return_and_says_so(app: TestApp) -> None:
@@ -193,7 +207,7 @@ def test_a_repeated_chargeback_publishes_the_same_fact_and_changes_nothing(app: 
     app.handlers.charge_back(first, delivered(first, "order.v2.chargeback"))
     stopped_at = app.shipment(shipment_id).updated_at
     app.clock.advance(10)
-    app.handlers.charge_back(first, delivered(first, "order.v2.chargeback"))    # redelivered
+    app.handlers.charge_back(first, delivered(first, "order.v2.chargeback"))  # redelivered
     app.handlers.charge_back(second, delivered(second, "order.v2.chargeback"))  # another event
 
     assert app.shipment(shipment_id).updated_at == stopped_at
@@ -239,8 +253,7 @@ def test_resume_restarts_only_shipments_idle_in_the_warehouse(app: TestApp) -> N
     assert fresh not in resumed and dispatched not in resumed and cancelled not in resumed
 
 
-def test_a_resumed_shipment_is_not_resumed_again_before_another_idle_period(
-        app: TestApp) -> None:
+def test_a_resumed_shipment_is_not_resumed_again_before_another_idle_period(app: TestApp) -> None:
     _, shipment_id = submitted(app)
     app.clock.advance(61)
     assert app.handlers.resume_stuck_shipments() == [shipment_id]

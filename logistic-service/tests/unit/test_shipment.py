@@ -31,8 +31,11 @@ def at(seconds: float) -> datetime:
 
 def a_shipment(status: ShipmentStatus = S.CREATED) -> Shipment:
     shipment = Shipment.for_order(42, submitted_by=uuid4(), now=T0)
-    steps = {S.PICKED: [Shipment.pick], S.PACKED: [Shipment.pick, Shipment.pack],
-             S.DISPATCHED: [Shipment.pick, Shipment.pack, Shipment.dispatch]}
+    steps = {
+        S.PICKED: [Shipment.pick],
+        S.PACKED: [Shipment.pick, Shipment.pack],
+        S.DISPATCHED: [Shipment.pick, Shipment.pack, Shipment.dispatch],
+    }
     for step in steps.get(status, []):
         step(shipment, T0)
     return shipment
@@ -63,11 +66,17 @@ def test_a_step_already_passed_changes_nothing(step: Callable[[Shipment, datetim
     assert shipment.status is S.DISPATCHED and shipment.updated_at == T0
 
 
-@pytest.mark.parametrize(("status", "step"), [
-    (S.CREATED, Shipment.pack), (S.CREATED, Shipment.dispatch), (S.PICKED, Shipment.dispatch),
-])
-def test_a_step_out_of_order_is_illegal(status: ShipmentStatus,
-                                        step: Callable[[Shipment, datetime], bool]) -> None:
+@pytest.mark.parametrize(
+    ("status", "step"),
+    [
+        (S.CREATED, Shipment.pack),
+        (S.CREATED, Shipment.dispatch),
+        (S.PICKED, Shipment.dispatch),
+    ],
+)
+def test_a_step_out_of_order_is_illegal(
+    status: ShipmentStatus, step: Callable[[Shipment, datetime], bool]
+) -> None:
     shipment = a_shipment(status)
     with pytest.raises(IllegalTransition, match=f"is {status.value}: it cannot become"):
         step(shipment, at(1))
@@ -85,7 +94,8 @@ def test_a_chargeback_before_dispatch_cancels(status: ShipmentStatus) -> None:
 
 @pytest.mark.parametrize("step", [Shipment.pick, Shipment.pack, Shipment.dispatch])
 def test_a_cancelled_shipment_refuses_every_step(
-        step: Callable[[Shipment, datetime], bool]) -> None:
+    step: Callable[[Shipment, datetime], bool],
+) -> None:
     shipment = a_shipment(S.PICKED)
     shipment.charge_back(uuid4(), at(5))
     with pytest.raises(ShipmentCancelled):
@@ -109,16 +119,27 @@ def test_a_second_chargeback_changes_nothing(status: ShipmentStatus) -> None:
     stopped = shipment.status
     assert shipment.charge_back(uuid4(), at(9)) is False
     assert (shipment.status, shipment.chargeback_event_id, shipment.updated_at) == (
-        stopped, first, at(5))
+        stopped,
+        first,
+        at(5),
+    )
 
 
-@pytest.mark.parametrize(("status", "idle", "stuck"), [
-    (S.CREATED, 61, True), (S.PICKED, 61, True), (S.PACKED, 61, True),
-    (S.CREATED, 59, False), (S.PACKED, 60, False),
-    (S.DISPATCHED, 3600, False), (S.CANCELLED, 3600, False),
-])
-def test_stuck_means_warehouse_work_left_and_idle(status: ShipmentStatus, idle: float,
-                                                  stuck: bool) -> None:
+@pytest.mark.parametrize(
+    ("status", "idle", "stuck"),
+    [
+        (S.CREATED, 61, True),
+        (S.PICKED, 61, True),
+        (S.PACKED, 61, True),
+        (S.CREATED, 59, False),
+        (S.PACKED, 60, False),
+        (S.DISPATCHED, 3600, False),
+        (S.CANCELLED, 3600, False),
+    ],
+)
+def test_stuck_means_warehouse_work_left_and_idle(
+    status: ShipmentStatus, idle: float, stuck: bool
+) -> None:
     if status is S.CANCELLED:
         shipment = a_shipment()
         shipment.charge_back(uuid4(), T0)
@@ -159,4 +180,4 @@ def test_any_sequence_keeps_the_invariants(operations: list[str]) -> None:
     assert line == sorted(line)
     for final in (S.CANCELLED, S.RETURN_OPENED):
         if final in seen:
-            assert set(seen[seen.index(final):]) == {final}
+            assert set(seen[seen.index(final) :]) == {final}

@@ -34,8 +34,9 @@ def migrate(database_url: str) -> None:
             locking = connection.dialect.name == "postgresql"
             if locking:
                 log.info("waiting for the migration lock")
-                connection.execute(text("SELECT pg_advisory_lock(:key)"),
-                                   {"key": MIGRATION_LOCK_KEY})
+                connection.execute(
+                    text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
                 connection.commit()
             try:
                 config = alembic_config()
@@ -45,8 +46,9 @@ def migrate(database_url: str) -> None:
             finally:
                 if locking:
                     connection.rollback()
-                    connection.execute(text("SELECT pg_advisory_unlock(:key)"),
-                                       {"key": MIGRATION_LOCK_KEY})
+                    connection.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
                     connection.commit()
     finally:
         engine.dispose()

@@ -66,7 +66,8 @@ metadata = MetaData()
 _statuses = ", ".join(f"'{status.value}'" for status in ShipmentStatus)
 
 shipments = Table(
-    "shipments", metadata,
+    "shipments",
+    metadata,
     Column("shipment_id", Text, primary_key=True),
     Column("order_id", BigInteger, nullable=False, unique=True),
     Column("status", StatusText, nullable=False),

@@ -37,5 +37,6 @@ class CeleryPipeline(AbstractPipeline):
 
     def start(self, shipment_id: str, correlation_id: str | None = None) -> None:
         kwargs = {"shipment_id": shipment_id, "correlation_id": correlation_id}
-        chain(*(self.app.signature(step, kwargs=kwargs, immutable=True) for step in STEPS)
-              ).apply_async()
+        chain(
+            *(self.app.signature(step, kwargs=kwargs, immutable=True) for step in STEPS)
+        ).apply_async()

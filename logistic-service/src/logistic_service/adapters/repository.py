@@ -41,11 +41,15 @@ class SqlAlchemyShipmentRepository(AbstractShipmentRepository):
 
     def stuck(self, idle_since: datetime, limit: int) -> list[Shipment]:
         # SKIP LOCKED: a shipment a worker is moving right now is not stuck.
-        return list(self.session.execute(
-            select(Shipment)
-            .where(shipments.c.status.in_(sorted(IN_WAREHOUSE)),
-                   shipments.c.updated_at < idle_since)
-            .order_by(shipments.c.updated_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalars())
+        return list(
+            self.session.execute(
+                select(Shipment)
+                .where(
+                    shipments.c.status.in_(sorted(IN_WAREHOUSE)),
+                    shipments.c.updated_at < idle_since,
+                )
+                .order_by(shipments.c.updated_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )

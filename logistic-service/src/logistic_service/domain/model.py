@@ -94,9 +94,14 @@ class Shipment:
 
     @classmethod
     def for_order(cls, order_id: int, *, submitted_by: UUID, now: datetime) -> Shipment:
-        return cls(shipment_id=shipment_id_for(order_id), order_id=order_id,
-                   status=ShipmentStatus.CREATED, submit_event_id=submitted_by,
-                   created_at=now, updated_at=now)
+        return cls(
+            shipment_id=shipment_id_for(order_id),
+            order_id=order_id,
+            status=ShipmentStatus.CREATED,
+            submit_event_id=submitted_by,
+            created_at=now,
+            updated_at=now,
+        )
 
     # --- warehouse steps: True when the step happened now, False when it had happened before
 
@@ -129,8 +134,11 @@ class Shipment:
         """Cancel before dispatch, open a return after; False if already stopped or returned."""
         if self.status in (ShipmentStatus.CANCELLED, ShipmentStatus.RETURN_OPENED):
             return False
-        self.status = (ShipmentStatus.RETURN_OPENED if self.status is ShipmentStatus.DISPATCHED
-                       else ShipmentStatus.CANCELLED)
+        self.status = (
+            ShipmentStatus.RETURN_OPENED
+            if self.status is ShipmentStatus.DISPATCHED
+            else ShipmentStatus.CANCELLED
+        )
         self.chargeback_event_id, self.updated_at = event_id, now
         return True
 

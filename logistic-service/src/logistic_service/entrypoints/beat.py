@@ -1,7 +1,8 @@
 """The beat scheduler, with the same liveness file as the worker.
 
-Beat wakes at least every ``beat_max_loop_interval`` (10 s) and touches ``$WORKER_HEARTBEAT_FILE`` on
-each tick, so the image's one ``HEALTHCHECK`` (the file's age below 45 s) fits both commands.
+Beat wakes at least every ``beat_max_loop_interval`` (10 s) and touches
+``$WORKER_HEARTBEAT_FILE`` on each tick, so the image's one ``HEALTHCHECK`` (the file's age
+below 45 s) fits both commands.
 """
 
 from __future__ import annotations

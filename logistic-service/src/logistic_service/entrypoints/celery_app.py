@@ -69,15 +69,21 @@ def create_app(
         broker_urls=broker_urls,
         # Our own tasks go to our direct exchange (the default route would publish through the
         # default exchange, which this service's broker user may not write to).
-        task_routes={f"{INTERNAL_QUEUE}.*": {
-            "queue": INTERNAL_QUEUE, "exchange": INTERNAL_QUEUE, "routing_key": INTERNAL_QUEUE,
-        }},
-        beat_schedule={"resume-stuck-shipments": {
-            "task": RESUME_STUCK_SHIPMENTS,
-            "schedule": every,
-            # A run nobody took before the next one is due is dropped, not piled up.
-            "options": {"expires": every},
-        }},
+        task_routes={
+            f"{INTERNAL_QUEUE}.*": {
+                "queue": INTERNAL_QUEUE,
+                "exchange": INTERNAL_QUEUE,
+                "routing_key": INTERNAL_QUEUE,
+            }
+        },
+        beat_schedule={
+            "resume-stuck-shipments": {
+                "task": RESUME_STUCK_SHIPMENTS,
+                "schedule": every,
+                # A run nobody took before the next one is due is dropped, not piled up.
+                "options": {"expires": every},
+            }
+        },
         beat_scheduler="logistic_service.entrypoints.beat:HeartbeatScheduler",
         beat_max_loop_interval=10,
         **celery_settings,
@@ -134,8 +140,12 @@ def _register_tasks(app: Celery, handlers: Handlers) -> None:
 
     # base=ServiceTask explicitly: Celery does not read a ``task_cls`` setting (only the
     # constructor argument), and ServiceTask brings retry_privately / dead_letter.
-    @app.task(name=RESUME_STUCK_SHIPMENTS, bind=True, base=ServiceTask,  # type: ignore[untyped-decorator]
-              shared=False)
+    @app.task(
+        name=RESUME_STUCK_SHIPMENTS,
+        bind=True,
+        base=ServiceTask,  # type: ignore[untyped-decorator]
+        shared=False,
+    )
     def resume_stuck_shipments(task: ServiceTask) -> None:
         # No retry: the next run is at most one beat interval away.
         resumed = handlers.resume_stuck_shipments()

@@ -13,8 +13,10 @@ from logistic_service.entrypoints.celery_app import create_app
 
 
 def _logging() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="[%(asctime)s: %(levelname)s/%(name)s] %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="[%(asctime)s: %(levelname)s/%(name)s] %(message)s",
+    )
 
 
 def migrate() -> None:

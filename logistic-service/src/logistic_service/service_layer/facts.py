@@ -22,9 +22,13 @@ def fact_id(what: str, order_id: int) -> UUID:
 def dispatched(shipment: Shipment) -> ShipmentFact:
     if shipment.dispatched_at is None:
         raise ValueError(f"{shipment} was never dispatched")
-    return ShipmentFact(event_id=fact_id("dispatched", shipment.order_id),
-                        shipment_id=shipment.shipment_id, order_id=shipment.order_id,
-                        occurred_at=shipment.dispatched_at, caused_by=shipment.submit_event_id)
+    return ShipmentFact(
+        event_id=fact_id("dispatched", shipment.order_id),
+        shipment_id=shipment.shipment_id,
+        order_id=shipment.order_id,
+        occurred_at=shipment.dispatched_at,
+        caused_by=shipment.submit_event_id,
+    )
 
 
 def charged_back(shipment: Shipment) -> tuple[Event[ShipmentFact], ShipmentFact]:
@@ -36,7 +40,10 @@ def charged_back(shipment: Shipment) -> tuple[Event[ShipmentFact], ShipmentFact]
         ShipmentStatus.RETURN_OPENED: (ShipmentFact.returned, "returned"),
     }[shipment.status]
     # Both statuses are final, so updated_at is when it happened, whenever this is re-published.
-    return event, ShipmentFact(event_id=fact_id(what, shipment.order_id),
-                               shipment_id=shipment.shipment_id, order_id=shipment.order_id,
-                               occurred_at=shipment.updated_at,
-                               caused_by=shipment.chargeback_event_id)
+    return event, ShipmentFact(
+        event_id=fact_id(what, shipment.order_id),
+        shipment_id=shipment.shipment_id,
+        order_id=shipment.order_id,
+        occurred_at=shipment.updated_at,
+        caused_by=shipment.chargeback_event_id,
+    )

@@ -35,8 +35,14 @@ class StepOutcome(enum.Enum):
     """The shipment was cancelled: stop the chain (nothing failed)."""
 
 
-def ship_order(order: Order, delivery: Delivery, *, uow: AbstractUnitOfWork,
-               pipeline: AbstractPipeline, clock: Clock) -> None:
+def ship_order(
+    order: Order,
+    delivery: Delivery,
+    *,
+    uow: AbstractUnitOfWork,
+    pipeline: AbstractPipeline,
+    clock: Clock,
+) -> None:
     """Order submitted: create its shipment (once per order) and start the warehouse chain.
 
     A repeat of the same event (a redelivery, perhaps after the chain could not be published)
@@ -63,8 +69,13 @@ def pack(shipment_id: str, *, uow: AbstractUnitOfWork, clock: Clock) -> StepOutc
     return _step(shipment_id, Shipment.pack, uow=uow, clock=clock)
 
 
-def _step(shipment_id: str, step: Callable[[Shipment, datetime], bool], *,
-          uow: AbstractUnitOfWork, clock: Clock) -> StepOutcome:
+def _step(
+    shipment_id: str,
+    step: Callable[[Shipment, datetime], bool],
+    *,
+    uow: AbstractUnitOfWork,
+    clock: Clock,
+) -> StepOutcome:
     with uow:
         shipment = _load(uow, shipment_id)
         try:
@@ -76,8 +87,14 @@ def _step(shipment_id: str, step: Callable[[Shipment, datetime], bool], *,
     return StepOutcome.DONE
 
 
-def dispatch(shipment_id: str, correlation_id: str | None = None, *, uow: AbstractUnitOfWork,
-             publisher: EventPublisher, clock: Clock) -> StepOutcome:
+def dispatch(
+    shipment_id: str,
+    correlation_id: str | None = None,
+    *,
+    uow: AbstractUnitOfWork,
+    publisher: EventPublisher,
+    clock: Clock,
+) -> StepOutcome:
     """Dispatch and publish ``Shipment.dispatched``; a re-run publishes the same fact again."""
     with uow:
         shipment = _load(uow, shipment_id)
@@ -87,13 +104,20 @@ def dispatch(shipment_id: str, correlation_id: str | None = None, *, uow: Abstra
             log.info("%s is cancelled: not dispatching it", shipment_id)
             return StepOutcome.STOPPED
         uow.commit()
-    publisher.publish(ShipmentFact.dispatched, facts.dispatched(shipment),
-                      correlation_id=correlation_id)
+    publisher.publish(
+        ShipmentFact.dispatched, facts.dispatched(shipment), correlation_id=correlation_id
+    )
     return StepOutcome.DONE
 
 
-def charge_back(order: Order, delivery: Delivery, *, uow: AbstractUnitOfWork,
-                publisher: EventPublisher, clock: Clock) -> None:
+def charge_back(
+    order: Order,
+    delivery: Delivery,
+    *,
+    uow: AbstractUnitOfWork,
+    publisher: EventPublisher,
+    clock: Clock,
+) -> None:
     """Order charged back: cancel before dispatch, open a return after; publish which.
 
     Unknown shipment: raises (the submit may still be on its way; the runtime retries, then
@@ -109,8 +133,14 @@ def charge_back(order: Order, delivery: Delivery, *, uow: AbstractUnitOfWork,
     publisher.publish(event, fact, correlation_id=delivery.correlation_id)
 
 
-def resume_stuck_shipments(*, uow: AbstractUnitOfWork, pipeline: AbstractPipeline, clock: Clock,
-                           idle_for: timedelta, limit: int) -> list[str]:
+def resume_stuck_shipments(
+    *,
+    uow: AbstractUnitOfWork,
+    pipeline: AbstractPipeline,
+    clock: Clock,
+    idle_for: timedelta,
+    limit: int,
+) -> list[str]:
     """Start the chain again for shipments idle in the warehouse for longer than ``idle_for``.
 
     Each resumed shipment counts as active from now on, so it is resumed again only after
@@ -120,8 +150,12 @@ def resume_stuck_shipments(*, uow: AbstractUnitOfWork, pipeline: AbstractPipelin
         now = clock()
         stuck = uow.shipments.stuck(now - idle_for, limit)
         for shipment in stuck:
-            log.warning("resuming %s: %s since %s", shipment.shipment_id, shipment.status,
-                        shipment.updated_at.isoformat())
+            log.warning(
+                "resuming %s: %s since %s",
+                shipment.shipment_id,
+                shipment.status,
+                shipment.updated_at.isoformat(),
+            )
             shipment.resume(now)
         uow.commit()
     for shipment in stuck:

@@ -16,5 +16,11 @@ Clock = Callable[[], datetime]
 class EventPublisher(Protocol):
     """:class:`event_contracts.Publisher` in the worker, ``InMemoryBus`` in unit tests."""
 
-    def publish(self, event: Event[Any], message: Any, *, correlation_id: str | None = None,
-                headers: Any = None) -> UUID: ...
+    def publish(
+        self,
+        event: Event[Any],
+        message: Any,
+        *,
+        correlation_id: str | None = None,
+        headers: Any = None,
+    ) -> UUID: ...

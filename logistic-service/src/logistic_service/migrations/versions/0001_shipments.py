@@ -40,8 +40,9 @@ def upgrade() -> None:
         "processed_events",
         sa.Column("dedupe_key", sa.String(200), primary_key=True),
         sa.Column("routing_key", sa.String(200), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 from celery import Celery
 from event_contracts import Publisher, RpcClient, create_app
+from kombu.connection import Connection
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -80,7 +81,17 @@ def build_relay(services: Services, publisher: PayloadPublisher | None = None,
         backoff=Backoff(settings.relay_backoff_start, settings.relay_backoff_max),
         wait_for_work=listener.wait if listener else None,
         heartbeat=_toucher(heartbeat_file) if heartbeat_file else (lambda: None),
+        broker_check=lambda: check_broker(services.celery_app, settings.readiness_timeout),
     )
+
+
+def check_broker(app: Celery, timeout: float) -> None:
+    """Connect to the first broker node that answers within ``timeout`` s, or raise."""
+    urls = str(app.conf.broker_url).split(";")
+    with Connection(app.conf.broker_url, connect_timeout=timeout,  # type: ignore[no-untyped-call]
+                    failover_strategy="round-robin") as connection:
+        connection.ensure_connection(max_retries=len(urls), interval_start=0, interval_step=0,
+                                     timeout=timeout * len(urls))
 
 
 def _toucher(path: Path, every: float = 5.0) -> Callable[[], None]:

@@ -338,8 +338,9 @@ def test_chargeback_is_202_and_queues_a_new_event_with_the_same_order(
     submit, chargeback = outbox_rows(services)
     assert chargeback["routing_key"] == "order.v2.chargeback"
     assert chargeback["event_id"] != submit["event_id"]
-    assert {k: v for k, v in chargeback["payload"].items() if k not in ("event_id", "occurred_at")} \
-        == {k: v for k, v in submit["payload"].items() if k not in ("event_id", "occurred_at")}
+    fresh = ("event_id", "occurred_at")
+    assert {k: v for k, v in chargeback["payload"].items() if k not in fresh} == {
+        k: v for k, v in submit["payload"].items() if k not in fresh}
 
 
 def test_a_second_chargeback_is_409_and_queues_nothing(
@@ -384,14 +385,15 @@ def test_invoice_is_billings_answer(client: FlaskClient, billing: FakeBilling,
     assert billing.asked == [order_id]
 
 
-@pytest.mark.parametrize(("error", "status", "text"), [
+@pytest.mark.parametrize("case", [
     (InvoiceNotFound("no invoice"), 404, "has no invoice for order"),
     (BillingTimeout("late"), 504, "billing did not answer within 2 s"),
     (BillingUnavailable("refused"), 503, "broker is unreachable"),
     (BillingError("boom"), 502, "billing answered with an error"),
-])
+], ids=["not-found", "timeout", "broker-down", "billing-error"])
 def test_invoice_errors(client: FlaskClient, billing: FakeBilling, order_id: int,
-                        error: Exception, status: int, text: str) -> None:
+                        case: tuple[Exception, int, str]) -> None:
+    error, status, text = case
     billing.answer = error
     response = client.get(f"/orders/{order_id}/invoice")
     assert response.status_code == status

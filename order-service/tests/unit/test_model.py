@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from order_service.domain import events
 from order_service.domain.errors import InvalidTransition
-from order_service.domain.model import Order, OrderLine, Status, derive_status
+from order_service.domain.model import Order, OrderLine, ShipmentOutcome, Status, derive_status
 
 pytestmark = pytest.mark.unit
 
@@ -165,8 +165,6 @@ def test_without_chargeback_the_status_is_what_the_flags_say(facts: list[str]) -
     ({"charged_back": True, "refunded": True, "shipment_outcome": "returned"}, Status.RETURNED),
 ])
 def test_derive_status_table(flags: dict[str, object], status: Status) -> None:
-    from order_service.domain.model import ShipmentOutcome
-
     outcome = flags.get("shipment_outcome")
     assert derive_status(
         invoiced=bool(flags.get("invoiced")), dispatched=bool(flags.get("dispatched")),

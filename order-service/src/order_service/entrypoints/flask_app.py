@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 
 from event_contracts import ContractError
 from flask import Flask, Response, request
-from kombu.connection import Connection
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
@@ -263,15 +262,9 @@ def _check_database(services: bootstrap.Services) -> str:
 
 
 def _check_broker(services: bootstrap.Services) -> str:
-    timeout = services.settings.readiness_timeout
     started = time.monotonic()
     try:
-        with Connection(  # type: ignore[no-untyped-call]
-            services.celery_app.conf.broker_url, connect_timeout=timeout,
-            failover_strategy="round-robin",
-        ) as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0,
-                                         timeout=timeout)
+        bootstrap.check_broker(services.celery_app, services.settings.readiness_timeout)
     except Exception as exc:
         return f"failed after {time.monotonic() - started:.1f} s: {exc}"
     return "ok"

@@ -72,10 +72,15 @@ class Relay:
     wait_for_work: Callable[[float], None] | None = None
     """Blocks until new rows may exist or ``timeout`` passes (LISTEN/NOTIFY); None: sleep."""
     heartbeat: Callable[[], None] = lambda: None
+    broker_check: Callable[[], None] | None = None
+    """Raises when the broker is unreachable: tried (fast) before publishing after a failure,
+    so an outage is retried on this relay's backoff instead of inside every publish call
+    (a publish retries for ~30 s itself before giving up)."""
     stopping: threading.Event = attrs.field(factory=threading.Event)
     # counters, for logs and tests
     rounds: int = 0
     published_total: int = 0
+    broker_ok: bool = False
 
     def run_once(self) -> Outcome:
         """One batch: publish until done or the first failure, then save the marks."""
@@ -103,11 +108,13 @@ class Relay:
             self.heartbeat()
             self.rounds += 1
             try:
+                self._check_broker()
                 outcome = self.run_once()
-            except Exception as exc:  # the database itself failed: same backoff
+            except Exception as exc:  # the broker check or the database failed: same backoff
                 outcome = Outcome(0, exc)
             self.published_total += outcome.published
             if outcome.error is not None:
+                self.broker_ok = False
                 delay = self.backoff.next_delay()
                 log.warning("outbox relay: %s (published %d before it); retrying in %.1f s",
                             outcome.error, outcome.published, delay)
@@ -122,6 +129,11 @@ class Relay:
             if outcome.published == 0:  # else more may be waiting: claim again at once
                 self._idle()
         log.info("outbox relay stopped (%d published)", self.published_total)
+
+    def _check_broker(self) -> None:
+        if self.broker_check is not None and not self.broker_ok:
+            self.broker_check()
+        self.broker_ok = True
 
     def _idle(self) -> None:
         if self.wait_for_work is not None:

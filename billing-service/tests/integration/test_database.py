@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import threading
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import uuid4
@@ -54,25 +56,26 @@ def test_migrating_again_changes_nothing(migrated: Engine) -> None:
     assert database.migrate(migrated) == database.head_revision()
 
 
-def test_replicas_migrating_an_empty_database_at_once_all_succeed(engine: Engine) -> None:
+def test_replicas_migrating_an_empty_database_at_once_all_succeed(
+    engine: Engine, database_url: str
+) -> None:
     with engine.connect() as connection:  # start from nothing (PostgreSQL: a shared database)
         command.downgrade(database.alembic_config(connection), "base")
         connection.commit()
-    results: list[object] = []
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-m", "billing_service.entrypoints.migrate"],
+            env={**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [replica.communicate(timeout=60)[0] for replica in replicas]
 
-    def replica() -> None:
-        try:
-            results.append(database.migrate(engine))
-        except Exception as exc:  # reported below
-            results.append(exc)
-
-    threads = [threading.Thread(target=replica) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert results == [database.head_revision()] * 3
+    assert [replica.returncode for replica in replicas] == [0, 0, 0], outputs
+    assert all(f"revision {database.head_revision()}" in output for output in outputs), outputs
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM invoices")).scalar() == 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,9 +90,15 @@ def migration_lock(connection: Connection) -> Iterator[None]:
         connection.commit()
 
 
+_in_process = threading.Lock()
+
+
 def migrate(engine: Engine) -> str | None:
-    """Upgrade the schema to the newest revision; returns it. Safe to run from every replica."""
-    with engine.connect() as connection, migration_lock(connection):
+    """Upgrade the schema to the newest revision; returns it. Safe to run from every replica.
+
+    (Alembic's ``context`` is process-global: within a process, one migration at a time.)
+    """
+    with _in_process, engine.connect() as connection, migration_lock(connection):
         before = current_revision(connection)
         command.upgrade(alembic_config(connection), "head")
         connection.commit()

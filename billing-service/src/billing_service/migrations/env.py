@@ -9,6 +9,7 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from billing_service.adapters import database
 from billing_service.adapters.orm import metadata
@@ -32,19 +33,26 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def migrate(connection: Connection) -> None:
+    # One transaction for reading the version and changing the schema, on SQLite too: its DDL
+    # is transactional once pysqlite leaves BEGIN to us (database.create_engine does), and
+    # BEGIN IMMEDIATE then makes concurrent migrators wait for each other.
+    context.configure(
+        connection=connection, target_metadata=target_metadata, transactional_ddl=True
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def run_migrations_online() -> None:
     given = config.attributes.get("connection")
     if given is not None:
-        context.configure(connection=given, target_metadata=target_metadata)
-        with context.begin_transaction():
-            context.run_migrations()
+        migrate(given)
         return
     engine = database.create_engine()
     try:
         with engine.connect() as connection, database.migration_lock(connection):
-            context.configure(connection=connection, target_metadata=target_metadata)
-            with context.begin_transaction():
-                context.run_migrations()
+            migrate(connection)
             connection.commit()
     finally:
         engine.dispose()

@@ -49,6 +49,7 @@ def main() -> None:
     engine = database.create_engine()
     database.wait_until_reachable(engine)
     app, billing = build(engine=engine)
+    engine.dispose()  # the migration's connection: pool processes open their own
     subscribe(billing)
 
     def fresh_connections(**_: Any) -> None:

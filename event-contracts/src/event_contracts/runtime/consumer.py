@@ -116,6 +116,7 @@ class ServiceTask(Task):  # type: ignore[misc]
             name=self.name,
             task_id=self.original_id(),
             kwargs=request.kwargs or {},
+            args=request.args or (),
             headers={**{k: v for k, v in passed_on.items() if v is not None}, **extra_headers},
             retries=retries,
             chain=request.chain,  # a retried canvas step keeps the steps after it

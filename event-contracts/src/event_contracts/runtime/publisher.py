@@ -46,6 +46,7 @@ def task_message(
     retries: int = 0,
     reply_to: str | None = None,
     chain: Sequence[Any] | None = None,
+    args: Sequence[Any] = (),
 ) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """Celery protocol 2 headers, properties and body for a task ``name`` with ``kwargs``.
 
@@ -54,12 +55,12 @@ def task_message(
     message = app.amqp.as_task_v2(
         task_id,
         name,
-        args=(),
+        args=tuple(args),
         kwargs=dict(kwargs),
         retries=retries,
         reply_to=reply_to,
         chain=list(chain) if chain else None,
-        argsrepr="()",
+        argsrepr=repr(tuple(args)),
         kwargsrepr="{...}",
     )
     message.headers.update(headers)

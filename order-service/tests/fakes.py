@@ -61,6 +61,10 @@ class FakeOutbox(AbstractOutbox):
 class FakeUnitOfWork(AbstractUnitOfWork):
     """Commits move the outbox's pending rows to ``committed``; a rollback drops them."""
 
+    outbox: FakeOutbox
+    idempotency_keys: FakeIdempotencyKeys
+    processed_events: InMemoryProcessedEvents
+
     def __init__(self) -> None:
         self.store: dict[int, Order] = {}
         self.idempotency_keys = FakeIdempotencyKeys()

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from event_contracts import GET_INVOICE, InvoiceQuery, InvoiceView, NotFound
+from event_contracts.serialization import CurrencyCode, Money
 from event_contracts.testing import TestVhost, running_worker
 from flask.testing import FlaskClient
 
@@ -37,8 +38,8 @@ def test_invoice_comes_from_billing(api: FlaskClient, vhost: TestVhost, customer
                                     billing_answers: dict[int, InvoiceView]) -> None:
     order_id = place(api, customer)["id"]
     billing_answers[order_id] = InvoiceView(
-        invoice_id=f"INV-{order_id}", order_id=order_id, customer_id=customer, currency="EUR",
-        amount=Decimal("9.0000"), status="invoiced")
+        invoice_id=f"INV-{order_id}", order_id=order_id, customer_id=customer,
+        currency=CurrencyCode("EUR"), amount=Money(Decimal("9.0000")), status="invoiced")
     with running_worker(vhost, "billing"):
         response = api.get(f"/orders/{order_id}/invoice")
         not_yet = api.get(f"/orders/{place(api, customer)['id']}/invoice")

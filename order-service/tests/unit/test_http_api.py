@@ -256,7 +256,7 @@ def test_a_chunked_body_over_the_limit_is_413(app: Flask, services: bootstrap.Se
     body = b'{"customer_id": "' + b"x" * (100 * 1024) + b'"}'
     environ = EnvironBuilder(path="/orders", method="POST", data=body,
                              content_type="application/json",
-                             headers={"Transfer-Encoding": "chunked"}).get_environ()
+                             headers=[("Transfer-Encoding", "chunked")]).get_environ()
     del environ["CONTENT_LENGTH"]
     environ["wsgi.input_terminated"] = True
     response = Response.from_app(app.wsgi_app, environ)
@@ -457,8 +457,9 @@ def test_openapi_documents_every_route_and_resolves_every_reference(app: Flask,
     assert routes == set(document["paths"])
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            assert method.upper() in next(r.methods for r in app.url_map.iter_rules()
-                                          if r.rule.replace("<int:order_id>", "{order_id}") == path)
+            methods = next(r.methods for r in app.url_map.iter_rules()
+                           if r.rule.replace("<int:order_id>", "{order_id}") == path)
+            assert methods is not None and method.upper() in methods
             assert operation["responses"]
     text = json.dumps(document)
     for reference in {part.split('"')[0] for part in text.split('"$ref": "')[1:]}:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from event_contracts import Invoice, PoisonMessage, Shipment
-from event_contracts.serialization import utc_now
+from event_contracts.serialization import CurrencyCode, Money, utc_now
 from event_contracts.testing import InMemoryBus
 
 from order_service.entrypoints.worker import FactConsumer
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.unit
 
 def invoice(order_id: int, event_id: uuid.UUID | None = None) -> Invoice:
     return Invoice(event_id=event_id or uuid.uuid4(), invoice_id=f"INV-{order_id}",
-                   order_id=order_id, customer_id="c-1", currency="EUR", amount=Decimal("9.00"),
+                   order_id=order_id, customer_id="c", currency=CurrencyCode("EUR"),
+                   amount=Money(Decimal("9.00")),
                    occurred_at=utc_now(), caused_by=uuid.uuid4())
 
 
@@ -37,7 +39,7 @@ def uow() -> FakeUnitOfWork:
 
 
 @pytest.fixture
-def bus(uow: FakeUnitOfWork) -> InMemoryBus:
+def bus(uow: FakeUnitOfWork) -> Iterator[InMemoryBus]:
     consumer = FactConsumer(lambda: uow).subscribe()
     yield InMemoryBus(deliver=True, consumer="order")
     consumer.unsubscribe()

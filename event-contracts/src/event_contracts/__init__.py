@@ -39,7 +39,7 @@ from event_contracts.runtime import (
     create_app,
     use_publisher,
 )
-from event_contracts.serialization import structure, unstructure
+from event_contracts.serialization import CurrencyCode, Money, Quantity, structure, unstructure
 from event_contracts.topology import TOPOLOGY, RoutingKey, Subscription, Topology
 
 try:
@@ -57,6 +57,7 @@ __all__ = [
     "BalanceView",
     "BoundEvent",
     "ContractError",
+    "CurrencyCode",
     "Delivery",
     "Event",
     "FieldError",
@@ -64,6 +65,7 @@ __all__ = [
     "Invoice",
     "InvoiceQuery",
     "InvoiceView",
+    "Money",
     "NotFound",
     "Order",
     "OrderLine",
@@ -74,6 +76,7 @@ __all__ = [
     "ProcessedEvents",
     "PublishFailed",
     "Publisher",
+    "Quantity",
     "RemoteCall",
     "RemoteCallError",
     "RemoteCallTimeout",

@@ -8,6 +8,7 @@ event's effects: the key and the effects commit together, or neither does.
 from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from event_contracts.event import Delivery
@@ -32,17 +33,19 @@ class SqlProcessedEvents:
         self.session, self.table = session, table
 
     def first_delivery(self, delivery: Delivery) -> bool:
+        values = {"dedupe_key": delivery.dedupe_key, "routing_key": delivery.routing_key}
+        dialect = self.session.get_bind().dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            # INSERT ... ON CONFLICT DO NOTHING: a concurrent delivery of the same event waits for
+            # the first transaction, then inserts nothing and is skipped (no error, no retry).
+            module = postgresql if dialect == "postgresql" else sqlite
+            statement = module.insert(self.table).values(**values).on_conflict_do_nothing()
+            return bool(self.session.execute(statement).rowcount)
         seen = self.session.execute(
-            select(self.table.c.dedupe_key)
-            .where(self.table.c.dedupe_key == delivery.dedupe_key)
-            .with_for_update()
+            select(self.table.c.dedupe_key).where(self.table.c.dedupe_key == delivery.dedupe_key)
         ).first()
         if seen is not None:
             return False
-        self.session.execute(
-            insert(self.table).values(dedupe_key=delivery.dedupe_key, routing_key=delivery.routing_key)
-        )
-        # Two concurrent deliveries of one event: the second insert fails on the primary key
-        # at flush/commit, its transaction rolls back and the delivery is retried, then skipped.
-        self.session.flush()
+        self.session.execute(insert(self.table).values(**values))
+        self.session.flush()  # elsewhere a concurrent duplicate fails here and is retried
         return True

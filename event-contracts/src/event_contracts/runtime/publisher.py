@@ -91,10 +91,18 @@ def publish_with_confirm(
         try:
             with app.producer_or_acquire() as producer:
                 producer.publish(
-                    body, exchange=exchange, routing_key=routing_key, headers=dict(headers),
-                    serializer="json", delivery_mode=2, mandatory=mandatory, retry=retry,
+                    body,
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    headers=dict(headers),
+                    serializer="json",
+                    delivery_mode=2,
+                    mandatory=mandatory,
+                    retry=retry,
                     retry_policy={**PUBLISH_RETRY_POLICY, "errback": on_retry},
-                    declare=(), **dict(properties or {}), **options,
+                    declare=(),
+                    **dict(properties or {}),
+                    **options,
                 )
             return
         except ChannelError as exc:
@@ -104,8 +112,8 @@ def publish_with_confirm(
         except (MessageNacked, OSError, OperationalError, AmqpConnectionError) as exc:
             if attempt == attempts:
                 raise PublishFailed(
-                    f"publish to {exchange}/{routing_key} failed after {attempt + 1} attempts: "
-                    f"{exc!r}") from exc
+                    f"publish to {exchange}/{routing_key} failed after {attempt + 1} attempts: {exc!r}"
+                ) from exc
             delay = min(2.0, 0.2 * 2**attempt)
             on_retry(exc, delay)
             time.sleep(delay)

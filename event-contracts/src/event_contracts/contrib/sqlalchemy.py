@@ -7,7 +7,9 @@ event's effects: the key and the effects commit together, or neither does.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func, insert, select
+from typing import Any
+
+from sqlalchemy import Column, CursorResult, DateTime, MetaData, String, Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -40,7 +42,8 @@ class SqlProcessedEvents:
             # the first transaction, then inserts nothing and is skipped (no error, no retry).
             module = postgresql if dialect == "postgresql" else sqlite
             statement = module.insert(self.table).values(**values).on_conflict_do_nothing()
-            return bool(self.session.execute(statement).rowcount)
+            result: CursorResult[Any] = self.session.execute(statement)  # type: ignore[assignment]
+            return bool(result.rowcount)
         seen = self.session.execute(
             select(self.table.c.dedupe_key).where(self.table.c.dedupe_key == delivery.dedupe_key)
         ).first()

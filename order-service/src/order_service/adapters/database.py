@@ -29,8 +29,11 @@ def make_engine(url: str, *, pool_size: int = 5, **options: Any) -> Engine:
         engine = create_engine(url, **options)
         _sqlite_immediate_transactions(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                         pool_recycle=1800, **options)
+    # No pool_pre_ping: it costs a round trip per checkout (per request). A connection broken by
+    # a database restart fails one transaction, which invalidates the whole pool; the client's
+    # retry (or the worker's private retry) then gets a fresh connection.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+                         **options)
 
 
 def _sqlite_immediate_transactions(engine: Engine) -> None:

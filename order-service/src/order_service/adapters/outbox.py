@@ -3,7 +3,7 @@
 ``SqlOutbox`` (the writer) runs inside the API's transaction. ``SqlOutboxStore`` is what the
 relay reads: unpublished rows in id order, claimed in batches. On PostgreSQL a batch is claimed
 with ``SELECT ... FOR UPDATE SKIP LOCKED`` and the transaction is held while the batch is
-published (a second relay would skip those rows); every insert also sends ``NOTIFY
+published (a second relay would skip those rows); a trigger on the table sends ``NOTIFY
 order_outbox`` (delivered at commit) so the relay wakes at once instead of at its next poll.
 On SQLite (one writer at a time) the batch is read in a short transaction and marked in a second
 one, so publishing never holds the database lock the API needs to keep accepting orders.
@@ -20,7 +20,7 @@ from uuid import UUID
 
 import attrs
 from event_contracts import Event
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from order_service.adapters import orm
@@ -46,9 +46,6 @@ class SqlOutbox(AbstractOutbox):
             routing_key=event.routing_key, payload=payload, correlation_id=correlation_id,
             attempts=0,
         ))
-        if self.session.get_bind().dialect.name == "postgresql":
-            self.session.execute(text("SELECT pg_notify(:channel, '')"),
-                                 {"channel": NOTIFY_CHANNEL})
 
 
 @attrs.frozen

@@ -10,6 +10,7 @@ duplicate line ids, and limits of its database columns.
 
 from __future__ import annotations
 
+import functools
 import json
 import typing
 import unicodedata
@@ -56,12 +57,16 @@ def _item_class(hint: Any) -> Any:
     return hint if attrs.has(hint) else None
 
 
-def shape_errors(data: Any, cls: type[Any], path: str = "$") -> list[FieldError]:
+@functools.cache
+def _fields(cls: Any) -> tuple[frozenset[str], dict[str, Any]]:
+    return frozenset(f.name for f in attrs.fields(cls)), typing.get_type_hints(cls)
+
+
+def shape_errors(data: Any, cls: Any, path: str = "$") -> list[FieldError]:
     """Objects where objects belong, and no field ``cls`` does not declare (recursively)."""
     if not isinstance(data, dict):
         return [FieldError(path, f"expected an object, got {_json_type(data)}")]
-    hints = typing.get_type_hints(cls)
-    declared = {f.name for f in attrs.fields(cls)}
+    declared, hints = _fields(cls)
     allowed = ", ".join(sorted(declared))
     errors = [FieldError(_member(path, key), f"unknown field (allowed: {allowed})")
               for key in data if key not in declared]

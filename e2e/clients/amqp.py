@@ -96,6 +96,40 @@ def take_matching(settings: Settings, queue: str, match: Callable[[Message], boo
     return taken
 
 
+class Tap:
+    """A private queue bound to ``exchange`` like another queue: sees what that queue is sent.
+
+    Exclusive (gone with the connection) and never consumed by a service; use it as a context
+    manager. ``take()`` returns what arrived so far (acked). Unlike the management API's sampled
+    counters, it is exact and immediate.
+    """
+
+    def __init__(self, settings: Settings, exchange: str, binding_keys: list[str]) -> None:
+        self.settings, self.exchange, self.binding_keys = settings, exchange, binding_keys
+        self.name = f"e2e.tap.{uuid.uuid4().hex}"
+        self.seen: list[Message] = []
+
+    def __enter__(self) -> Tap:
+        self.conn = Connection(self.settings.amqp_url(self.settings.admin_user), connect_timeout=5)
+        self.conn.ensure_connection(max_retries=3)
+        self.channel = self.conn.channel()
+        self.channel.queue_declare(self.name, exclusive=True, auto_delete=True)
+        for key in self.binding_keys:
+            self.channel.queue_bind(self.name, self.exchange, key)
+        return self
+
+    def take(self) -> list[Message]:
+        while (raw := self.channel.basic_get(queue=self.name, no_ack=True)) is not None:
+            self.seen.append(self.channel.message_to_python(raw))
+        return list(self.seen)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.channel.queue_delete(self.name)
+        finally:
+            self.conn.release()
+
+
 def expect_access_refused(action: Callable[[Connection], Any], settings: Settings, user: str) -> Exception:
     """Run ``action`` on a fresh connection as ``user``; return the ACCESS_REFUSED it must hit."""
     from amqp.exceptions import AccessRefused

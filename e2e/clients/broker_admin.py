@@ -39,6 +39,14 @@ class BrokerAdmin:
         result: list[dict[str, Any]] = self._get(f"/queues/{quote(self.vhost, safe='')}")
         return result
 
+    def binding_keys(self, queue: str, exchange: str) -> list[str]:
+        """The routing keys ``queue`` is bound with on ``exchange``."""
+        vhost = quote(self.vhost, safe="")
+        bindings = self._get(f"/queues/{vhost}/{quote(queue, safe='')}/bindings")
+        keys = [b["routing_key"] for b in bindings if b.get("source") == exchange]
+        assert keys, f"{queue} has no binding on {exchange}"
+        return keys
+
     def counters(self, name: str) -> dict[str, int]:
         """A queue's cumulative ``publish``/``deliver_get``/``ack``/``redeliver``, and ``messages``."""
         queue = self.queue(name)

@@ -39,11 +39,18 @@ class Edge:
 
     # --- raw calls (status codes are the callers' to check) -----------------------------
     def post_order(self, body: Any = None, *, content: bytes | str | None = None,
-                   headers: Mapping[str, str] | None = None) -> httpx.Response:
+                   headers: Mapping[str, str] | None = None, fresh: bool = False) -> httpx.Response:
+        """``fresh``: on its own connection, closed after (for answers that end the connection)."""
         if content is not None:
-            return self.http.post("/orders", content=content,
-                                  headers={"Content-Type": "application/json", **(headers or {})})
-        return self.http.post("/orders", json=body, headers=dict(headers or {}))
+            kwargs: dict[str, Any] = {"content": content, "headers": {
+                "Content-Type": "application/json", **(headers or {})}}
+        else:
+            kwargs = {"json": body, "headers": dict(headers or {})}
+        if fresh:
+            kwargs["headers"]["Connection"] = "close"
+            with httpx.Client(base_url=self.http.base_url, timeout=self.http.timeout) as client:
+                return client.post("/orders", **kwargs)
+        return self.http.post("/orders", **kwargs)
 
     def get_order(self, order_id: int) -> httpx.Response:
         return self.http.get(f"/orders/{order_id}")

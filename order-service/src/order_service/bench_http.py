@@ -2,6 +2,7 @@
 
     python -m order_service.bench_http [--requests 4000] [--concurrency 16]
         [--workers 2] [--threads 8] [--database-url URL]
+    python -m order_service.bench_http --port 8000     # an edge already running (compose)
 
 Starts the real edge (gunicorn, gthread, this package's gunicorn.conf.py) on a free loopback
 port against a fresh SQLite file (or ``--database-url``), sends a bounded number of requests from
@@ -123,7 +124,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--idempotency-keys", action="store_true",
                         help="send a fresh Idempotency-Key with every request")
+    parser.add_argument("--port", type=int, default=None,
+                        help="measure the edge already listening on 127.0.0.1:PORT instead")
     args = parser.parse_args(argv)
+    if args.port:
+        _wait_up(args.port)
+        run(min(200, args.requests), min(4, args.concurrency), args.idempotency_keys, args.port)
+        result = run(args.requests, args.concurrency, args.idempotency_keys, args.port)
+        _report(result, f"the edge on port {args.port}", args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="order-bench-") as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
@@ -144,9 +153,12 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(30)
-    backend = url.split(":", 1)[0]
-    print(f"POST /orders via gunicorn ({args.workers} workers x {args.threads} threads, "
-          f"{backend}, {args.concurrency} client threads"
+    _report(result, f"gunicorn, {args.workers} workers x {args.threads} threads, "
+                    f"{url.split(':', 1)[0]}", args)
+
+
+def _report(result: dict[str, float], server: str, args: argparse.Namespace) -> None:
+    print(f"POST /orders ({server}; {args.concurrency} client threads"
           f"{', Idempotency-Key' if args.idempotency_keys else ''}): "
           f"{result['rps']:.0f} req/s; {result['requests']:.0f} requests in "
           f"{result['seconds']:.1f} s; latency p50 {result['p50_ms']:.1f} ms, "

@@ -80,8 +80,9 @@ def create_app(
             "resume-stuck-shipments": {
                 "task": RESUME_STUCK_SHIPMENTS,
                 "schedule": every,
-                # A run nobody took before the next one is due is dropped, not piled up.
-                "options": {"expires": every},
+                # No ``expires``: Celery turns it into a per-message TTL, and the queue's policy
+                # dead-letters expired messages into logistic.internal.dlq, which must only hold
+                # poison. Runs queued up during an outage are cheap: after the first, none is stuck.
             }
         },
         beat_scheduler="logistic_service.entrypoints.beat:HeartbeatScheduler",

@@ -36,4 +36,4 @@ def worker() -> None:
 def beat() -> None:
     """Send the periodic resume job (blocks). Exactly one per deployment: never scale it."""
     _logging()
-    run_beat(create_app())
+    run_beat(create_app(), os.environ.get("BEAT_SCHEDULE_FILE", "/tmp/celerybeat-schedule"))

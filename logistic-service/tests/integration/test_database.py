@@ -13,13 +13,14 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from event_contracts.testing import wait_until
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from logistic_service.adapters import orm
 from logistic_service.adapters.db import make_engine, session_factory
-from logistic_service.adapters.migrations import alembic_config, migrate
+from logistic_service.adapters.migrations import MIGRATION_LOCK_KEY, alembic_config, migrate
 from logistic_service.adapters.repository import SqlAlchemyShipmentRepository
 from logistic_service.domain.model import Shipment, ShipmentStatus
 from logistic_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork
@@ -64,7 +65,7 @@ def test_migrating_again_changes_nothing(engine: Engine, database_url: str) -> N
         assert uow.shipments.get(f"SHP-{order_id}") is not None
 
 
-def test_replicas_migrating_an_empty_database_at_once_all_succeed(
+def test_replicas_starting_together_migrate_one_at_a_time(
     engine: Engine, database_url: str
 ) -> None:
     if engine.dialect.name != "postgresql":
@@ -74,20 +75,35 @@ def test_replicas_migrating_an_empty_database_at_once_all_succeed(
             text("DROP TABLE IF EXISTS shipments, processed_events, alembic_version")
         )
         connection.commit()
-    replicas = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from logistic_service.entrypoints.cli import migrate; migrate()",
-            ],
-            env={**os.environ, "DATABASE_URL": database_url},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(3)
-    ]
+    waiting = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    with engine.connect() as holder:  # the lock is taken: as if a first replica were migrating
+        holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        replicas = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from logistic_service.entrypoints.cli import migrate; migrate()",
+                ],
+                env={**os.environ, "DATABASE_URL": database_url},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        with engine.connect() as observer:
+            wait_until(
+                lambda: observer.execute(waiting).scalar() == 3,
+                timeout=30,
+                what="all three replicas to wait for the migration lock",
+            )
+            assert not inspect(observer).has_table("shipments")
+        holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        holder.commit()
     outputs = [replica.communicate(timeout=60)[0] for replica in replicas]
 
     assert [replica.returncode for replica in replicas] == [0, 0, 0], outputs

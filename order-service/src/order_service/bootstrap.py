@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,8 @@ def build_relay(services: Services, publisher: PayloadPublisher | None = None,
         wait_for_work=listener.wait if listener else None,
         heartbeat=_toucher(heartbeat_file) if heartbeat_file else (lambda: None),
         broker_check=lambda: check_broker(services.celery_app, settings.readiness_timeout),
+        retention=timedelta(hours=settings.outbox_retention_hours)
+        if settings.outbox_retention_hours > 0 else None,
     )
 
 

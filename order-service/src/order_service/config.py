@@ -35,6 +35,8 @@ class Settings:
     """Idle relay: seconds between polls (on PostgreSQL LISTEN/NOTIFY wakes it sooner)."""
     relay_backoff_start: float = 0.5
     relay_backoff_max: float = 10.0
+    outbox_retention_hours: float = 168.0
+    """Published outbox rows are deleted after this many hours (0: never)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,4 +52,5 @@ class Settings:
             relay_poll_interval=_float("RELAY_POLL_INTERVAL", 0.2),
             relay_backoff_start=_float("RELAY_BACKOFF_START", 0.5),
             relay_backoff_max=_float("RELAY_BACKOFF_MAX", 10.0),
+            outbox_retention_hours=_float("OUTBOX_RETENTION_HOURS", 168.0),
         )

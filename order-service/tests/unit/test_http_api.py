@@ -5,6 +5,7 @@ request is checked to have left the outbox as it was."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -468,3 +469,28 @@ def test_openapi_documents_every_route_and_resolves_every_reference(app: Flask,
     request = document["components"]["schemas"]["OrderRequest"]
     assert request["additionalProperties"] is False
     assert set(request["required"]) == {"customer_id", "currency", "lines"}
+
+
+def test_concurrent_requests_with_one_key_make_one_order(
+    app: Flask, services: bootstrap.Services, customer: str,
+) -> None:
+    key, body = f"key-{customer}", order_body(customer)
+    start = threading.Barrier(6)
+    answers: list[tuple[int, bytes]] = []
+
+    def submit() -> None:
+        client = app.test_client()
+        start.wait()
+        response = post_order(client, body, **{"Idempotency-Key": key})
+        answers.append((response.status_code, response.data))
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(answers) == 6
+    assert {answer for answer in answers} == {answers[0]}
+    assert answers[0][0] == 201
+    assert count(services, orm.orders) == 1
+    assert len(outbox_rows(services)) == 1

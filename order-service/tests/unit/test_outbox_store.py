@@ -4,10 +4,11 @@ gets marked after a batch, with a fake publisher (no broker)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from order_service import bootstrap
 from order_service.adapters import orm
@@ -69,3 +70,22 @@ def test_a_batch_is_at_most_batch_size(services: bootstrap.Services, customer: s
     relay: Relay = bootstrap.build_relay(services, publisher=FakePublisher())
     relay.batch_size = 3
     assert [relay.run_once().published for _ in range(3)] == [3, 2, 0]
+
+
+def test_purge_deletes_only_rows_published_before_the_cutoff(
+    services: bootstrap.Services, customer: str,
+) -> None:
+    place_orders(services, customer, 3)
+    relay = bootstrap.build_relay(services, publisher=FakePublisher())
+    relay.batch_size = 2
+    relay.run_once()  # rows 1 and 2 published, row 3 still waiting
+    store = relay.store
+    first = min(int(row["id"]) for row in outbox(services))  # type: ignore[call-overload]
+    with services.engine.begin() as connection:
+        connection.execute(update(orm.outbox).where(orm.outbox.c.id == first)
+                           .values(published_at=datetime.now(UTC) - timedelta(days=8)))
+
+    assert store.purge(datetime.now(UTC) - timedelta(days=7)) == 1
+    rows = outbox(services)
+    assert len(rows) == 2
+    assert [row["published_at"] is None for row in rows] == [False, True]

@@ -20,7 +20,7 @@ from uuid import UUID
 
 import attrs
 from event_contracts import Event
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from order_service.adapters import orm
@@ -81,6 +81,10 @@ class OutboxStore(abc.ABC):
     def claim(self, limit: int) -> AbstractContextManager[Batch]:
         """A batch of the oldest unpublished rows; the marks are saved when the block exits."""
 
+    def purge(self, published_before: datetime) -> int:
+        """Forget rows published before ``published_before`` (the table stays small)."""
+        return 0
+
 
 class SqlOutboxStore(OutboxStore):
     def __init__(self, session_factory: Callable[[], Session], *, hold_locks: bool) -> None:
@@ -121,9 +125,10 @@ class SqlOutboxStore(OutboxStore):
                             .values(attempts=table.c.attempts + 1, last_error=error))
         session.commit()
 
-    def pending(self) -> int:
-        """Unpublished rows (for logs and readiness)."""
+    def purge(self, published_before: datetime) -> int:
+        """Delete rows published before the given instant; returns how many."""
+        table = orm.outbox
         with self.session_factory() as session:
-            count = session.execute(select(func.count()).select_from(orm.outbox)
-                                    .where(orm.outbox.c.published_at.is_(None))).scalar_one()
-            return int(count)
+            result = session.execute(delete(table).where(table.c.published_at < published_before))
+            session.commit()
+            return int(result.rowcount)  # type: ignore[attr-defined]

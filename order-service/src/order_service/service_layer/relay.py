@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -27,6 +29,8 @@ import attrs
 from order_service.adapters.outbox import OutboxStore
 
 log = logging.getLogger(__name__)
+
+PURGE_EVERY = 600.0
 
 
 class PayloadPublisher(Protocol):
@@ -77,10 +81,13 @@ class Relay:
     so an outage is retried on this relay's backoff instead of inside every publish call
     (a publish retries for ~30 s itself before giving up)."""
     stopping: threading.Event = attrs.field(factory=threading.Event)
+    retention: timedelta | None = timedelta(days=7)
+    """Published rows older than this are deleted (checked every ``PURGE_EVERY``); None: kept."""
     # counters, for logs and tests
     rounds: int = 0
     published_total: int = 0
     broker_ok: bool = False
+    purged_at: float = 0.0
 
     def run_once(self) -> Outcome:
         """One batch: publish until done or the first failure, then save the marks."""
@@ -127,8 +134,22 @@ class Relay:
             if outcome.published:
                 log.debug("outbox relay: published %d", outcome.published)
             if outcome.published == 0:  # else more may be waiting: claim again at once
+                self._housekeeping()
                 self._idle()
         log.info("outbox relay stopped (%d published)", self.published_total)
+
+    def _housekeeping(self) -> None:
+        if self.retention is None or time.monotonic() - self.purged_at < PURGE_EVERY:
+            return
+        self.purged_at = time.monotonic()
+        try:
+            purged = self.store.purge(datetime.now(UTC) - self.retention)
+        except Exception:
+            log.exception("outbox relay: purging published rows failed (retrying later)")
+            return
+        if purged:
+            log.info("outbox relay: deleted %d rows published more than %s ago", purged,
+                     self.retention)
 
     def _check_broker(self) -> None:
         if self.broker_check is not None and not self.broker_ok:

@@ -74,8 +74,15 @@ class Databases:
         return counts["billing"], counts["logistic"]
 
     # --- order-service ---------------------------------------------------------------------
-    def outbox_count(self) -> int:
-        return int(self.order.value("SELECT count(*) FROM outbox"))
+    def outbox_last_id(self) -> int:
+        """The newest outbox row's id (rows are purged after a retention; ids only grow)."""
+        return int(self.order.value("SELECT coalesce(max(id), 0) FROM outbox"))
+
+    def outbox_unpublished(self) -> int:
+        return int(self.order.value("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+    def outbox_rows_after(self, last_id: int) -> int:
+        return int(self.order.value("SELECT count(*) FROM outbox WHERE id > %s", (last_id,)))
 
     # --- billing-service -------------------------------------------------------------------
     def journal_counts(self, order_ids: Iterable[int], kind: str = "invoice") -> dict[int, int]:

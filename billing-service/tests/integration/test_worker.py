@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -20,8 +18,7 @@ from event_contracts import (
     RpcClient,
     create_app,
 )
-from event_contracts.testing import TestVhost, drain, queue_depth, wait_until
-from kombu import Connection, Producer
+from event_contracts.testing import TestVhost, drain, publish_seed_v1, queue_depth, wait_until
 
 from billing_service.bootstrap import Billing
 from billing_service.domain import EntryKind, InvoiceStatus, fact_id
@@ -107,44 +104,8 @@ def test_chargeback_posts_the_reversal_and_publishes_refunded(
 
 def test_a_seed_shaped_v1_message_reaches_the_ledger(vhost: TestVhost, worker: Worker) -> None:
     _, billing = worker
-    order_id, task_id = unique_order_id(), str(uuid.uuid4())
-    headers = {
-        "lang": "py",
-        "task": "order.v1.submit",
-        "id": task_id,
-        "root_id": task_id,
-        "parent_id": None,
-        "group": None,
-        "retries": 0,
-        "eta": None,
-        "expires": None,
-    }
-    body = json.dumps(
-        [
-            [],
-            {
-                "instance": {
-                    "id": order_id,
-                    "lines": [
-                        {"id": 1, "quantity": 2, "price": 3},
-                        {"id": 2, "quantity": 1, "price": 4.5},
-                    ],
-                }
-            },
-            {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
-        ]
-    )
-
-    with Connection(vhost.url("order-service")) as conn:
-        Producer(conn.channel()).publish(
-            body,
-            exchange="order",
-            routing_key="order.v1.submit",
-            headers=headers,
-            content_type="application/json",
-            content_encoding="utf-8",
-            declare=(),
-        )
+    order_id = unique_order_id()
+    task_id = publish_seed_v1(vhost.url("order-service"), order_id)
 
     ((_, _, payload),) = facts(vhost, expect=1)
     assert payload["caused_by"] == task_id

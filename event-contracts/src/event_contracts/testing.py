@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 from kombu.connection import Connection
+from kombu.messaging import Producer
 
 from event_contracts.event import Delivery, Event
 from event_contracts.generate import definitions, permissions
@@ -189,6 +190,65 @@ def password_hash(password: str) -> str:
     """RabbitMQ's ``rabbit_password_hashing_sha256``: base64(salt + sha256(salt + password))."""
     salt = os.urandom(4)
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+SEED_V1_LINES = ({"id": 1, "quantity": 2, "price": 3}, {"id": 2, "quantity": 1, "price": 4.5})
+
+
+def seed_v1_message(
+    order_id: int,
+    lines: Any = SEED_V1_LINES,
+    task_id: str | None = None,
+    routing_key: str = "order.v1.submit",
+) -> tuple[dict[str, Any], str]:
+    """The seed article's ``order.submit()`` on the wire: headers and JSON body.
+
+    A Celery protocol-2 task named by the routing key, the order (v1 shape: float prices, no
+    currency) in kwargs ``instance``: what a producer written against the article sends.
+    """
+    task_id = task_id or str(uuid.uuid4())
+    headers = {
+        "lang": "py",
+        "task": routing_key,
+        "id": task_id,
+        "root_id": task_id,
+        "parent_id": None,
+        "group": None,
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+    }
+    embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+    return headers, json.dumps([[], {"instance": {"id": order_id, "lines": list(lines)}}, embed])
+
+
+def publish_plain(
+    url: str,
+    exchange: str,
+    routing_key: str,
+    body: str | bytes,
+    *,
+    headers: dict[str, Any] | None = None,
+    content_type: str = "application/json",
+) -> None:
+    """Publish with plain kombu (no event-contracts): how a foreign or legacy producer sends."""
+    with Connection(url) as conn:
+        Producer(conn.channel()).publish(
+            body,
+            exchange=exchange,
+            routing_key=routing_key,
+            headers=headers or {},
+            content_type=content_type,
+            content_encoding="utf-8",
+            declare=(),
+        )
+
+
+def publish_seed_v1(url: str, order_id: int, **kwargs: Any) -> str:
+    """Publish :func:`seed_v1_message` to ``order`` with plain kombu; returns its task id."""
+    headers, body = seed_v1_message(order_id, **kwargs)
+    publish_plain(url, "order", headers["task"], body, headers=headers)
+    return str(headers["id"])
 
 
 def drain(url: str, queue: str, *, expect: int, timeout: float = 10.0) -> list[Any]:

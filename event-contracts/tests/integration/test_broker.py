@@ -27,7 +27,7 @@ from event_contracts import (
     UnroutableMessage,
     create_app,
 )
-from event_contracts.testing import TestVhost, wait_until
+from event_contracts.testing import TestVhost, publish_plain, seed_v1_message, wait_until
 
 from .conftest import Recorder, drain, queue_depth, running_worker, subscribed
 
@@ -47,55 +47,15 @@ def publisher_for(vhost: TestVhost, service: str) -> Publisher:
     return Publisher(create_app(service, broker_urls=[vhost.url(f"{service}-service")]))
 
 
-def seed_v1_message(order_id: int, price: float = 4.5) -> tuple[dict[str, Any], str, str]:
-    """The seed article's `order.submit()` on the wire, built with plain kombu: a Celery
-    protocol-2 task named by the routing key, the order in kwargs ``instance``."""
-    task_id = str(uuid.uuid4())
-    headers = {
-        "lang": "py",
-        "task": "order.v1.submit",
-        "id": task_id,
-        "root_id": task_id,
-        "parent_id": None,
-        "group": None,
-        "retries": 0,
-        "eta": None,
-        "expires": None,
-    }
-    body = json.dumps(
-        [
-            [],
-            {
-                "instance": {
-                    "id": order_id,
-                    "lines": [{"id": 1, "quantity": 2, "price": 3}, {"id": 2, "quantity": 1, "price": price}],
-                }
-            },
-            {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
-        ]
-    )
-    return headers, body, task_id
+def seed_v1(order_id: int) -> tuple[dict[str, Any], str, str]:
+    headers, body = seed_v1_message(order_id)
+    return headers, body, str(headers["id"])
 
 
 def publish_raw(
-    vhost: TestVhost,
-    routing_key: str,
-    body: str | bytes,
-    *,
-    headers: dict[str, Any] | None = None,
-    content_type: str = "application/json",
+    vhost: TestVhost, routing_key: str, body: str | bytes, *, headers: dict[str, Any] | None = None
 ) -> None:
-    with Connection(vhost.url("order-service")) as conn:
-        producer = Producer(conn.channel())
-        producer.publish(
-            body,
-            exchange="order",
-            routing_key=routing_key,
-            headers=headers or {},
-            content_type=content_type,
-            content_encoding="utf-8",
-            declare=(),
-        )
+    publish_plain(vhost.url("order-service"), "order", routing_key, body, headers=headers)
 
 
 def test_one_submit_reaches_both_queues_bound_version_agnostic(vhost: TestVhost) -> None:
@@ -120,7 +80,7 @@ def test_unroutable_publish_raises_instead_of_vanishing(vhost: TestVhost) -> Non
 
 def test_seed_v1_message_from_plain_kombu_reaches_a_v2_callback(vhost: TestVhost) -> None:
     received = Recorder()
-    headers, body, task_id = seed_v1_message(order_id=41)
+    headers, body, task_id = seed_v1(41)
     with subscribed(Order.submit, received), running_worker(vhost, "billing"):
         publish_raw(vhost, "order.v1.submit", body, headers=headers)
         [(order, delivery)] = received.wait_for(1)
@@ -158,12 +118,12 @@ def _dead_letters(vhost: TestVhost, expect: int) -> dict[str, Any]:
 
 def test_poison_messages_land_in_the_dlq_with_their_reason(vhost: TestVhost) -> None:
     received = Recorder()
-    good_headers, good_body, _ = seed_v1_message(order_id=1)
+    good_headers, good_body, _ = seed_v1(1)
     bad_shape = {**good_headers, "id": str(uuid.uuid4())}
-    bad_payload_headers, _, _ = seed_v1_message(order_id=2)
+    bad_payload_headers, _, _ = seed_v1(2)
     bad_payload = json.dumps([[], {"instance": {"id": "two", "lines": [{"id": 1}]}}, {}])
-    unknown_version = {**seed_v1_message(3)[0], "task": "order.v3.submit"}
-    unregistered = {**seed_v1_message(4)[0], "task": "billing.do_something"}
+    unknown_version = {**seed_v1(3)[0], "task": "order.v3.submit"}
+    unregistered = {**seed_v1(4)[0], "task": "billing.do_something"}
 
     with subscribed(Order.submit, received), running_worker(vhost, "billing"):
         publish_raw(vhost, "order.v2.submit", b"\x00not json{", headers=good_headers)

@@ -99,7 +99,10 @@ class Consumers:
         out = self.workdir / f"{name}.handled"
         ready = self.workdir / f"{name}.ready"
         log = self.workdir / f"{name}.log"
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        }
         command = [sys.executable, "-m", "bench.workers", *argv, "--out", str(out), "--ready", str(ready)]
         with log.open("wb") as sink:
             process = subprocess.Popen(

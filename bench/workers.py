@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import time
@@ -118,7 +119,10 @@ def run_platform(args: argparse.Namespace) -> None:
     from event_contracts import Order, create_app
     from event_contracts.runtime import run_worker
 
-    app = create_app(args.target, broker_urls=args.url.split(";"), worker_hijack_root_logger=False)
+    overrides = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.set)}
+    app = create_app(
+        args.target, broker_urls=args.url.split(";"), worker_hijack_root_logger=False, **overrides
+    )
 
     @Order.submit.register_callback
     def handled(order: Order) -> None:
@@ -142,6 +146,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--binding", default="")
     parser.add_argument("--task", default="")
     parser.add_argument("--acks-late", action="store_true")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=JSON",
+        help="platform: a Celery setting for create_app (experiments: worker_prefetch_multiplier=8)",
+    )
     args = parser.parse_args(argv)
     {"kombu": run_kombu, "celery": run_celery, "platform": run_platform}[args.kind](args)
 

@@ -7,9 +7,7 @@ event's effects: the key and the effects commit together, or neither does.
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Column, CursorResult, DateTime, MetaData, String, Table, func, insert, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,9 +39,11 @@ class SqlProcessedEvents:
             # INSERT ... ON CONFLICT DO NOTHING: a concurrent delivery of the same event waits for
             # the first transaction, then inserts nothing and is skipped (no error, no retry).
             module = postgresql if dialect == "postgresql" else sqlite
-            statement = module.insert(self.table).values(**values).on_conflict_do_nothing()
-            result: CursorResult[Any] = self.session.execute(statement)  # type: ignore[assignment]
-            return bool(result.rowcount)
+            # RETURNING, not rowcount: SQLAlchemy 2.1 reports rowcount -1 for this INSERT on
+            # psycopg unless asked to preserve it, which made every duplicate look new.
+            statement = (module.insert(self.table).values(**values).on_conflict_do_nothing()
+                         .returning(self.table.c.dedupe_key))
+            return self.session.execute(statement).first() is not None
         seen = self.session.execute(
             select(self.table.c.dedupe_key).where(self.table.c.dedupe_key == delivery.dedupe_key)
         ).first()

@@ -142,6 +142,27 @@ def broker(settings: Settings) -> Iterator[BrokerAdmin]:
     admin.close()
 
 
+WORK_QUEUES = ("billing.order", "logistic.order", "logistic.internal", "order.billing",
+               "order.logistic", "billing.order.retry", "logistic.order.retry",
+               "logistic.internal.retry", "order.billing.retry", "order.logistic.retry")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quiet_stack(request: pytest.FixtureRequest) -> None:
+    """Before the first scenario: wait until the services' work queues are empty (a previous,
+    interrupted run may have left a backlog that would make time-bound checks fail)."""
+    broker: BrokerAdmin = request.getfixturevalue("broker")
+    busy: dict[str, int] = {}
+
+    def empty() -> bool:
+        busy.clear()
+        busy.update({q: n for q in WORK_QUEUES if (n := broker.counters(q)["messages"])})
+        return not busy
+
+    wait_until(empty, timeout=600, interval=2, what="the services' work queues to drain",
+               describe=lambda: str(busy))
+
+
 @pytest.fixture(scope="session")
 def dbs(settings: Settings) -> Iterator[Databases]:
     databases = Databases(settings)

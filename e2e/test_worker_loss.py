@@ -51,9 +51,12 @@ def test_billing_pool_killed_mid_handling(edge: Edge, broker: BrokerAdmin, dbs: 
                    "(WORKER_POOL must be prefork)"
     billing, logistic = dbs.wait_handled(ids, timeout=600)
     lost, duplicated = exactly_once(ids, billing)
+    handled = clock()
     grown = broker.wait_counters("billing.order", before, at_least={"ack": len(ids)}, timeout=60)
+    dbs.wait_statuses(ids, "dispatched", timeout=600)  # quiet stack for what runs next
     record(orders=len(ids), kills=kills, processes_killed=len(killed), lost=len(lost),
-           duplicated=len(duplicated), redelivered=grown["redeliver"], seconds=clock())
+           duplicated=len(duplicated), redelivered=grown["redeliver"], handled_s=handled,
+           all_dispatched_s=clock())
     assert (lost, duplicated) == ([], []), f"lost {lost[:10]}, posted twice {duplicated[:10]}"
     assert grown["redeliver"] >= 1, f"no redelivery on billing.order after the kills: {grown}"
     assert exactly_once(ids, logistic) == ([], [])

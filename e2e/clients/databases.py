@@ -84,6 +84,24 @@ class Databases:
     def outbox_rows_after(self, last_id: int) -> int:
         return int(self.order.value("SELECT count(*) FROM outbox WHERE id > %s", (last_id,)))
 
+    def order_statuses(self, order_ids: Iterable[int]) -> dict[str, int]:
+        """How many of the orders are in each status (order-service's view)."""
+        return dict(self.order.rows(
+            "SELECT status, count(*) FROM orders WHERE id = ANY(%s) GROUP BY status",
+            (list(order_ids),)))
+
+    def wait_statuses(self, order_ids: Iterable[int], status: str, *, timeout: float) -> None:
+        ids = list(order_ids)
+        seen: dict[str, int] = {}
+
+        def all_there() -> bool:
+            seen.clear()
+            seen.update(self.order_statuses(ids))
+            return seen.get(status, 0) == len(ids)
+
+        wait_until(all_there, timeout=timeout, interval=1,
+                   what=f"all {len(ids)} orders to reach {status}", describe=lambda: str(seen))
+
     # --- billing-service -------------------------------------------------------------------
     def journal_counts(self, order_ids: Iterable[int], kind: str = "invoice") -> dict[int, int]:
         """Journal entries of ``kind`` per order id (orders without one are absent)."""

@@ -3,7 +3,6 @@ logistic.internal, facts out to order.logistic (drained here as order-service wo
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -13,8 +12,14 @@ from uuid import NAMESPACE_URL, uuid5
 import pytest
 from celery import Celery
 from event_contracts import Publisher
-from event_contracts.testing import TestVhost, drain, queue_depth, running_worker, wait_until
-from kombu import Connection, Producer
+from event_contracts.testing import (
+    TestVhost,
+    drain,
+    publish_seed_v1,
+    queue_depth,
+    running_worker,
+    wait_until,
+)
 
 from logistic_service.adapters.pipeline import PACK, PICK, RESUME_STUCK_SHIPMENTS
 from logistic_service.domain.model import Shipment
@@ -157,52 +162,10 @@ def test_a_chargeback_after_dispatch_opens_a_return(
     assert returned["body"]["caused_by"] == str(chargeback.event_id)
 
 
-def seed_v1_submit(vhost: TestVhost, order_id: int) -> str:
-    """The seed article's ``order.submit()`` as it is on the wire (plain kombu, v1 shape)."""
-    task_id = str(uuid.uuid4())
-    headers = {
-        "lang": "py",
-        "task": "order.v1.submit",
-        "id": task_id,
-        "root_id": task_id,
-        "parent_id": None,
-        "group": None,
-        "retries": 0,
-        "eta": None,
-        "expires": None,
-    }
-    body = json.dumps(
-        [
-            [],
-            {
-                "instance": {
-                    "id": order_id,
-                    "lines": [
-                        {"id": 1, "quantity": 2, "price": 3},
-                        {"id": 2, "quantity": 1, "price": 4.5},
-                    ],
-                }
-            },
-            {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
-        ]
-    )
-    with Connection(vhost.url("order-service")) as conn:
-        Producer(conn.channel()).publish(
-            body,
-            exchange="order",
-            routing_key="order.v1.submit",
-            headers=headers,
-            content_type="application/json",
-            content_encoding="utf-8",
-            declare=(),
-        )
-    return task_id
-
-
 def test_a_seed_v1_message_is_shipped(vhost: TestVhost, logistic_app: Celery, db: Database) -> None:
     order_id = unique_order_id()
     with running_worker(vhost, "logistic", app=logistic_app):
-        task_id = seed_v1_submit(vhost, order_id)
+        task_id = publish_seed_v1(vhost.url("order-service"), order_id)
         shipment = db.wait_for_status(order_id, "dispatched")
         announced = facts(vhost, order_id, expect=1)
 

@@ -14,7 +14,8 @@ def test_each_service_handling_is_its_own_task(amqp_ok: Settings, flower: Flower
     assert flower.status_without_auth("/api/tasks") == 401
     assert flower.status_without_auth("/") == 401
 
-    headers, body, event_id = amqp.seed_v1_message(unique_order_id())
+    order_id = unique_order_id()
+    headers, body, event_id = amqp.seed_v1_message(order_id)
     amqp.publish_raw(amqp_ok, "order-service", "order", "order.v1.submit", body, headers=headers)
 
     tasks: dict[str, dict] = {}
@@ -36,5 +37,6 @@ def test_each_service_handling_is_its_own_task(amqp_ok: Settings, flower: Flower
         assert task["name"] == "order.v1.submit"
         assert str(task["worker"]).startswith(f"{service}-service@"), task["worker"]
         assert f"{event_id}.{service}" in listed
+    amqp.take_facts_about(amqp_ok, order_id)  # order-service dead-letters facts about it
     record(event=event_id, billing_worker=tasks["billing"]["worker"],
            logistic_worker=tasks["logistic"]["worker"])

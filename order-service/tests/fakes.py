@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -116,19 +117,26 @@ class FakeOutboxStore(OutboxStore):
             yield batch
         finally:
             self.published += batch.published
-            if batch.failure:
-                self.failures.append(batch.failure)
+            self.failures += batch.failures
 
 
 class FakePublisher:
-    def __init__(self, fail_after: int | None = None) -> None:
-        self.sent: list[OutboxRow | Any] = []
+    """Records what it publishes (thread-safe: the relay publishes from several lanes)."""
+
+    def __init__(self, fail_after: int | None = None, fail_for: Iterable[int] = ()) -> None:
         self.fail_after = fail_after
+        self.fail_for = set(fail_for)
         self.event_ids: list[Any] = []
+        self.sent: list[tuple[int, str]] = []
+        self.lock = threading.Lock()
 
     def publish_payload(self, routing_key: str, exchange: str, payload: Any, *, event_id: Any,
                         correlation_id: str | None = None, headers: Any = None,
                         occurred_at: str | None = None) -> None:
-        if self.fail_after is not None and len(self.event_ids) >= self.fail_after:
-            raise ConnectionError("broker unreachable")
-        self.event_ids.append(event_id)
+        with self.lock:
+            if self.fail_after is not None and len(self.event_ids) >= self.fail_after:
+                raise ConnectionError("broker unreachable")
+            if payload.get("id") in self.fail_for:
+                raise ConnectionError(f"cannot publish order {payload['id']}")
+            self.event_ids.append(event_id)
+            self.sent.append((payload.get("id"), routing_key))

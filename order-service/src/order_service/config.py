@@ -31,6 +31,8 @@ class Settings:
     max_content_length: int = 64 * 1024
     db_pool_size: int = 8
     relay_batch_size: int = 100
+    relay_publishers: int = 4
+    """Relay publish lanes (rows split by order id; see service_layer/relay.py)."""
     relay_poll_interval: float = 0.2
     """Idle relay: seconds between polls (on PostgreSQL LISTEN/NOTIFY wakes it sooner)."""
     relay_backoff_start: float = 0.5
@@ -49,6 +51,7 @@ class Settings:
             max_content_length=_int("MAX_CONTENT_LENGTH", 64 * 1024),
             db_pool_size=_int("DB_POOL_SIZE", _int("GUNICORN_THREADS", 8)),
             relay_batch_size=_int("RELAY_BATCH_SIZE", 100),
+            relay_publishers=_int("RELAY_PUBLISHERS", 4),
             relay_poll_interval=_float("RELAY_POLL_INTERVAL", 0.2),
             relay_backoff_start=_float("RELAY_BACKOFF_START", 0.5),
             relay_backoff_max=_float("RELAY_BACKOFF_MAX", 10.0),

@@ -81,3 +81,49 @@ def test_run_backs_off_on_failures_and_recovers() -> None:
     assert relay.backoff.failures == 0
     assert store.published == [1, 2, 3]
     assert all(row_id == 1 for row_id, _ in store.failures)
+
+
+def two_events_per_order(orders: int) -> list[OutboxRow]:
+    """Row ids in commit order: every order's submit, then every order's chargeback."""
+    keys = ["order.v2.submit"] * orders + ["order.v2.chargeback"] * orders
+    return [OutboxRow(id=i, event_id=uuid.uuid4(), exchange="order", routing_key=key,
+                      payload={"id": 1 + (i - 1) % orders}, correlation_id=None, attempts=0)
+            for i, key in enumerate(keys, start=1)]
+
+
+def test_lanes_publish_everything_once_and_keep_each_orders_events_in_order() -> None:
+    outbox = two_events_per_order(30)
+    store, publisher = FakeOutboxStore(outbox), FakePublisher()
+    relay = Relay(store, publisher, publishers=4)
+    try:
+        assert relay.run_once().published == 60
+    finally:
+        relay.stop()
+        if relay.pool:
+            relay.pool.shutdown()
+    assert sorted(publisher.event_ids, key=str) == sorted((r.event_id for r in outbox), key=str)
+    for order_id in range(1, 31):
+        mine = [key for oid, key in publisher.sent if oid == order_id]
+        assert mine == ["order.v2.submit", "order.v2.chargeback"]
+    assert sorted(store.published) == list(range(1, 61))
+
+
+def test_a_failing_lane_stops_alone_and_its_order_stays_in_order() -> None:
+    outbox = two_events_per_order(8)
+    store, publisher = FakeOutboxStore(outbox), FakePublisher(fail_for={3})
+    relay = Relay(store, publisher, publishers=4)
+    outcome = relay.run_once()
+
+    assert isinstance(outcome.error, ConnectionError)
+    assert [row_id for row_id, _ in store.failures] == [3]  # order 3's submit
+    assert 3 not in {oid for oid, _ in publisher.sent}
+    lane_of_3 = {oid for oid in range(1, 9) if oid % 4 == 3}  # its lane stopped behind it
+    assert {oid for oid, _ in publisher.sent} == set(range(1, 9)) - lane_of_3
+
+    publisher.fail_for.clear()
+    relay.run_once()
+    assert [key for oid, key in publisher.sent if oid == 3] == [
+        "order.v2.submit", "order.v2.chargeback"]
+    assert len(publisher.event_ids) == 16
+    if relay.pool:
+        relay.pool.shutdown()

@@ -65,13 +65,13 @@ class Batch:
 
     rows: list[OutboxRow]
     published: list[int] = attrs.field(factory=list)
-    failure: tuple[int, str] | None = None
+    failures: list[tuple[int, str]] = attrs.field(factory=list)
 
     def mark_published(self, row: OutboxRow) -> None:
         self.published.append(row.id)
 
     def mark_failed(self, row: OutboxRow, error: BaseException) -> None:
-        self.failure = (row.id, f"{type(error).__name__}: {error}"[:ERROR_LIMIT])
+        self.failures.append((row.id, f"{type(error).__name__}: {error}"[:ERROR_LIMIT]))
 
 
 class OutboxStore(abc.ABC):
@@ -119,8 +119,7 @@ class SqlOutboxStore(OutboxStore):
             session.execute(update(table).where(table.c.id.in_(batch.published))
                             .values(published_at=now, attempts=table.c.attempts + 1,
                                     last_error=None))
-        if batch.failure is not None:
-            row_id, error = batch.failure
+        for row_id, error in batch.failures:
             session.execute(update(table).where(table.c.id == row_id)
                             .values(attempts=table.c.attempts + 1, last_error=error))
         session.commit()

@@ -226,3 +226,17 @@ def test_sql_processed_events_commit_with_the_effects() -> None:
         session.commit()
     with Session(engine) as session:
         assert not SqlProcessedEvents(session, table).first_delivery(delivery)
+
+
+def test_a_service_app_routes_its_own_tasks_to_its_internal_queue() -> None:
+    app = create_app("logistic", broker_urls=["amqp://u:p@localhost:1/shop"])
+
+    @app.task(name="logistic.internal.pick", shared=False)
+    def pick(shipment_id: str) -> None: ...
+
+    route = app.amqp.router.route({}, "logistic.internal.pick")
+    assert (route["exchange"], route["routing_key"]) == ("logistic.internal", "logistic.internal")
+    assert route["queue"].name == "logistic.internal"
+    from event_contracts.runtime.consumer import ServiceTask
+
+    assert isinstance(app.tasks["logistic.internal.pick"], ServiceTask)

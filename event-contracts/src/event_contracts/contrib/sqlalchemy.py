@@ -41,8 +41,12 @@ class SqlProcessedEvents:
             module = postgresql if dialect == "postgresql" else sqlite
             # RETURNING, not rowcount: SQLAlchemy 2.1 reports rowcount -1 for this INSERT on
             # psycopg unless asked to preserve it, which made every duplicate look new.
-            statement = (module.insert(self.table).values(**values).on_conflict_do_nothing()
-                         .returning(self.table.c.dedupe_key))
+            statement = (
+                module.insert(self.table)
+                .values(**values)
+                .on_conflict_do_nothing()
+                .returning(self.table.c.dedupe_key)
+            )
             return self.session.execute(statement).first() is not None
         seen = self.session.execute(
             select(self.table.c.dedupe_key).where(self.table.c.dedupe_key == delivery.dedupe_key)

@@ -62,7 +62,8 @@ def create_app(
     """
     urls = list(broker_urls) if broker_urls else broker_urls_from_env()
     svc = topology.service(service)
-    app = Celery(f"{svc.user}", set_as_current=False)
+    # task_cls is a constructor argument: as a setting Celery ignores it.
+    app = Celery(f"{svc.user}", set_as_current=False, task_cls="event_contracts.runtime.consumer:ServiceTask")
     app.conf.update(
         broker_url=";".join(urls),
         broker_failover_strategy="round-robin",
@@ -86,11 +87,22 @@ def create_app(
         worker_send_task_events=True,
         task_send_sent_event=False,
         worker_consumer="event_contracts.runtime.consumer:ShopConsumer",
-        task_cls="event_contracts.runtime.consumer:ServiceTask",
         task_queues=consumer_queues(service, topology),
         task_default_queue=(topology.worker_queues(service) or (svc.internal,))[0],
         task_default_exchange=svc.internal,
         task_default_routing_key=svc.internal,
+        # The service's own tasks (canvas steps, beat jobs), named <service>.internal.<name>,
+        # go to its internal queue through its own direct exchange (never the default one,
+        # which its broker user may not write to).
+        task_routes={
+            f"{svc.internal}.*": {
+                "queue": svc.internal,
+                "exchange": svc.internal,
+                "routing_key": svc.internal,
+            }
+        }
+        if svc.internal_queue
+        else {},
         task_create_missing_queues=False,
         shop_service=service,
         shop_topology=topology,

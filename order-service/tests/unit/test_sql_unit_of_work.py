@@ -38,7 +38,7 @@ def place(services: bootstrap.Services, customer: str) -> int:
     response = handlers.place_order(commands.PlaceOrder(
         customer_id=customer, currency="EUR", lines=(commands.NewLine(1, 2, Decimal("4.50")),)),
         services.uow())
-    return int(response.body.split('"id": ')[1].split(",")[0])
+    return response.order_id
 
 
 def fact(order_id: int, kind: commands.Fact, event_id: uuid.UUID) -> commands.RecordFact:

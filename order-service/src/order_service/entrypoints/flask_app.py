@@ -88,8 +88,7 @@ def _orders_routes(app: Flask, services: bootstrap.Services) -> None:
             raise ApiError(422, str(exc), errors=[
                 {"path": "headers.Idempotency-Key", "message": "already used with another body"},
             ]) from None
-        order_id = json.loads(result.body)["id"]
-        headers = {"Location": f"/orders/{order_id}"}
+        headers = {"Location": f"/orders/{result.order_id}"}
         if result.replayed:
             headers["Idempotent-Replayed"] = "true"
         return json_response(result.body, result.status, headers)

@@ -26,6 +26,7 @@ class Response:
 
     status: int
     body: str
+    order_id: int
     replayed: bool = False
 
 
@@ -52,7 +53,7 @@ def _place_order(cmd: commands.PlaceOrder, uow: AbstractUnitOfWork) -> Response:
         lines = [OrderLine(line.line_id, line.quantity, line.unit_price) for line in cmd.lines]
         order = Order.place(customer_id=cmd.customer_id, currency=cmd.currency, lines=lines)
         uow.orders.add(order)
-        response = Response(CREATED, json.dumps(views.order_view(order)))
+        response = Response(CREATED, json.dumps(views.order_view(order)), _id(order))
         if cmd.idempotency_key:
             uow.idempotency_keys.add(cmd.idempotency_key, StoredResponse(
                 cmd.request_hash, _id(order), response.status, response.body))
@@ -63,7 +64,7 @@ def _place_order(cmd: commands.PlaceOrder, uow: AbstractUnitOfWork) -> Response:
 def _replay(key: str, seen: StoredResponse, request_hash: str) -> Response:
     if seen.request_hash != request_hash:
         raise IdempotencyKeyReused(key)
-    return Response(seen.status, seen.body, replayed=True)
+    return Response(seen.status, seen.body, seen.order_id, replayed=True)
 
 
 def charge_back(cmd: commands.ChargeBack, uow: AbstractUnitOfWork) -> dict[str, Any]:

@@ -32,7 +32,7 @@ class Handlers:
     publisher: EventPublisher
     pipeline: AbstractPipeline
     clock: Clock = utc_now
-    resume_idle_for: timedelta = timedelta(seconds=60)
+    resume_idle_for: timedelta = timedelta(seconds=300)
     resume_batch: int = 100
 
     def ship_order(self, order: Order, delivery: Delivery) -> None:
@@ -72,7 +72,7 @@ def bootstrap(
     publisher: EventPublisher,
     pipeline: AbstractPipeline,
     clock: Clock = utc_now,
-    resume_idle_for: timedelta = timedelta(seconds=60),
+    resume_idle_for: timedelta = timedelta(seconds=300),
     resume_batch: int = 100,
     start_orm: bool = True,
 ) -> Handlers:

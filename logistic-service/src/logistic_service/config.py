@@ -17,7 +17,7 @@ class Settings:
     """``DATABASE_URL``: compose gives ``postgresql+psycopg://...``; else an SQLite file."""
     resume_every: timedelta = timedelta(seconds=30)
     """``RESUME_EVERY_SECONDS``: how often beat sends the resume job."""
-    resume_idle_for: timedelta = timedelta(seconds=60)
+    resume_idle_for: timedelta = timedelta(seconds=300)
     """``RESUME_IDLE_SECONDS``: a shipment idle this long in the warehouse is resumed."""
     resume_batch: int = 100
     """``RESUME_BATCH_SIZE``: at most this many shipments resumed per run."""

@@ -249,6 +249,7 @@ def test_a_body_over_the_limit_is_413(client: FlaskClient, services: bootstrap.S
     response = post_order(client, body)
     assert response.status_code == 413
     assert response.get_json()["limit_bytes"] == 64 * 1024
+    assert response.headers["Connection"] == "close"  # the unread body must not be parsed next
     assert outbox_rows(services) == []
 
 

@@ -165,6 +165,9 @@ def _error_handlers(app: Flask, services: bootstrap.Services) -> None:
             extra["allowed_methods"], headers["Allow"] = allowed, ", ".join(allowed)
         if isinstance(exc, RequestEntityTooLarge):
             extra["limit_bytes"] = services.settings.max_content_length
+            # The unread body is still on the wire: a kept-alive connection would parse it as
+            # the next request. Close it so the client's next request gets a fresh one.
+            headers["Connection"] = "close"
         message = exc.description if status != 404 else f"no such resource: {request.path}"
         return json_response(error_body(status, message or exc.name, **extra), status, headers)
 

@@ -52,7 +52,9 @@ class RpcClient:
             headers={"correlation-id": call_id},
             reply_to=REPLY_TO,
         )
-        with self.app.connection_for_write() as connection:
+        # A pooled connection (kept open between calls); a fresh channel per call, whose
+        # direct reply-to consumer ends with it.
+        with self.app.pool.acquire(block=True, timeout=wait) as connection:
             connection.ensure_connection(max_retries=1, timeout=wait)
             channel = connection.channel()
             try:

@@ -14,11 +14,10 @@ The migrations (``billing_service/migrations``) create the same schema; a test c
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from event_contracts.contrib.sqlalchemy import processed_events_table
+from event_contracts.contrib.sqlalchemy import UtcDateTime, processed_events_table
 from sqlalchemy import (
     CHAR,
     BigInteger,
@@ -37,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry, relationship
-from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from billing_service.domain import Account, EntryKind, Invoice, InvoiceStatus, JournalEntry, Posting
 from billing_service.domain.ledger import MONEY_PLACES
@@ -75,28 +74,6 @@ class Money(TypeDecorator[Decimal]):
         if dialect.name == "sqlite":
             return Decimal(int(value)).scaleb(-SCALE).quantize(MONEY_PLACES)
         return Decimal(value).quantize(MONEY_PLACES)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """``timestamptz``: takes aware datetimes only; always returns them aware, in UTC.
-
-    (SQLite keeps no offset: values are stored in UTC and read back as UTC.)
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: the ledger records instants in UTC")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class TextEnum(TypeDecorator[enum.StrEnum]):

@@ -1,4 +1,4 @@
-"""The idempotency hook over SQLAlchemy: a ``processed_events`` table in the service's own DB.
+"""SQLAlchemy helpers shared by the services: the idempotency hook and a UTC timestamp type.
 
 Add :func:`processed_events_table` to the service's metadata (and an Alembic migration), and
 check :meth:`SqlProcessedEvents.first_delivery` inside the unit of work that applies the
@@ -7,13 +7,40 @@ event's effects: the key and the effects commit together, or neither does.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
 from event_contracts.event import Delivery
 
 TABLE_NAME = "processed_events"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """``timestamptz`` that takes aware datetimes only and always returns them aware, in UTC.
+
+    Every message records instants with an offset; a naive datetime reaching the database is a
+    bug, refused here. SQLite keeps no offset: values are stored in UTC and read back as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware one (UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def processed_events_table(metadata: MetaData) -> Table:

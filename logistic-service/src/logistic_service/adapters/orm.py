@@ -6,15 +6,13 @@ place that knows their columns. Timestamps are stored and read back in UTC, on S
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from event_contracts.contrib.sqlalchemy import processed_events_table
+from event_contracts.contrib.sqlalchemy import UtcDateTime, processed_events_table
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
-    DateTime,
     Dialect,
     Index,
     Integer,
@@ -27,25 +25,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry
 
 from logistic_service.domain.model import Shipment, ShipmentStatus
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """An aware datetime, stored as UTC (SQLite has no time zones: naive values read as UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: pass an aware one (UTC)")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class StatusText(TypeDecorator[ShipmentStatus]):

@@ -45,6 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--warmup", type=float, default=2, help="seconds of unmeasured load before each measurement"
     )
     load.add_argument(
+        "--repeat", type=int, default=1, help="runs of each measurement (same consumers); the median is shown"
+    )
+    load.add_argument(
         "--drain", type=float, default=90, help="max seconds to wait for consumers after publishing"
     )
     load.add_argument("--pool", default="prefork", help="worker pool of Celery and platform consumers")
@@ -140,6 +143,7 @@ def broker_phases(
         "seconds": args.seconds,
         "publishers": args.publishers,
         "warmup": args.warmup,
+        "repeat": args.repeat,
         "drain": args.drain,
     }
     workers = {"pool": args.pool, "concurrency": args.concurrency}

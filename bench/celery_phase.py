@@ -18,7 +18,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from bench.broker import BenchVhost, declare_quorum_queue
-from bench.harness import Consumers, consumers, max_load, measure
+from bench.harness import Consumers, consumers, max_load, measure, measure_repeated
 from bench.payload import raw_payload
 
 STOCK_QUEUE = "bench.celery"
@@ -29,7 +29,15 @@ BINDING = "order.*.submit"
 
 
 def _warm_and_measure(
-    name: str, group: Consumers, publish: Any, *, seconds: float, publishers: int, warmup: float, drain: float
+    name: str,
+    group: Consumers,
+    publish: Any,
+    *,
+    seconds: float,
+    publishers: int,
+    warmup: float,
+    drain: float,
+    repeat: int,
 ) -> dict[str, Any]:
     group.wait_ready()
     handled = group.handled()
@@ -40,11 +48,12 @@ def _warm_and_measure(
             handled,
             drain_timeout=drain,
         )
-    return measure(
+    return measure_repeated(
         name,
         lambda into: max_load(publish, seconds=seconds, threads=publishers, into=into),
         handled,
         drain_timeout=drain,
+        repeat=repeat,
     )
 
 
@@ -57,6 +66,7 @@ def run_stock(
     drain: float,
     pool: str,
     concurrency: int,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     url = vhost.url()
     declare_quorum_queue(url, STOCK_QUEUE)
@@ -92,6 +102,7 @@ def run_stock(
                 publishers=publishers,
                 warmup=warmup,
                 drain=drain,
+                repeat=repeat,
             )
     finally:
         app.pool.force_close_all()
@@ -106,6 +117,7 @@ def run_same_guarantees(
     drain: float,
     pool: str,
     concurrency: int,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     url = vhost.url()
     for queue in FANOUT_QUEUES:
@@ -157,6 +169,7 @@ def run_same_guarantees(
                 publishers=publishers,
                 warmup=warmup,
                 drain=drain,
+                repeat=repeat,
             )
     finally:
         app.pool.force_close_all()

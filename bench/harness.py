@@ -357,3 +357,29 @@ def profiled(targets: dict[str, int], outdir: Path | None, *, rate: int = 250) -
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def measure_repeated(
+    phase: str,
+    load: Callable[[Load], Load],
+    handled: Handled,
+    *,
+    drain_timeout: float,
+    repeat: int = 1,
+    rank: str = "throughput",
+) -> dict[str, Any]:
+    """``measure`` ``repeat`` times with the same consumers; the run of median ``rank``.
+
+    The figures of every run stay in ``runs`` (throughput and p99 of each), so the spread
+    between runs — on a shared 2-core host, often larger than the effect measured — is visible.
+    """
+    if repeat <= 1:
+        return measure(phase, load, handled, drain_timeout=drain_timeout)
+    results = [
+        measure(f"{phase} {i + 1}/{repeat}", load, handled, drain_timeout=drain_timeout)
+        for i in range(repeat)
+    ]
+    ranked = sorted(results, key=lambda r: r[rank])
+    median = dict(ranked[len(ranked) // 2])
+    median["runs"] = [{"throughput": r["throughput"], "p99_ms": r["p99_ms"]} for r in results]
+    return median

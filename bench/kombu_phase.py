@@ -13,13 +13,15 @@ from typing import Any
 from kombu import Connection
 
 from bench.broker import BenchVhost, declare_quorum_queue
-from bench.harness import consumers, max_load, measure
+from bench.harness import consumers, max_load, measure, measure_repeated
 from bench.payload import raw_payload
 
 QUEUE = "bench.kombu"
 
 
-def run(vhost: BenchVhost, *, seconds: float, publishers: int, warmup: float, drain: float) -> dict[str, Any]:
+def run(
+    vhost: BenchVhost, *, seconds: float, publishers: int, warmup: float, drain: float, repeat: int = 1
+) -> dict[str, Any]:
     url = vhost.url()
     declare_quorum_queue(url, QUEUE)
     local = threading.local()
@@ -49,11 +51,12 @@ def run(vhost: BenchVhost, *, seconds: float, publishers: int, warmup: float, dr
                     handled,
                     drain_timeout=drain,
                 )
-            return measure(
+            return measure_repeated(
                 "raw kombu",
                 lambda into: max_load(publish, seconds=seconds, threads=publishers, into=into),
                 handled,
                 drain_timeout=drain,
+                repeat=repeat,
             )
     finally:
         for conn in connections:

@@ -20,7 +20,7 @@ from typing import Any
 from event_contracts import Publisher, create_app
 
 from bench.broker import BenchVhost
-from bench.harness import consumers, max_load, measure, paced_load, profiled
+from bench.harness import consumers, max_load, measure, measure_repeated, paced_load, profiled
 from bench.payload import new_order
 
 
@@ -37,6 +37,7 @@ def run(
     concurrency: int,
     rate: float | None = None,
     profile: Path | None = None,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     app = create_app("order", broker_urls=vhost.urls("order-service"))
     publisher = Publisher(app)
@@ -75,21 +76,24 @@ def run(
             if seconds:
                 spied = {"publisher": os.getpid(), "billing": group.pids[0], "logistic": group.pids[1]}
                 with profiled(spied, profile):
-                    result["max"] = measure(
+                    result["max"] = measure_repeated(
                         "platform (max load)",
                         lambda into: max_load(publish, seconds=seconds, threads=publishers, into=into),
                         handled,
                         drain_timeout=drain,
+                        repeat=repeat,
                     )
             offered = rate or fraction * result["max"]["throughput"]
             if paced_seconds and offered:
-                paced = measure(
+                paced = measure_repeated(
                     f"platform ({offered:.0f}/s offered)",
                     lambda into: paced_load(
                         publish, rate=offered, seconds=paced_seconds, threads=publishers, into=into
                     ),
                     handled,
                     drain_timeout=drain,
+                    repeat=repeat,
+                    rank="p99_ms",
                 )
                 result["paced"] = {"offered_rate": round(offered, 1), **paced}
             return result

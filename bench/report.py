@@ -22,6 +22,14 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     def add(key: str, label: str, unit: str, data: dict[str, Any] | None, note: str = "") -> None:
         if data:
+            runs = data.get("runs")
+            if runs:
+                rates = sorted(r["throughput"] for r in runs)
+                p99s = sorted(r["p99_ms"] for r in runs)
+                spread = (
+                    f"{len(runs)} runs: {rates[0]:.0f}-{rates[-1]:.0f}/s, p99 {p99s[0]:.0f}-{p99s[-1]:.0f} ms"
+                )
+                note = f"{note}; {spread}" if note else spread
             out.append({"key": key, "label": label, "unit": unit, "note": note, **data})
 
     add("kombu", "raw kombu: confirm, 1 quorum queue", "msg/s", results.get("kombu"))

@@ -68,6 +68,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     broker.add_argument("--management", default="http://127.0.0.1:15672")
     broker.add_argument("--admin", default="admin:admin-dev", help="management API user:password")
     broker.add_argument("--amqp-ports", default="5672,5673,5674", help="one AMQP port per cluster node")
+    load.add_argument(
+        "--also-without-task-events",
+        action="store_true",
+        help="an extra platform measurement with the consumers' task events (-E) off: what Flower costs",
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--out", type=Path, default=REPO / "artifacts", help="where bench.json and bench.png go")
     out.add_argument("--label", default="", help="a note stored with the figures (e.g. 'before')")
@@ -167,6 +172,11 @@ def broker_phases(
                 profile=profile_dir,
             )
             loads["platform"] = list(os.getloadavg())
+        if args.also_without_task_events:
+            experiment = platform_phase.run(
+                vhost, **common, **workers, paced_seconds=0, fraction=0, without_task_events=True
+            )
+            results["platform_no_events"] = experiment.get("max")
 
 
 def main(argv: list[str] | None = None) -> int:

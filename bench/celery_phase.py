@@ -18,7 +18,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from bench.broker import BenchVhost, declare_quorum_queue
-from bench.harness import Consumers, consumers, max_load, measure, measure_repeated
+from bench.harness import Consumers, close_app, consumers, max_load, measure, measure_repeated
 from bench.payload import raw_payload
 
 STOCK_QUEUE = "bench.celery"
@@ -105,7 +105,7 @@ def run_stock(
                 repeat=repeat,
             )
     finally:
-        app.pool.force_close_all()
+        close_app(app)
 
 
 def run_same_guarantees(
@@ -172,4 +172,4 @@ def run_same_guarantees(
                 repeat=repeat,
             )
     finally:
-        app.pool.force_close_all()
+        close_app(app)

@@ -383,3 +383,15 @@ def measure_repeated(
     median = dict(ranked[len(ranked) // 2])
     median["runs"] = [{"throughput": r["throughput"], "p99_ms": r["p99_ms"]} for r in results]
     return median
+
+
+def close_app(app: Any) -> None:
+    """Close a phase's Celery app and forget kombu's process-wide producer pools.
+
+    kombu keys its producer pools by connection parameters, process-wide: a later app with
+    the same URL would otherwise get this app's closed pool ("Acquire on closed pool").
+    """
+    import kombu.pools
+
+    app.pool.force_close_all()
+    kombu.pools.reset()

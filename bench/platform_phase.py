@@ -20,7 +20,7 @@ from typing import Any
 from event_contracts import Publisher, create_app
 
 from bench.broker import BenchVhost
-from bench.harness import consumers, max_load, measure, measure_repeated, paced_load, profiled
+from bench.harness import close_app, consumers, max_load, measure, measure_repeated, paced_load, profiled
 from bench.payload import new_order
 
 
@@ -38,6 +38,7 @@ def run(
     rate: float | None = None,
     profile: Path | None = None,
     repeat: int = 1,
+    without_task_events: bool = False,
 ) -> dict[str, Any]:
     app = create_app("order", broker_urls=vhost.urls("order-service"))
     publisher = Publisher(app)
@@ -61,6 +62,7 @@ def run(
                         pool,
                         "--concurrency",
                         str(concurrency),
+                        *(["--without-task-events"] if without_task_events else []),
                     ],
                 )
             group.wait_ready()
@@ -77,13 +79,13 @@ def run(
                 spied = {"publisher": os.getpid(), "billing": group.pids[0], "logistic": group.pids[1]}
                 with profiled(spied, profile):
                     result["max"] = measure_repeated(
-                        "platform (max load)",
+                        "platform, no task events" if without_task_events else "platform (max load)",
                         lambda into: max_load(publish, seconds=seconds, threads=publishers, into=into),
                         handled,
                         drain_timeout=drain,
                         repeat=repeat,
                     )
-            offered = rate or fraction * result["max"]["throughput"]
+            offered = rate or fraction * result["max"]["throughput"] if result else 0.0
             if paced_seconds and offered:
                 paced = measure_repeated(
                     f"platform ({offered:.0f}/s offered)",
@@ -98,4 +100,4 @@ def run(
                 result["paced"] = {"offered_rate": round(offered, 1), **paced}
             return result
     finally:
-        app.pool.force_close_all()
+        close_app(app)

@@ -117,7 +117,7 @@ def run_platform(args: argparse.Namespace) -> None:
     os.environ["LOG_LEVEL"] = "WARNING"
     os.environ.setdefault("WORKER_HEARTBEAT_FILE", f"{args.out}.heartbeat")
     from event_contracts import Order, create_app
-    from event_contracts.runtime import run_worker
+    from event_contracts.runtime import run_worker, worker_argv
 
     overrides = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.set)}
     app = create_app(
@@ -129,7 +129,11 @@ def run_platform(args: argparse.Namespace) -> None:
         record(args.out, str(order.event_id))
 
     on_ready(args.ready)
-    run_worker(app)
+    if args.without_task_events:  # an experiment: what Flower's per-task events cost
+        app.conf.worker_send_task_events = False
+        app.worker_main([a for a in worker_argv(args.target) if a != "--task-events"])
+    else:
+        run_worker(app)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -146,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--binding", default="")
     parser.add_argument("--task", default="")
     parser.add_argument("--acks-late", action="store_true")
+    parser.add_argument("--without-task-events", action="store_true", help="platform: no -E (experiment)")
     parser.add_argument(
         "--set",
         action="append",

@@ -59,6 +59,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     edge.add_argument("--edge-seconds", type=float, default=20)
     edge.add_argument("--edge-connections", type=int, default=16)
     edge.add_argument(
+        "--order-db",
+        default="postgresql://order_service:order-service-db-dev@127.0.0.1:5432/order_service",
+        help="order-service's database, read (only) to see the orders dispatched; '' to read over HTTP",
+    )
+    edge.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=300,
+        help="max seconds to wait for the shop's queues to empty first",
+    )
+    edge.add_argument(
         "--dispatch-timeout",
         type=float,
         default=180,
@@ -206,12 +217,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: edge phase skipped: {why_not}")
             results["edge"] = {"skipped": why_not}
         else:
+            backlog = edge_phase.wait_until_idle(management, "shop", args.idle_timeout)
+            if backlog:
+                print(f"bench: the shop still has {backlog} messages queued; the edge figures include them")
             results["edge"] = edge_phase.run(
                 args.edge_url,
                 seconds=args.edge_seconds,
                 connections=args.edge_connections,
                 dispatch_timeout=args.dispatch_timeout,
+                database_url=args.order_db or None,
             )
+            results["edge"]["backlog_at_start"] = backlog
             loads["edge"] = list(os.getloadavg())
     host["loadavg_after_phase"] = {k: [round(x, 2) for x in v] for k, v in loads.items()}
     host["seconds"] = round(time.monotonic() - started, 1)

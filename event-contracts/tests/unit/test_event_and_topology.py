@@ -125,24 +125,6 @@ def test_every_subscribed_version_has_a_task_and_nothing_else_does() -> None:
     assert all(q.no_declare for q in app.conf.task_queues)
 
 
-def test_task_events_go_out_unconfirmed_while_every_other_publish_is_confirmed() -> None:
-    from event_contracts.runtime.consumer import ShopConsumer
-
-    app = create_app("billing", broker_urls=["amqp://u:p@localhost:1/shop"])
-
-    class Worker:  # what ShopConsumer.connection_for_write uses of the worker's consumer
-        def __init__(self) -> None:
-            self.app = app
-
-        def ensure_connected(self, connection: Any) -> Any:
-            return connection
-
-    events = ShopConsumer.connection_for_write(Worker())  # the Events step's connection
-    assert events.transport_options["confirm_publish"] is False
-    with app.pool.acquire() as publishing:  # Publisher, retries, dead letters, replies
-        assert publishing.transport_options["confirm_publish"] is True
-
-
 def test_each_consumed_queue_has_retry_dlq_and_a_policy() -> None:
     generated = definitions()
     queues = {q["name"] for q in generated["queues"]}

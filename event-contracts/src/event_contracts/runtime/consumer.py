@@ -303,22 +303,6 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
             "event_contracts.runtime.consumer:HeartbeatFile",
         ]
 
-    def connection_for_write(self, url: str | None = None, heartbeat: float | None = None) -> Any:
-        """The connection of the worker's task events (Flower), without publisher confirms.
-
-        Only the ``Events`` step asks for it. With the app's ``confirm_publish`` every
-        task-received/started/succeeded event waited for its confirm inside the worker's single
-        event loop: three broker round trips per task that profiles showed taking most of the
-        loop's time under load. Monitoring events are best-effort (as in stock Celery); events
-        of the platform (publish, retries, dead letters, replies) still go through the app's
-        confirmed producer pool.
-        """
-        return self.ensure_connected(
-            self.app.connection_for_write(
-                url=url, heartbeat=heartbeat, transport_options={"confirm_publish": False}
-            )
-        )
-
     def on_decode_error(self, message: Message, exc: BaseException) -> None:
         self.dead_letter_raw(message, "undecodable", f"{exc!r}; content-type {message.content_type!r}")
 

@@ -258,7 +258,7 @@ def chart(path: Path, results: dict[str, Any], title: str) -> None:
     right.invert_yaxis()
     right.set_xlabel("latency (ms, log scale): publish → handled; request; POST → dispatched")
     right.set_title("latency percentiles")
-    right.legend(fontsize=8, loc="lower right")
+    right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=4)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -41,11 +41,16 @@ class SqlOutbox(AbstractOutbox):
 
     def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
         payload = event.encode(message)
-        self.session.execute(insert(orm.outbox).values(
-            event_id=UUID(str(payload["event_id"])), exchange=event.exchange,
-            routing_key=event.routing_key, payload=payload, correlation_id=correlation_id,
-            attempts=0,
-        ))
+        self.session.execute(_INSERT, {
+            "event_id": UUID(str(payload["event_id"])), "exchange": event.exchange,
+            "routing_key": event.routing_key, "payload": payload,
+            "correlation_id": correlation_id, "attempts": 0,
+        })
+
+
+_INSERT = insert(orm.outbox)
+"""Built once: parameters passed to ``execute`` keep the statement's cache key constant (cheap
+to compute, unlike ``.values(...)`` with fresh literals on every order)."""
 
 
 @attrs.frozen

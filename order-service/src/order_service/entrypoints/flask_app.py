@@ -77,9 +77,10 @@ def _orders_routes(app: Flask, services: bootstrap.Services) -> None:
             order = parse_order_request(data)
         except ContractError as exc:
             raise ApiError(422, "the order is not valid", errors=exc.as_dict()["errors"]) from None
+        key = _header("Idempotency-Key")
         cmd = commands.PlaceOrder(
             customer_id=order.customer_id, currency=order.currency, lines=new_lines(order),
-            idempotency_key=_header("Idempotency-Key"), request_hash=_fingerprint(data),
+            idempotency_key=key, request_hash=_fingerprint(data) if key else "",
             correlation_id=_correlation_id(),
         )
         try:

@@ -19,7 +19,7 @@ from bench import report
 from bench.broker import Management, bench_vhost
 from bench.harness import REPO
 
-PHASES = ("kombu", "celery", "platform", "edge")
+PHASES = ("kombu", "celery", "layer", "platform", "edge")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,6 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     load.add_argument(
         "--repeat", type=int, default=1, help="runs of each measurement (same consumers); the median is shown"
+    )
+    load.add_argument(
+        "--pairs",
+        type=int,
+        default=3,
+        help="layer phase: alternating pairs of raw Celery and platform measurements (median ratio)",
     )
     load.add_argument(
         "--drain", type=float, default=90, help="max seconds to wait for consumers after publishing"
@@ -153,7 +159,7 @@ def broker_phases(
     profile_dir: Path | None,
 ) -> None:
     """kombu, Celery and platform phases, in one throwaway vhost."""
-    from bench import celery_phase, kombu_phase, platform_phase
+    from bench import celery_phase, kombu_phase, layer_phase, platform_phase
 
     common = {
         "seconds": args.seconds,
@@ -162,6 +168,7 @@ def broker_phases(
         "repeat": args.repeat,
         "drain": args.drain,
     }
+    common_once = {k: v for k, v in common.items() if k != "repeat"}
     workers = {"pool": args.pool, "concurrency": args.concurrency}
     with bench_vhost(management, ports) as vhost:
         print(f"bench: vhost {vhost.name} (generated topology, service users' permissions; deleted after)")
@@ -172,6 +179,9 @@ def broker_phases(
             results["celery_stock"] = celery_phase.run_stock(vhost, **common, **workers)
             results["celery_same"] = celery_phase.run_same_guarantees(vhost, **common, **workers)
             loads["celery"] = list(os.getloadavg())
+        if "layer" in args.phases:
+            results["layer"] = layer_phase.run(vhost, **common_once, **workers, pairs=args.pairs)
+            loads["layer"] = list(os.getloadavg())
         if "platform" in args.phases:
             results["platform"] = platform_phase.run(
                 vhost,

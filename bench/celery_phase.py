@@ -18,7 +18,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from bench.broker import BenchVhost, declare_quorum_queue
-from bench.harness import Consumers, close_app, consumers, max_load, measure, measure_repeated
+from bench.harness import Consumers, Publish, close_app, consumers, max_load, measure, measure_repeated
 from bench.payload import raw_payload
 
 STOCK_QUEUE = "bench.celery"
@@ -120,6 +120,26 @@ def run_same_guarantees(
     repeat: int = 1,
 ) -> dict[str, Any]:
     url = vhost.url()
+    app, publish = fanout_publisher(url)
+    try:
+        with consumers() as group:
+            start_fanout_consumers(group, url, pool=pool, concurrency=concurrency)
+            return _warm_and_measure(
+                "raw Celery (confirm, fan-out 2)",
+                group,
+                publish,
+                seconds=seconds,
+                publishers=publishers,
+                warmup=warmup,
+                drain=drain,
+                repeat=repeat,
+            )
+    finally:
+        close_app(app)
+
+
+def fanout_publisher(url: str) -> tuple[Celery, Publish]:
+    """A plain Celery app publishing with confirms to the fan-out exchange, and its ``publish``."""
     for queue in FANOUT_QUEUES:
         declare_quorum_queue(url, queue, exchange=FANOUT_EXCHANGE, routing_keys=[BINDING])
     app = Celery("bench-confirmed", broker=url, set_as_current=False)
@@ -138,38 +158,32 @@ def run_same_guarantees(
         )
         return key
 
-    try:
-        with consumers() as group:
-            for queue in FANOUT_QUEUES:
-                group.start(
-                    queue.rsplit(".", 1)[1],
-                    [
-                        "celery",
-                        queue,
-                        "--url",
-                        url,
-                        "--exchange",
-                        FANOUT_EXCHANGE,
-                        "--binding",
-                        BINDING,
-                        "--task",
-                        ROUTING_KEY,
-                        "--pool",
-                        pool,
-                        "--concurrency",
-                        str(concurrency),
-                        "--acks-late",
-                    ],
-                )
-            return _warm_and_measure(
-                "raw Celery (confirm, fan-out 2)",
-                group,
-                publish,
-                seconds=seconds,
-                publishers=publishers,
-                warmup=warmup,
-                drain=drain,
-                repeat=repeat,
-            )
-    finally:
-        close_app(app)
+    return app, publish
+
+
+def start_fanout_consumers(
+    group: Consumers, url: str, *, pool: str, concurrency: int, like_platform: bool = False
+) -> None:
+    """One plain Celery worker (acks late) per fanned-out queue."""
+    for queue in FANOUT_QUEUES:
+        group.start(
+            queue.rsplit(".", 1)[1],
+            [
+                "celery",
+                queue,
+                "--url",
+                url,
+                "--exchange",
+                FANOUT_EXCHANGE,
+                "--binding",
+                BINDING,
+                "--task",
+                ROUTING_KEY,
+                "--pool",
+                pool,
+                "--concurrency",
+                str(concurrency),
+                "--acks-late",
+                *(["--like-platform"] if like_platform else []),
+            ],
+        )

@@ -17,10 +17,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+from celery import Celery
 from event_contracts import Publisher, create_app
 
 from bench.broker import BenchVhost
-from bench.harness import close_app, consumers, max_load, measure, measure_repeated, paced_load, profiled
+from bench.harness import (
+    Consumers,
+    Publish,
+    close_app,
+    consumers,
+    max_load,
+    measure,
+    measure_repeated,
+    paced_load,
+    profiled,
+)
 from bench.payload import new_order
 
 
@@ -40,31 +51,12 @@ def run(
     repeat: int = 1,
     without_task_events: bool = False,
 ) -> dict[str, Any]:
-    app = create_app("order", broker_urls=vhost.urls("order-service"))
-    publisher = Publisher(app)
-
-    def publish() -> str:
-        order = new_order()
-        order.submit(publisher=publisher)
-        return str(order.event_id)
-
+    app, publish = platform_publisher(vhost)
     try:
         with consumers() as group:
-            for service in ("billing", "logistic"):
-                group.start(
-                    service,
-                    [
-                        "platform",
-                        service,
-                        "--url",
-                        ";".join(vhost.urls(f"{service}-service")),
-                        "--pool",
-                        pool,
-                        "--concurrency",
-                        str(concurrency),
-                        *(["--without-task-events"] if without_task_events else []),
-                    ],
-                )
+            start_platform_consumers(
+                group, vhost, pool=pool, concurrency=concurrency, without_task_events=without_task_events
+            )
             group.wait_ready()
             handled = group.handled()
             if warmup:
@@ -101,3 +93,37 @@ def run(
             return result
     finally:
         close_app(app)
+
+
+def platform_publisher(vhost: BenchVhost) -> tuple[Celery, Publish]:
+    """order-service's publishing path (``Publisher(create_app("order"))``) and its ``publish``."""
+    app = create_app("order", broker_urls=vhost.urls("order-service"))
+    publisher = Publisher(app)
+
+    def publish() -> str:
+        order = new_order()
+        order.submit(publisher=publisher)
+        return str(order.event_id)
+
+    return app, publish
+
+
+def start_platform_consumers(
+    group: Consumers, vhost: BenchVhost, *, pool: str, concurrency: int, without_task_events: bool = False
+) -> None:
+    """billing's and logistic's workers as deployed, as their least-privilege users."""
+    for service in ("billing", "logistic"):
+        group.start(
+            service,
+            [
+                "platform",
+                service,
+                "--url",
+                ";".join(vhost.urls(f"{service}-service")),
+                "--pool",
+                pool,
+                "--concurrency",
+                str(concurrency),
+                *(["--without-task-events"] if without_task_events else []),
+            ],
+        )

@@ -11,6 +11,8 @@ Kinds:
 * ``kombu QUEUE``: a plain kombu consumer (manual ack, prefetch 100) on a quorum queue;
 * ``celery QUEUE [--exchange X --binding K]``: a plain Celery app, stock settings, its no-op
   task ``bench.noop`` (or the routing key as task name with ``--task``) on a quorum queue;
+  ``--like-platform`` adds what the platform's worker does besides the contracts: task events
+  (``-E``, for Flower) published with confirms, no mingle or gossip;
 * ``platform SERVICE``: the service's app from ``event_contracts.create_app(SERVICE)`` with a
   no-op callback on ``Order.submit``, started with the platform's own worker command line
   (``event_contracts.runtime.worker_argv``: prefork, ``-E``, no mingle/gossip).
@@ -60,7 +62,7 @@ def run_kombu(args: argparse.Namespace) -> None:
 
 
 def celery_worker_argv(args: argparse.Namespace) -> list[str]:
-    return [
+    argv = [
         "worker",
         "--hostname",
         f"{args.target}@%h",
@@ -73,6 +75,9 @@ def celery_worker_argv(args: argparse.Namespace) -> list[str]:
         "--loglevel",
         "WARNING",
     ]
+    if args.like_platform:  # the platform's worker flags (event_contracts.runtime.worker_argv)
+        argv += ["--task-events", "--without-mingle", "--without-gossip"]
+    return argv
 
 
 def on_ready(path: str) -> None:
@@ -102,6 +107,9 @@ def run_celery(args: argparse.Namespace) -> None:
         task_acks_late=args.acks_late,
         worker_hijack_root_logger=False,
     )
+    if args.like_platform:  # the worker's own publishes (its task events) confirmed, as the platform's
+        app.conf.broker_transport_options = {"confirm_publish": True}
+        app.conf.worker_send_task_events = True
 
     @app.task(name=args.task or "bench.noop", shared=False)
     def noop(instance: dict[str, Any]) -> None:
@@ -150,6 +158,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--binding", default="")
     parser.add_argument("--task", default="")
     parser.add_argument("--acks-late", action="store_true")
+    parser.add_argument(
+        "--like-platform",
+        action="store_true",
+        help="celery: the platform worker's settings besides the contracts (-E with confirmed events, "
+        "no mingle/gossip)",
+    )
     parser.add_argument("--without-task-events", action="store_true", help="platform: no -E (experiment)")
     parser.add_argument(
         "--set",

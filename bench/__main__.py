@@ -65,6 +65,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     edge.add_argument("--edge-seconds", type=float, default=20)
     edge.add_argument("--edge-connections", type=int, default=16)
     edge.add_argument(
+        "--edge-alone-seconds",
+        type=float,
+        default=5,
+        help="first POST this long with the outbox relay paused (the edge alone; 0: skip)",
+    )
+    edge.add_argument(
+        "--compose-project",
+        default=os.environ.get("COMPOSE_PROJECT_NAME", "shop"),
+        help="the stack's compose project (to find and pause its relay container)",
+    )
+    edge.add_argument(
         "--order-db",
         default="postgresql://order_service:order-service-db-dev@127.0.0.1:5432/order_service",
         help="order-service's database, read (only) to see the orders dispatched; '' to read over HTTP",
@@ -78,7 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     edge.add_argument(
         "--dispatch-timeout",
         type=float,
-        default=180,
+        default=480,
         help="max seconds to wait until the edge's orders are dispatched",
     )
     broker = parser.add_argument_group("broker")
@@ -230,12 +241,20 @@ def main(argv: list[str] | None = None) -> int:
             backlog = edge_phase.wait_until_idle(management, "shop", args.idle_timeout)
             if backlog:
                 print(f"bench: the shop still has {backlog} messages queued; the edge figures include them")
+            relays = edge_phase.relay_containers(args.compose_project) if args.edge_alone_seconds else []
+            if args.edge_alone_seconds and not relays:
+                print(
+                    f"bench: no order-service-relay container in project {args.compose_project}: "
+                    "no held-relay run"
+                )
             results["edge"] = edge_phase.run(
                 args.edge_url,
                 seconds=args.edge_seconds,
                 connections=args.edge_connections,
                 dispatch_timeout=args.dispatch_timeout,
                 database_url=args.order_db or None,
+                alone_seconds=args.edge_alone_seconds,
+                relays=relays,
             )
             results["edge"]["backlog_at_start"] = backlog
             loads["edge"] = list(os.getloadavg())

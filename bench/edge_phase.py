@@ -1,11 +1,14 @@
 """The edge: ``POST /orders`` through gunicorn (the live order-service), then the orders' fate.
 
-A closed loop of ``--edge-connections`` keep-alive HTTP/1.1 connections posts orders for
-``--edge-seconds`` (requests/s and the latency of each request). Then every order created is
-read back (``GET /orders/{id}``) until it is ``dispatched``: its event went out through the
-outbox relay, billing invoiced it, logistic picked, packed and dispatched it, and order-service
-consumed both facts. ``updated_at - created_at`` of a dispatched order (both written by
-order-service's clock) is how long that took.
+A closed loop of ``--edge-connections`` keep-alive HTTP/1.1 connections posts orders, twice:
+for ``--edge-alone-seconds`` with the outbox relay held (``docker pause``: the edge and
+PostgreSQL alone on the cores, the events wait in the outbox), then, right after releasing it,
+for ``--edge-seconds`` while the relay, billing, logistic, order-service's worker, Flower and
+the broker work off that backlog on the same 2 cores. Requests/s and each request's latency
+for both. Then every order created is followed until it is ``dispatched``: its event went out
+through the relay, billing invoiced it, logistic picked, packed and dispatched it, and
+order-service consumed both facts. ``updated_at - created_at`` of a dispatched order (both
+written by order-service's clock) is how long that took.
 
 The client is a minimal asyncio HTTP/1.1 client (one request in flight per connection, no
 pipelining): ~50 µs of CPU per request, so on this 2-core host the load generator takes as
@@ -17,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 import time
 import urllib.parse
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -263,16 +268,72 @@ def wait_until_idle(management: Any, vhost: str, timeout: float) -> int:
         time.sleep(1.0)
 
 
+def relay_containers(project: str) -> list[str]:
+    """The running ``order-service-relay`` containers of compose project ``project``."""
+    result = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "--quiet",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--filter",
+            "label=com.docker.compose.service=order-service-relay",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.split()
+
+
+@contextlib.contextmanager
+def relay_held(containers: list[str]) -> Iterator[None]:
+    """``docker pause`` the outbox relay meanwhile (always unpaused after).
+
+    Orders keep being accepted and their events wait in the outbox, as during a broker
+    outage; nothing downstream runs, so the edge and PostgreSQL have the cores to themselves.
+    """
+    subprocess.run(["docker", "pause", *containers], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["docker", "unpause", *containers], check=False, capture_output=True)
+
+
+def _post(label: str, host: str, port: int, *, seconds: float, connections: int) -> dict[str, Any]:
+    with tqdm(desc=f"{label:<28}", unit="req", dynamic_ncols=True) as bar:
+        return asyncio.run(_post_orders(host, port, seconds=seconds, connections=connections, bar=bar))
+
+
 def run(
-    url: str, *, seconds: float, connections: int, dispatch_timeout: float, database_url: str | None = None
+    url: str,
+    *,
+    seconds: float,
+    connections: int,
+    dispatch_timeout: float,
+    database_url: str | None = None,
+    alone_seconds: float = 0.0,
+    relays: list[str] | None = None,
 ) -> dict[str, Any]:
+    """With ``alone_seconds`` and ``relays``: first POST with the relay held (the edge alone),
+    then release it and POST again at once, while the pipeline works off that backlog (the
+    edge with everything else busy on the same cores); then follow every order to dispatched.
+    """
     parsed = urllib.parse.urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
-    with tqdm(desc=f"{'edge POST /orders':<28}", unit="req", dynamic_ncols=True) as bar:
-        posted = asyncio.run(_post_orders(host, port, seconds=seconds, connections=connections, bar=bar))
-    order_ids = posted.pop("order_ids")
+    result: dict[str, Any] = {}
+    order_ids: list[int] = []
+    if alone_seconds and relays:
+        with relay_held(relays):
+            alone = _post("edge POST, relay held", host, port, seconds=alone_seconds, connections=connections)
+        order_ids += alone.pop("order_ids")
+        result["post_alone"] = alone
+    posted = _post("edge POST /orders", host, port, seconds=seconds, connections=connections)
+    order_ids += posted.pop("order_ids")
+    result["post"] = posted
     if not order_ids:
-        return {"post": posted}
+        return result
     with tqdm(
         desc=f"{'edge orders → dispatched':<28}", unit="ord", total=len(order_ids), dynamic_ncols=True
     ) as bar:
@@ -286,7 +347,8 @@ def run(
             dispatched = asyncio.run(
                 _until_dispatched_http(host, port, order_ids, timeout=dispatch_timeout, bar=bar)
             )
-    return {"post": posted, "dispatched": dispatched}
+    result["dispatched"] = dispatched
+    return result
 
 
 def reachable(url: str, timeout: float = 3.0) -> str | None:

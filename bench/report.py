@@ -84,11 +84,18 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     edge = results.get("edge") or {}
     add(
+        "edge_alone",
+        "edge: POST /orders, relay held",
+        "req/s",
+        edge.get("post_alone"),
+        "gunicorn + PostgreSQL alone; events wait in the outbox",
+    )
+    add(
         "edge_post",
-        "edge: POST /orders (gunicorn)",
+        "edge: POST /orders, pipeline busy",
         "req/s",
         edge.get("post"),
-        f"{(edge.get('post') or {}).get('connections', '')} connections",
+        f"{(edge.get('post') or {}).get('connections', '')} connections; relay + consumers on the same cores",
     )
     add(
         "edge_dispatched",
@@ -168,15 +175,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": paced["p99_ms"] < TARGET_P99_MS,
             }
         )
-    post = (results.get("edge") or {}).get("post")
-    if post:
-        checks.append(
-            {
-                "target": f"edge sustains >= {TARGET_EDGE_RPS:.0f} POST /orders per s",
-                "value": f"{post['throughput']:.0f} req/s",
-                "met": post["throughput"] >= TARGET_EDGE_RPS,
-            }
-        )
+    edge = results.get("edge") or {}
+    for key, condition in (("post_alone", "the edge alone (relay held)"), ("post", "pipeline busy")):
+        post = edge.get(key)
+        if post:
+            checks.append(
+                {
+                    "target": f"edge sustains >= {TARGET_EDGE_RPS:.0f} POST /orders per s, {condition}",
+                    "value": f"{post['throughput']:.0f} req/s",
+                    "met": post["throughput"] >= TARGET_EDGE_RPS,
+                }
+            )
     return checks
 
 

@@ -62,12 +62,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     edge = parser.add_argument_group("edge phase")
     edge.add_argument("--edge-url", default="http://127.0.0.1:8000")
-    edge.add_argument("--edge-seconds", type=float, default=20)
+    edge.add_argument("--edge-seconds", type=float, default=10)
     edge.add_argument("--edge-connections", type=int, default=16)
     edge.add_argument(
         "--edge-alone-seconds",
         type=float,
-        default=5,
+        default=10,
         help="first POST this long with the outbox relay paused (the edge alone; 0: skip)",
     )
     edge.add_argument(

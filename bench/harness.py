@@ -379,6 +379,11 @@ def measure_repeated(
         measure(f"{phase} {i + 1}/{repeat}", load, handled, drain_timeout=drain_timeout)
         for i in range(repeat)
     ]
+    return median_run(results, rank)
+
+
+def median_run(results: list[dict[str, Any]], rank: str = "throughput") -> dict[str, Any]:
+    """The run of median ``rank``, with every run's throughput and p99 in ``runs``."""
     ranked = sorted(results, key=lambda r: r[rank])
     median = dict(ranked[len(ranked) // 2])
     median["runs"] = [{"throughput": r["throughput"], "p99_ms": r["p99_ms"]} for r in results]

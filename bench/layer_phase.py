@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import celery_phase, platform_phase
 from bench.broker import BenchVhost
-from bench.harness import Handled, Publish, close_app, consumers, max_load, measure
+from bench.harness import Handled, Publish, close_app, consumers, max_load, measure, median_run
 
 
 def _run_once(
@@ -32,13 +32,6 @@ def _run_once(
         handled,
         drain_timeout=drain,
     )
-
-
-def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    ranked = sorted(runs, key=lambda r: r["throughput"])
-    median = dict(ranked[len(ranked) // 2])
-    median["runs"] = [{"throughput": r["throughput"], "p99_ms": r["p99_ms"]} for r in runs]
-    return median
 
 
 def run(
@@ -100,8 +93,8 @@ def run(
     ]
     known = [r for r in ratios if r is not None]
     return {
-        "celery": _median_run(runs["celery"]),
-        "platform": _median_run(runs["platform"]),
+        "celery": median_run(runs["celery"]),
+        "platform": median_run(runs["platform"]),
         "pairs": [
             {"celery": c["throughput"], "platform": p["throughput"], "ratio": r}
             for c, p, r in zip(runs["celery"], runs["platform"], ratios, strict=True)

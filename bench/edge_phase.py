@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import subprocess
 import time
 import urllib.parse
@@ -270,6 +271,8 @@ def wait_until_idle(management: Any, vhost: str, timeout: float) -> int:
 
 def relay_containers(project: str) -> list[str]:
     """The running ``order-service-relay`` containers of compose project ``project``."""
+    if not shutil.which("docker"):
+        return []
     result = subprocess.run(
         [
             "docker",

@@ -12,6 +12,8 @@ from order_service.domain.model import Order
 
 _ORDER_COLUMNS = tuple(c.key for c in orm.orders.c if c.key != "id")
 _LINE_COLUMNS = tuple(c.key for c in orm.order_lines.c if c.key != "order_id")
+_INSERT_ORDER = insert(orm.orders).returning(orm.orders.c.id)
+_INSERT_LINES = insert(orm.order_lines)
 
 
 class AbstractOrderRepository(abc.ABC):
@@ -51,10 +53,9 @@ class SqlOrderRepository(AbstractOrderRepository):
         Loaded orders (facts, chargebacks) still go through the ORM mapping.
         """
         order.id = self.session.execute(
-            insert(orm.orders).returning(orm.orders.c.id),
-            {column: getattr(order, column) for column in _ORDER_COLUMNS},
+            _INSERT_ORDER, {column: getattr(order, column) for column in _ORDER_COLUMNS},
         ).scalar_one()
-        self.session.execute(insert(orm.order_lines), [
+        self.session.execute(_INSERT_LINES, [
             {"order_id": order.id, **{column: getattr(line, column) for column in _LINE_COLUMNS}}
             for line in order.lines
         ])

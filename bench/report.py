@@ -139,33 +139,26 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": paired >= 1 - TARGET_LAYER_COST,
             }
         )
-    same = r["platform/celery_same_guarantees"]
-    if same is not None:
-        checks.append(
-            {
-                "target": "... platform (task events on) against raw Celery without task events, sequential",
-                "value": f"costs {100 * (1 - same):.1f}% (platform/raw = {same:.2f})",
-                "met": same >= 1 - TARGET_LAYER_COST,
-            }
-        )
-    bare = r["platform_without_task_events/celery_same_guarantees"]
-    if bare is not None:
-        checks.append(
-            {
-                "target": "... the same with the consumers' task events (-E, for Flower) off (experiment)",
-                "value": f"costs {100 * (1 - bare):.1f}% (platform/raw = {bare:.2f})",
-                "met": bare >= 1 - TARGET_LAYER_COST,
-            }
-        )
-    stock = r["platform/celery_stock"]
-    if stock is not None:
-        checks.append(
-            {
-                "target": "... and against stock Celery (no confirms, 1 queue, no fan-out)",
-                "value": f"costs {100 * (1 - stock):.1f}% (platform/raw = {stock:.2f})",
-                "met": stock >= 1 - TARGET_LAYER_COST,
-            }
-        )
+    for key, target in (
+        (
+            "platform/celery_same_guarantees",
+            "... platform (task events on) against raw Celery without task events, sequential",
+        ),
+        (
+            "platform_without_task_events/celery_same_guarantees",
+            "... the same with the consumers' task events (-E, for Flower) off (experiment)",
+        ),
+        ("platform/celery_stock", "... and against stock Celery (no confirms, 1 queue, no fan-out)"),
+    ):
+        ratio = r[key]
+        if ratio is not None:
+            checks.append(
+                {
+                    "target": target,
+                    "value": f"costs {100 * (1 - ratio):.1f}% (platform/raw = {ratio:.2f})",
+                    "met": ratio >= 1 - TARGET_LAYER_COST,
+                }
+            )
     paced = (results.get("platform") or {}).get("paced")
     if paced:
         checks.append(

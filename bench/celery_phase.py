@@ -18,7 +18,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from bench.broker import BenchVhost, declare_quorum_queue
-from bench.harness import Consumers, Publish, close_app, consumers, max_load, measure, measure_repeated
+from bench.harness import Consumers, Publish, close_app, consumers, warm_then_measure
 from bench.payload import raw_payload
 
 STOCK_QUEUE = "bench.celery"
@@ -26,35 +26,6 @@ FANOUT_EXCHANGE = "bench.fanout"
 FANOUT_QUEUES = ("bench.fanout.billing", "bench.fanout.logistic")
 ROUTING_KEY = "order.v2.submit"
 BINDING = "order.*.submit"
-
-
-def _warm_and_measure(
-    name: str,
-    group: Consumers,
-    publish: Any,
-    *,
-    seconds: float,
-    publishers: int,
-    warmup: float,
-    drain: float,
-    repeat: int,
-) -> dict[str, Any]:
-    group.wait_ready()
-    handled = group.handled()
-    if warmup:
-        measure(
-            f"{name} warm-up",
-            lambda into: max_load(publish, seconds=warmup, threads=publishers, into=into),
-            handled,
-            drain_timeout=drain,
-        )
-    return measure_repeated(
-        name,
-        lambda into: max_load(publish, seconds=seconds, threads=publishers, into=into),
-        handled,
-        drain_timeout=drain,
-        repeat=repeat,
-    )
 
 
 def run_stock(
@@ -94,7 +65,7 @@ def run_stock(
                 "celery",
                 ["celery", STOCK_QUEUE, "--url", url, "--pool", pool, "--concurrency", str(concurrency)],
             )
-            return _warm_and_measure(
+            return warm_then_measure(
                 "raw Celery (stock)",
                 group,
                 publish,
@@ -124,7 +95,7 @@ def run_same_guarantees(
     try:
         with consumers() as group:
             start_fanout_consumers(group, url, pool=pool, concurrency=concurrency)
-            return _warm_and_measure(
+            return warm_then_measure(
                 "raw Celery (confirm, fan-out 2)",
                 group,
                 publish,

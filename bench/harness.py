@@ -390,6 +390,56 @@ def median_run(results: list[dict[str, Any]], rank: str = "throughput") -> dict[
     return median
 
 
+def warm_up(
+    name: str, publish: Publish, handled: Handled, *, seconds: float, publishers: int, drain: float
+) -> None:
+    """Unmeasured load first (connections, queue processes, caches warm); its figures are dropped."""
+    if seconds:
+        measure_max_load(
+            f"{name} warm-up", publish, handled, seconds=seconds, publishers=publishers, drain=drain
+        )
+
+
+def measure_max_load(
+    name: str,
+    publish: Publish,
+    handled: Handled,
+    *,
+    seconds: float,
+    publishers: int,
+    drain: float,
+    repeat: int = 1,
+) -> dict[str, Any]:
+    """``publishers`` threads publishing as fast as they can for ``seconds``, ``repeat`` times."""
+    return measure_repeated(
+        name,
+        lambda into: max_load(publish, seconds=seconds, threads=publishers, into=into),
+        handled,
+        drain_timeout=drain,
+        repeat=repeat,
+    )
+
+
+def warm_then_measure(
+    name: str,
+    group: Consumers,
+    publish: Publish,
+    *,
+    seconds: float,
+    publishers: int,
+    warmup: float,
+    drain: float,
+    repeat: int,
+) -> dict[str, Any]:
+    """Once ``group`` consumes: a warm-up, then the max-load measurement."""
+    group.wait_ready()
+    handled = group.handled()
+    warm_up(name, publish, handled, seconds=warmup, publishers=publishers, drain=drain)
+    return measure_max_load(
+        name, publish, handled, seconds=seconds, publishers=publishers, drain=drain, repeat=repeat
+    )
+
+
 def close_app(app: Any) -> None:
     """Close a phase's Celery app and forget kombu's process-wide producer pools.
 

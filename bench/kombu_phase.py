@@ -13,7 +13,7 @@ from typing import Any
 from kombu import Connection
 
 from bench.broker import BenchVhost, declare_quorum_queue
-from bench.harness import consumers, max_load, measure, measure_repeated
+from bench.harness import consumers, warm_then_measure
 from bench.payload import raw_payload
 
 QUEUE = "bench.kombu"
@@ -42,20 +42,14 @@ def run(
     try:
         with consumers() as group:
             group.start("kombu", ["kombu", QUEUE, "--url", url])
-            group.wait_ready()
-            handled = group.handled()
-            if warmup:
-                measure(
-                    "kombu warm-up",
-                    lambda into: max_load(publish, seconds=warmup, threads=publishers, into=into),
-                    handled,
-                    drain_timeout=drain,
-                )
-            return measure_repeated(
+            return warm_then_measure(
                 "raw kombu",
-                lambda into: max_load(publish, seconds=seconds, threads=publishers, into=into),
-                handled,
-                drain_timeout=drain,
+                group,
+                publish,
+                seconds=seconds,
+                publishers=publishers,
+                warmup=warmup,
+                drain=drain,
                 repeat=repeat,
             )
     finally:

@@ -20,18 +20,7 @@ from typing import Any
 
 from bench import celery_phase, platform_phase
 from bench.broker import BenchVhost
-from bench.harness import Handled, Publish, close_app, consumers, max_load, measure, median_run
-
-
-def _run_once(
-    name: str, publish: Publish, handled: Handled, *, seconds: float, publishers: int, drain: float
-) -> dict[str, Any]:
-    return measure(
-        name,
-        lambda into: max_load(publish, seconds=seconds, threads=publishers, into=into),
-        handled,
-        drain_timeout=drain,
-    )
+from bench.harness import close_app, consumers, measure_max_load, median_run, warm_up
 
 
 def run(
@@ -59,23 +48,15 @@ def run(
                 "celery": ("raw Celery, like platform", celery_publish, raw.handled()),
                 "platform": ("platform", platform_publish, platform.handled()),
             }
-            if warmup:
-                for name, publish, handled in sides.values():
-                    _run_once(
-                        f"{name} warm-up",
-                        publish,
-                        handled,
-                        seconds=warmup,
-                        publishers=publishers,
-                        drain=drain,
-                    )
+            for name, publish, handled in sides.values():
+                warm_up(name, publish, handled, seconds=warmup, publishers=publishers, drain=drain)
             runs: dict[str, list[dict[str, Any]]] = {"celery": [], "platform": []}
             for i in range(pairs):
                 order = ("celery", "platform") if i % 2 == 0 else ("platform", "celery")
                 for side in order:
                     name, publish, handled = sides[side]
                     runs[side].append(
-                        _run_once(
+                        measure_max_load(
                             f"{name} {i + 1}/{pairs}",
                             publish,
                             handled,

@@ -26,11 +26,11 @@ from bench.harness import (
     Publish,
     close_app,
     consumers,
-    max_load,
-    measure,
+    measure_max_load,
     measure_repeated,
     paced_load,
     profiled,
+    warm_up,
 )
 from bench.payload import new_order
 
@@ -59,22 +59,18 @@ def run(
             )
             group.wait_ready()
             handled = group.handled()
-            if warmup:
-                measure(
-                    "platform warm-up",
-                    lambda into: max_load(publish, seconds=warmup, threads=publishers, into=into),
-                    handled,
-                    drain_timeout=drain,
-                )
+            warm_up("platform", publish, handled, seconds=warmup, publishers=publishers, drain=drain)
             result: dict[str, Any] = {}
             if seconds:
                 spied = {"publisher": os.getpid(), "billing": group.pids[0], "logistic": group.pids[1]}
                 with profiled(spied, profile):
-                    result["max"] = measure_repeated(
+                    result["max"] = measure_max_load(
                         "platform, no task events" if without_task_events else "platform (max load)",
-                        lambda into: max_load(publish, seconds=seconds, threads=publishers, into=into),
+                        publish,
                         handled,
-                        drain_timeout=drain,
+                        seconds=seconds,
+                        publishers=publishers,
+                        drain=drain,
                         repeat=repeat,
                     )
             offered = rate or fraction * result["max"]["throughput"] if result else 0.0

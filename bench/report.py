@@ -16,6 +16,11 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a and b else None
 
 
+def _pair_ratios(layer: dict[str, Any]) -> str:
+    """The layer phase's platform / raw Celery ratio of each pair, in measurement order."""
+    return ", ".join(f"{p['ratio']:.2f}" for p in layer["pairs"] if p["ratio"] is not None)
+
+
 def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per measurement, in the order they are shown."""
     out: list[dict[str, Any]] = []
@@ -49,7 +54,6 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     )
     layer = results.get("layer") or {}
     if layer:
-        pairs = ", ".join(f"{p['ratio']:.2f}" for p in layer["pairs"] if p["ratio"] is not None)
         add(
             "celery_like",
             "raw Celery: like platform (-E), paired",
@@ -62,7 +66,7 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "platform: paired with the row above",
             "event/s",
             layer.get("platform"),
-            f"ratio per pair {pairs}; median {layer['ratio_median']:.2f}",
+            f"ratio per pair {_pair_ratios(layer)}; median {_fmt(layer['ratio_median'], 2)}",
         )
     platform = results.get("platform") or {}
     add("platform_max", "platform: order.submit, fan-out 2", "event/s", platform.get("max"), "max load")
@@ -130,12 +134,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     r = ratios(results)
     paired = r["platform/celery_like_platform_paired_median"]
     if paired is not None:
-        pairs = [p["ratio"] for p in results["layer"]["pairs"]]
         checks.append(
             {
                 "target": "event-contracts layer costs <= 10% of raw Celery (like for like, paired)",
                 "value": f"costs {100 * (1 - paired):.1f}% (platform/raw: median {paired:.2f} of pairs "
-                f"{', '.join(f'{x:.2f}' for x in pairs if x is not None)})",
+                f"{_pair_ratios(results['layer'])})",
                 "met": paired >= 1 - TARGET_LAYER_COST,
             }
         )

@@ -11,8 +11,9 @@
 #   make ps        list the containers
 #
 #   make test      every test: unit + integration (real RabbitMQ on loopback) of each package,
-#                  then e2e against the running shop (`docker compose up` / `make up` first)
-#   make unit | integration | e2e | lint     one kind at a time
+#                  order-service's again on the shop's PostgreSQL (db-tests), then e2e against
+#                  the running shop (`docker compose up` / `make up` first)
+#   make unit | integration | db-tests | e2e | lint     one kind at a time
 #   make deps      host tools the tests need (root): uv, Debian's rabbitmq-server, chromium
 #
 # Project name: `shop` (compose.yml `name:`), or COMPOSE_PROJECT_NAME from the
@@ -32,7 +33,7 @@ VENV ?= .venv-test
 PYTHON := $(CURDIR)/$(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up infra down clean build offline logs ps config test unit integration e2e lint deps venv
+.PHONY: up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv
 
 up:
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
@@ -87,6 +88,14 @@ integration: venv
 	@set -e; for p in $(PACKAGES); do echo "== integration: $$p"; \
 	  (cd $$p && $(PYTHON) -m pytest -m integration -q -p no:cacheprovider $(PYTEST_ARGS)); done
 
+# order-service writes differently on PostgreSQL (one statement per new order, ids drawn from
+# the sequence): its unit and integration tests once more on the running shop's server, in a
+# scratch database (created if missing), never the service's own.
+TEST_DATABASE_URL ?= postgresql+psycopg://$${POSTGRES_USER:-postgres}:$${POSTGRES_PASSWORD:-postgres-dev}@$${INFRA_BIND:-127.0.0.1}:$${POSTGRES_PORT:-5432}/order_service_tests
+db-tests: venv
+	cd order-service && TEST_DATABASE_URL="$(TEST_DATABASE_URL)" \
+	  $(PYTHON) -m pytest -m "unit or integration" -q -p no:cacheprovider $(PYTEST_ARGS)
+
 e2e: venv
 	$(PYTHON) -m pytest e2e -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -96,4 +105,4 @@ lint: venv
 	@set -e; for p in $(PACKAGES); do echo "== mypy: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/mypy src); done
 
-test: unit integration e2e
+test: unit integration db-tests e2e

@@ -1,7 +1,9 @@
 """Fixtures shared by every test: the service's own database, fresh per test.
 
 SQLite file in ``tmp_path`` by default; with ``TEST_DATABASE_URL`` (``postgresql+psycopg://...``)
-the tests run against PostgreSQL instead: migrated once, every table emptied before each test.
+the tests run against PostgreSQL instead: the database is created if missing (``make db-tests``
+points it at a scratch database on the stack's server), migrated once, every table emptied
+before each test.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from order_service.adapters import orm
 from order_service.adapters.database import migrate
@@ -24,10 +26,22 @@ TABLES = ("idempotency_keys", "order_lines", "outbox", "processed_events", "orde
 def _postgres_migrated() -> str | None:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
+        _create_database(url)
         engine = create_engine(url)
         migrate(engine)
         engine.dispose()
     return url
+
+
+def _create_database(url: str) -> None:
+    target = make_url(url)
+    server = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                    {"name": target.database}).first()
+        if exists is None:
+            connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    server.dispose()
 
 
 @pytest.fixture

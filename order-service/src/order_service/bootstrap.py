@@ -22,6 +22,7 @@ from order_service.adapters import orm
 from order_service.adapters.billing import AbstractBilling, RpcBilling
 from order_service.adapters.database import make_engine, migrate
 from order_service.adapters.notifications import OutboxListener
+from order_service.adapters.order_ids import SequenceBlocks
 from order_service.adapters.outbox import SqlOutboxStore
 from order_service.config import Settings
 from order_service.service_layer.relay import Backoff, PayloadPublisher, Relay
@@ -37,9 +38,11 @@ class Services:
     session_factory: sessionmaker[Session]
     celery_app: Celery
     billing: AbstractBilling
+    next_order_id: Callable[[], int] | None = None
+    """PostgreSQL: ids drawn from the sequence in blocks; None: the INSERT assigns them."""
 
     def uow(self) -> AbstractUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.session_factory)
+        return SqlAlchemyUnitOfWork(self.session_factory, self.next_order_id)
 
     @property
     def uow_factory(self) -> Callable[[], AbstractUnitOfWork]:
@@ -67,6 +70,7 @@ def bootstrap(
         session_factory=sessionmaker(engine, expire_on_commit=False),
         celery_app=app,
         billing=billing or RpcBilling(RpcClient(app), timeout=settings.invoice_timeout),
+        next_order_id=SequenceBlocks(engine) if engine.dialect.name == "postgresql" else None,
     )
 
 

@@ -3,16 +3,18 @@ what commits together, and the once-per-event-id dedupe of facts."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from event_contracts import Delivery
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from order_service import bootstrap
 from order_service.adapters import orm
+from order_service.adapters.order_ids import SequenceBlocks
 from order_service.config import Settings
 from order_service.domain.errors import OrderNotFound
 from order_service.service_layer import commands, handlers
@@ -72,3 +74,41 @@ def test_an_order_and_its_event_commit_together(services: bootstrap.Services,
     handlers.charge_back(commands.ChargeBack(order_id=order_id), services.uow())
     assert (rows(services, orm.orders), rows(services, orm.order_lines),
             rows(services, orm.outbox)) == (1, 1, 2)
+
+
+needs_postgresql = pytest.mark.skipif(
+    "postgresql" not in os.environ.get("TEST_DATABASE_URL", ""),
+    reason="one-statement writes and sequence blocks are PostgreSQL's")
+
+
+@needs_postgresql
+def test_a_new_order_is_written_in_one_statement(services: bootstrap.Services,
+                                                 customer: str) -> None:
+    place(services, customer)  # draws the process's first block of ids
+    statements: list[str] = []
+    event.listen(services.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_: statements.append(statement))
+
+    response = handlers.place_order(commands.PlaceOrder(
+        customer_id=customer, currency="EUR", lines=(
+            commands.NewLine(1, 2, Decimal("4.50")), commands.NewLine(2, 1, Decimal("0.10")))),
+        services.uow())
+
+    assert len(statements) == 1, statements
+    assert statements[0].startswith("WITH")
+    assert handlers.get_order(response.order_id, services.uow())["total"] == "9.10"
+    assert (rows(services, orm.orders), rows(services, orm.order_lines),
+            rows(services, orm.outbox)) == (2, 3, 2)
+
+
+@needs_postgresql
+def test_processes_draw_disjoint_blocks_of_order_ids(services: bootstrap.Services,
+                                                     customer: str) -> None:
+    first, second = SequenceBlocks(services.engine, block=3), SequenceBlocks(services.engine,
+                                                                             block=3)
+    ids = [draw() for _ in range(4) for draw in (first, second)]
+    assert len(set(ids)) == len(ids) == 8
+    services.next_order_id = first
+    order_id = place(services, customer)
+    assert order_id not in ids
+    assert handlers.get_order(order_id, services.uow())["id"] == order_id

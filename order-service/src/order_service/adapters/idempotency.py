@@ -5,11 +5,12 @@ from __future__ import annotations
 import abc
 
 import attrs
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from order_service.adapters import orm
+from order_service.adapters.inserts import InsertBatch
 
 
 @attrs.frozen
@@ -31,12 +32,16 @@ class AbstractIdempotencyKeys(abc.ABC):
 
     @abc.abstractmethod
     def add(self, key: str, response: StoredResponse) -> None:
-        """Remember ``response`` for ``key``; :class:`IdempotencyKeyTaken` if already there."""
+        """Remember ``response`` for ``key``; :class:`IdempotencyKeyTaken` if already there
+        (raised here, or by the unit of work's commit when the row is written then)."""
 
 
 class SqlIdempotencyKeys(AbstractIdempotencyKeys):
-    def __init__(self, session: Session) -> None:
+    """Read at once; the new key joins the unit of work's insert batch (written with the order)."""
+
+    def __init__(self, session: Session, inserts: InsertBatch) -> None:
         self.session = session
+        self.inserts = inserts
 
     def get(self, key: str) -> StoredResponse | None:
         table = orm.idempotency_keys
@@ -47,11 +52,15 @@ class SqlIdempotencyKeys(AbstractIdempotencyKeys):
         return None if row is None else StoredResponse(*row)
 
     def add(self, key: str, response: StoredResponse) -> None:
-        statement = insert(orm.idempotency_keys).values(
-            key=key, request_hash=response.request_hash, order_id=response.order_id,
-            response_status=response.status, response_body=response.body,
-        )
-        try:
-            self.session.execute(statement)
-        except IntegrityError as exc:  # the transaction is now failed: the caller starts over
-            raise IdempotencyKeyTaken(key) from exc
+        self.inserts.add(orm.idempotency_keys, {
+            "key": key, "request_hash": response.request_hash, "order_id": response.order_id,
+            "response_status": response.status, "response_body": response.body,
+        })
+
+
+def is_key_taken(error: IntegrityError) -> bool:
+    """Whether ``error`` is a second row for an idempotency key (PostgreSQL or SQLite words)."""
+    constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+    if constraint is not None:
+        return bool(constraint == "pk_idempotency_keys")
+    return "idempotency_keys.key" in str(error.orig)

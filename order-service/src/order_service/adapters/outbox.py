@@ -20,10 +20,11 @@ from uuid import UUID
 
 import attrs
 from event_contracts import Event
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from order_service.adapters import orm
+from order_service.adapters.inserts import InsertBatch
 
 NOTIFY_CHANNEL = "order_outbox"
 ERROR_LIMIT = 2000
@@ -36,21 +37,18 @@ class AbstractOutbox(abc.ABC):
 
 
 class SqlOutbox(AbstractOutbox):
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    """Rows join the unit of work's insert batch: written with the order, in one statement."""
+
+    def __init__(self, inserts: InsertBatch) -> None:
+        self.inserts = inserts
 
     def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
         payload = event.encode(message)
-        self.session.execute(_INSERT, {
+        self.inserts.add(orm.outbox, {
             "event_id": UUID(str(payload["event_id"])), "exchange": event.exchange,
             "routing_key": event.routing_key, "payload": payload,
             "correlation_id": correlation_id, "attempts": 0,
         })
-
-
-_INSERT = insert(orm.outbox)
-"""Built once: parameters passed to ``execute`` keep the statement's cache key constant (cheap
-to compute, unlike ``.values(...)`` with fresh literals on every order)."""
 
 
 @attrs.frozen

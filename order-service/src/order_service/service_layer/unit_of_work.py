@@ -14,10 +14,17 @@ from typing import Any, Self
 
 from event_contracts import ProcessedEvents
 from event_contracts.contrib.sqlalchemy import SqlProcessedEvents
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from order_service.adapters import orm
-from order_service.adapters.idempotency import AbstractIdempotencyKeys, SqlIdempotencyKeys
+from order_service.adapters.idempotency import (
+    AbstractIdempotencyKeys,
+    IdempotencyKeyTaken,
+    SqlIdempotencyKeys,
+    is_key_taken,
+)
+from order_service.adapters.inserts import InsertBatch
 from order_service.adapters.outbox import AbstractOutbox, SqlOutbox
 from order_service.adapters.repository import AbstractOrderRepository, SqlOrderRepository
 from order_service.service_layer.messages import contract_message
@@ -54,14 +61,21 @@ class AbstractUnitOfWork(abc.ABC):
 
 
 class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
-    def __init__(self, session_factory: Callable[[], Session]) -> None:
+    """New rows (orders, lines, idempotency keys, outbox events) are written at commit, in one
+    statement on PostgreSQL; loaded orders change through the ORM session as usual."""
+
+    def __init__(self, session_factory: Callable[[], Session],
+                 next_order_id: Callable[[], int] | None = None) -> None:
         self.session_factory = session_factory
+        self.next_order_id = next_order_id
 
     def __enter__(self) -> Self:
         self.session = self.session_factory()
-        self.orders = SqlOrderRepository(self.session)
-        self.idempotency_keys = SqlIdempotencyKeys(self.session)
-        self.outbox = SqlOutbox(self.session)
+        self.inserts = InsertBatch(one_statement=self.session.get_bind().dialect.name
+                                   == "postgresql")
+        self.orders = SqlOrderRepository(self.session, self.inserts, self.next_order_id)
+        self.idempotency_keys = SqlIdempotencyKeys(self.session, self.inserts)
+        self.outbox = SqlOutbox(self.inserts)
         self.processed_events = SqlProcessedEvents(self.session, orm.processed_events)
         return super().__enter__()
 
@@ -70,7 +84,19 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.session.close()
 
     def _commit(self) -> None:
+        if self.inserts:
+            if self.inserts.one_statement and not self.session.in_transaction():
+                # Nothing read or locked before: the one statement is atomic by itself, and
+                # BEGIN and COMMIT would be two more round trips.
+                self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            try:
+                self.inserts.write(self.session)
+            except IntegrityError as error:
+                if is_key_taken(error):
+                    raise IdempotencyKeyTaken(str(error.orig)) from error
+                raise
         self.session.commit()
 
     def rollback(self) -> None:
+        self.inserts.clear()
         self.session.rollback()

@@ -44,8 +44,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # Run order: the brief's scenario numbering, the container-killing ones last.
-ORDER = ("submit", "chargeback", "versions", "flower", "poison", "least_privilege", "bad_input",
-         "flower_browser", "sync_rpc", "worker_loss", "ha")
+ORDER = (
+    "submit",
+    "chargeback",
+    "versions",
+    "flower",
+    "poison",
+    "least_privilege",
+    "bad_input",
+    "flower_browser",
+    "sync_rpc",
+    "worker_loss",
+    "ha",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -80,10 +91,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("e2e scenarios")
     for scenario in scenarios:
         outcomes = _OUTCOMES.get(scenario, [])
-        verdict = ("FAILED" if "failed" in outcomes else "PASSED" if "passed" in outcomes
-                   else "SKIPPED" if outcomes else "NOT RUN")
-        counts = ", ".join(f"{outcomes.count(o)} {o}" for o in ("passed", "failed", "skipped")
-                           if outcomes.count(o))
+        verdict = (
+            "FAILED"
+            if "failed" in outcomes
+            else "PASSED"
+            if "passed" in outcomes
+            else "SKIPPED"
+            if outcomes
+            else "NOT RUN"
+        )
+        counts = ", ".join(
+            f"{outcomes.count(o)} {o}" for o in ("passed", "failed", "skipped") if outcomes.count(o)
+        )
         numbers = " ".join(f"{k}={_fmt(v)}" for k, v in _RECORDS.get(scenario, {}).items())
         terminalreporter.write_line(
             f"e2e {scenario:<14} {verdict:<7} ({counts or 'no test'}; {_DURATIONS[scenario]:.1f} s) {numbers}"
@@ -126,25 +145,33 @@ def _reachable(name: str, probe: Callable[[], Any], timeout: float = 30) -> None
 @pytest.fixture(scope="session")
 def edge(settings: Settings) -> Iterator[Edge]:
     client = Edge(settings.edge_url)
-    _reachable(f"the edge at {settings.edge_url}",
-               lambda: client.http.get("/healthz").status_code == 200)
+    _reachable(f"the edge at {settings.edge_url}", lambda: client.http.get("/healthz").status_code == 200)
     yield client
     client.close()
 
 
 @pytest.fixture(scope="session")
 def broker(settings: Settings) -> Iterator[BrokerAdmin]:
-    admin = BrokerAdmin(settings.management_url, settings.admin_user, settings.admin_password,
-                        settings.vhost)
-    _reachable(f"the RabbitMQ management API at {settings.management_url}",
-               lambda: admin.queue("billing.order"))
+    admin = BrokerAdmin(settings.management_url, settings.admin_user, settings.admin_password, settings.vhost)
+    _reachable(
+        f"the RabbitMQ management API at {settings.management_url}", lambda: admin.queue("billing.order")
+    )
     yield admin
     admin.close()
 
 
-WORK_QUEUES = ("billing.order", "logistic.order", "logistic.internal", "order.billing",
-               "order.logistic", "billing.order.retry", "logistic.order.retry",
-               "logistic.internal.retry", "order.billing.retry", "order.logistic.retry")
+WORK_QUEUES = (
+    "billing.order",
+    "logistic.order",
+    "logistic.internal",
+    "order.billing",
+    "order.logistic",
+    "billing.order.retry",
+    "logistic.order.retry",
+    "logistic.internal.retry",
+    "order.billing.retry",
+    "order.logistic.retry",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -159,16 +186,20 @@ def quiet_stack(request: pytest.FixtureRequest) -> None:
         busy.update({q: n for q in WORK_QUEUES if (n := broker.counters(q)["messages"])})
         return not busy
 
-    wait_until(empty, timeout=600, interval=2, what="the services' work queues to drain",
-               describe=lambda: str(busy))
+    wait_until(
+        empty, timeout=600, interval=2, what="the services' work queues to drain", describe=lambda: str(busy)
+    )
 
 
 @pytest.fixture(scope="session")
 def dbs(settings: Settings) -> Iterator[Databases]:
     databases = Databases(settings)
-    _reachable("PostgreSQL (order, billing, logistic databases)",
-               lambda: all(db.value("SELECT 1") == 1
-                           for db in (databases.order, databases.billing, databases.logistic)))
+    _reachable(
+        "PostgreSQL (order, billing, logistic databases)",
+        lambda: all(
+            db.value("SELECT 1") == 1 for db in (databases.order, databases.billing, databases.logistic)
+        ),
+    )
     yield databases
     databases.close()
 
@@ -181,8 +212,7 @@ def containers(settings: Settings) -> Containers:
 @pytest.fixture(scope="session")
 def flower(settings: Settings) -> Iterator[Flower]:
     client = Flower(settings.flower_url, settings.flower_user, settings.flower_password)
-    _reachable(f"Flower at {settings.flower_url}",
-               lambda: client.http.get("/healthcheck").status_code == 200)
+    _reachable(f"Flower at {settings.flower_url}", lambda: client.http.get("/healthcheck").status_code == 200)
     yield client
     client.close()
 
@@ -202,4 +232,3 @@ def unique_order_id() -> Callable[[], int]:
     """Order ids for messages the suite publishes itself: far above any id the DB assigns."""
     rng = random.Random(time.time_ns())
     return lambda: 9_000_000_000 + rng.randrange(1_000_000_000)
-

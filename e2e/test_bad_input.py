@@ -48,23 +48,47 @@ CASES: dict[str, tuple[Call, tuple[int, ...], str | None]] = {
     "missing_line_quantity": (lambda e: e.post_order(_line(quantity=...)), VALIDATION, "$.lines[0].quantity"),
     "customer_id_not_a_string": (lambda e: e.post_order(_body(customer_id=5)), VALIDATION, "$.customer_id"),
     "lines_not_an_array": (lambda e: e.post_order(_body(lines={"id": 1})), VALIDATION, "$.lines"),
-    "quantity_not_an_integer": (lambda e: e.post_order(_line(quantity="two")), VALIDATION, "$.lines[0].quantity"),
+    "quantity_not_an_integer": (
+        lambda e: e.post_order(_line(quantity="two")),
+        VALIDATION,
+        "$.lines[0].quantity",
+    ),
     "quantity_zero": (lambda e: e.post_order(_line(quantity=0)), VALIDATION, "$.lines[0].quantity"),
     "quantity_negative": (lambda e: e.post_order(_line(quantity=-3)), VALIDATION, "$.lines[0].quantity"),
-    "price_negative": (lambda e: e.post_order(_line(unit_price="-1.00")), VALIDATION, "$.lines[0].unit_price"),
-    "price_not_decimal": (lambda e: e.post_order(_line(unit_price="4,50 EUR")), VALIDATION, "$.lines[0].unit_price"),
+    "price_negative": (
+        lambda e: e.post_order(_line(unit_price="-1.00")),
+        VALIDATION,
+        "$.lines[0].unit_price",
+    ),
+    "price_not_decimal": (
+        lambda e: e.post_order(_line(unit_price="4,50 EUR")),
+        VALIDATION,
+        "$.lines[0].unit_price",
+    ),
     "price_json_float": (lambda e: e.post_order(_line(unit_price=4.5)), VALIDATION, "$.lines[0].unit_price"),
     "unknown_currency": (lambda e: e.post_order(_body(currency="XYZ")), VALIDATION, "$.currency"),
     "no_lines": (lambda e: e.post_order(_body(lines=[])), VALIDATION, "$.lines"),
-    "too_many_lines": (lambda e: e.post_order(order_body(lines=[
-        {"id": i, "quantity": 1, "unit_price": "1.00"} for i in range(1, 102)])), VALIDATION, "$.lines"),
+    "too_many_lines": (
+        lambda e: e.post_order(
+            order_body(lines=[{"id": i, "quantity": 1, "unit_price": "1.00"} for i in range(1, 102)])
+        ),
+        VALIDATION,
+        "$.lines",
+    ),
     "extra_field": (lambda e: e.post_order(_body(coupon="FREE")), VALIDATION, "$.coupon"),
     "extra_line_field": (lambda e: e.post_order(_line(colour="red")), VALIDATION, "$.lines[0].colour"),
     # On its own connection: the edge answers 413 without reading the body and then drops the
     # connection it had announced as keep-alive (reported), which would break the next request.
-    "body_too_large": (lambda e: e.post_order(content=json.dumps(_body(customer_id="x" * 70_000)), fresh=True), (413,), None),
-    "wrong_content_type": (lambda e: e.post_order(content=json.dumps(order_body()),
-                                                  headers={"Content-Type": "text/plain"}), (415,), None),
+    "body_too_large": (
+        lambda e: e.post_order(content=json.dumps(_body(customer_id="x" * 70_000)), fresh=True),
+        (413,),
+        None,
+    ),
+    "wrong_content_type": (
+        lambda e: e.post_order(content=json.dumps(order_body()), headers={"Content-Type": "text/plain"}),
+        (415,),
+        None,
+    ),
     "unknown_order": (lambda e: e.get_order(UNKNOWN_ORDER), (404,), None),
     "unknown_order_chargeback": (lambda e: e.post_chargeback(UNKNOWN_ORDER), (404,), None),
     "unknown_route": (lambda e: e.http.get("/no-such-thing"), (404,), None),
@@ -76,7 +100,8 @@ def _check(name: str, response: httpx.Response) -> None:
     _, statuses, path = CASES[name]
     assert response.status_code in statuses, f"{name}: {response.status_code} {response.text[:300]}"
     assert response.headers.get("content-type", "").startswith("application/json"), (
-        f"{name}: not JSON: {response.headers.get('content-type')} {response.text[:200]}")
+        f"{name}: not JSON: {response.headers.get('content-type')} {response.text[:200]}"
+    )
     body = response.json()
     if path is not None:
         paths = [e.get("path") for e in body.get("errors", [])]
@@ -101,8 +126,9 @@ def test_second_chargeback_is_a_conflict(edge: Edge, dbs: Databases) -> None:
     assert dbs.outbox_rows_after(last) == 0
 
 
-def test_rejected_requests_publish_nothing(edge: Edge, dbs: Databases, broker: BrokerAdmin,
-                                           amqp_ok: Settings, record) -> None:
+def test_rejected_requests_publish_nothing(
+    edge: Edge, dbs: Databases, broker: BrokerAdmin, amqp_ok: Settings, record
+) -> None:
     """All the bad requests, then one good order: what is sent to billing.order is exactly the
     good order's event.
 
@@ -112,8 +138,11 @@ def test_rejected_requests_publish_nothing(edge: Edge, dbs: Databases, broker: B
     publishes in outbox order, so anything the bad requests had caused would arrive before it.
     """
     keys = broker.binding_keys("billing.order", "order")
-    wait_until(lambda: dbs.outbox_unpublished() == 0, timeout=60,
-               what="the relay to publish what earlier tests wrote to the outbox")
+    wait_until(
+        lambda: dbs.outbox_unpublished() == 0,
+        timeout=60,
+        what="the relay to publish what earlier tests wrote to the outbox",
+    )
     with amqp.Tap(amqp_ok, "order", keys) as tap:
         last = dbs.outbox_last_id()
         for name, (call, _, _) in CASES.items():
@@ -123,8 +152,12 @@ def test_rejected_requests_publish_nothing(edge: Edge, dbs: Databases, broker: B
         def good_arrived() -> list:
             return [m for m in tap.take() if _order_id_of(m) == good]
 
-        wait_until(good_arrived, timeout=30, what=f"order {good}'s event on the order exchange",
-                   describe=lambda: f"{len(tap.seen)} other message(s)")
+        wait_until(
+            good_arrived,
+            timeout=30,
+            what=f"order {good}'s event on the order exchange",
+            describe=lambda: f"{len(tap.seen)} other message(s)",
+        )
         others = [m.headers.get("task") for m in tap.take() if _order_id_of(m) != good]
     assert others == [], f"rejected requests published {others}"
     assert dbs.outbox_rows_after(last) == 1

@@ -22,9 +22,12 @@ def _charge_back_and_check(order_id: int, edge: Edge, broker: BrokerAdmin, dbs: 
     for queue in CONSUMER_QUEUES:
         broker.wait_counters(queue, before[queue], at_least={"publish": 1, "ack": 1})
 
-    wait_until(lambda: dbs.journal_counts([order_id], "reversal") == {order_id: 1}, timeout=60,
-               what=f"billing to post the reversal of order {order_id}",
-               describe=lambda: f"postings {dbs.order_postings(order_id)}")
+    wait_until(
+        lambda: dbs.journal_counts([order_id], "reversal") == {order_id: 1},
+        timeout=60,
+        what=f"billing to post the reversal of order {order_id}",
+        describe=lambda: f"postings {dbs.order_postings(order_id)}",
+    )
     final = edge.wait_for_status(order_id, FINAL_AFTER_CHARGEBACK, timeout=90)
 
     postings = dbs.order_postings(order_id)
@@ -53,20 +56,25 @@ def _ledger_balances(dbs: Databases) -> int:
     return len(totals)
 
 
-def test_chargeback_after_dispatch_returns_and_reverses(edge: Edge, broker: BrokerAdmin,
-                                                        dbs: Databases, record) -> None:
+def test_chargeback_after_dispatch_returns_and_reverses(
+    edge: Edge, broker: BrokerAdmin, dbs: Databases, record
+) -> None:
     order_id = edge.submit()["id"]
     edge.wait_for_status(order_id, "dispatched", timeout=90)
 
     result = _charge_back_and_check(order_id, edge, broker, dbs)
 
     assert result["status"] == "returned"
-    record(after_dispatch=result["status"], seconds_to_returned=result["seconds"],
-           ledger_currencies_balanced=_ledger_balances(dbs))
+    record(
+        after_dispatch=result["status"],
+        seconds_to_returned=result["seconds"],
+        ledger_currencies_balanced=_ledger_balances(dbs),
+    )
 
 
-def test_chargeback_right_after_submit_ends_final(edge: Edge, broker: BrokerAdmin,
-                                                  dbs: Databases, record) -> None:
+def test_chargeback_right_after_submit_ends_final(
+    edge: Edge, broker: BrokerAdmin, dbs: Databases, record
+) -> None:
     order_id = edge.submit()["id"]
     dbs.wait_handled([order_id], timeout=60)  # billing must know the order to reverse it
 
@@ -75,4 +83,3 @@ def test_chargeback_right_after_submit_ends_final(edge: Edge, broker: BrokerAdmi
     assert result["status"] in FINAL_AFTER_CHARGEBACK
     record(right_after_submit=result["status"], seconds_to_final=result["seconds"])
     _ledger_balances(dbs)
-

@@ -9,8 +9,9 @@ from e2e.clients.settings import Settings
 from e2e.clients.waits import wait_until
 
 
-def test_each_service_handling_is_its_own_task(amqp_ok: Settings, flower: Flower,
-                                               unique_order_id, record) -> None:
+def test_each_service_handling_is_its_own_task(
+    amqp_ok: Settings, flower: Flower, unique_order_id, record
+) -> None:
     assert flower.status_without_auth("/api/tasks") == 401
     assert flower.status_without_auth("/") == 401
 
@@ -27,9 +28,13 @@ def test_each_service_handling_is_its_own_task(amqp_ok: Settings, flower: Flower
                 tasks[service] = info
         return all(tasks.get(s, {}).get("state") == "SUCCESS" for s in ("billing", "logistic"))
 
-    wait_until(both_succeeded, timeout=60, interval=1,
-               what=f"Flower to show {event_id}.billing and {event_id}.logistic as SUCCESS",
-               describe=lambda: str({s: (t.get("state"), t.get("worker")) for s, t in tasks.items()}))
+    wait_until(
+        both_succeeded,
+        timeout=60,
+        interval=1,
+        what=f"Flower to show {event_id}.billing and {event_id}.logistic as SUCCESS",
+        describe=lambda: str({s: (t.get("state"), t.get("worker")) for s, t in tasks.items()}),
+    )
 
     listed = flower.tasks(limit=1000)
     for service in ("billing", "logistic"):
@@ -38,5 +43,6 @@ def test_each_service_handling_is_its_own_task(amqp_ok: Settings, flower: Flower
         assert str(task["worker"]).startswith(f"{service}-service@"), task["worker"]
         assert f"{event_id}.{service}" in listed
     amqp.take_facts_about(amqp_ok, order_id)  # order-service dead-letters facts about it
-    record(event=event_id, billing_worker=tasks["billing"]["worker"],
-           logistic_worker=tasks["logistic"]["worker"])
+    record(
+        event=event_id, billing_worker=tasks["billing"]["worker"], logistic_worker=tasks["logistic"]["worker"]
+    )

@@ -14,8 +14,15 @@ from e2e.clients.flower import Flower
 from e2e.clients.settings import Settings
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 WORKERS = ("order-service@", "billing-service@", "logistic-service@")
 
 
@@ -31,7 +38,8 @@ def test_dashboard_shows_the_three_services_online(settings: Settings, flower: F
         try:
             context = browser.new_context(
                 http_credentials={"username": settings.flower_user, "password": settings.flower_password},
-                viewport={"width": 1400, "height": 900})
+                viewport={"width": 1400, "height": 900},
+            )
             page = context.new_page()
             response = page.goto(settings.flower_url + "/", wait_until="domcontentloaded")
             assert response is not None and response.status == 200, response and response.status
@@ -47,5 +55,7 @@ def test_dashboard_shows_the_three_services_online(settings: Settings, flower: F
     for worker in WORKERS:
         assert worker in text
     assert shot.stat().st_size > 10_000
-    record(screenshot=str(shot.relative_to(shot.parents[1])),
-           **{w.rstrip("@").replace("-service", "") + "_online": n for w, n in rows.items()})
+    record(
+        screenshot=str(shot.relative_to(shot.parents[1])),
+        **{w.rstrip("@").replace("-service", "") + "_online": n for w, n in rows.items()},
+    )

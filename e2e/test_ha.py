@@ -78,8 +78,9 @@ class ResumeWatch(threading.Thread):
         return longest
 
 
-def test_leader_node_killed_under_load(edge: Edge, broker: BrokerAdmin, dbs: Databases,
-                                       containers: Containers, record) -> None:
+def test_leader_node_killed_under_load(
+    edge: Edge, broker: BrokerAdmin, dbs: Databases, containers: Containers, record
+) -> None:
     broker.wait_all_online(timeout=120)
     leader = broker.leader("billing.order")
     node_service = leader.split("@", 1)[1]  # node rabbit@rabbitN runs in compose service rabbitN
@@ -90,9 +91,12 @@ def test_leader_node_killed_under_load(edge: Edge, broker: BrokerAdmin, dbs: Dat
     watch: ResumeWatch | None = None
     restarted_at = None
     try:
-        wait_until(lambda: len(burst.ids) >= ORDERS // 4, timeout=120,
-                   what=f"a quarter of the {ORDERS} orders to be accepted before the kill",
-                   describe=lambda: f"{len(burst.ids)} accepted, errors {burst.errors[:2]}")
+        wait_until(
+            lambda: len(burst.ids) >= ORDERS // 4,
+            timeout=120,
+            what=f"a quarter of the {ORDERS} orders to be accepted before the kill",
+            describe=lambda: f"{len(burst.ids)} accepted, errors {burst.errors[:2]}",
+        )
         containers.kill(node)
         killed_at = time.monotonic()
         watch = ResumeWatch(burst, dbs, killed_at)
@@ -127,7 +131,8 @@ def test_leader_node_killed_under_load(edge: Edge, broker: BrokerAdmin, dbs: Dat
     logistic_lost, logistic_dup = exactly_once(ids, logistic)
     resumed = {k: v - killed_at for k, v in watch.at.items()}
     record(
-        orders=len(ids), node=node_service,
+        orders=len(ids),
+        node=node_service,
         lost=len(billing_lost) + len(logistic_lost),
         duplicated=len(billing_dup) + len(logistic_dup),
         submit_s=accepted_at - burst.started,
@@ -142,9 +147,12 @@ def test_leader_node_killed_under_load(edge: Edge, broker: BrokerAdmin, dbs: Dat
         kill_to_all_dispatched_s=dispatched_at - killed_at,
     )
     assert (billing_lost, billing_dup) == ([], []), (
-        f"billing lost {billing_lost[:10]}, twice {billing_dup[:10]}")
+        f"billing lost {billing_lost[:10]}, twice {billing_dup[:10]}"
+    )
     assert (logistic_lost, logistic_dup) == ([], []), (
-        f"logistic lost {logistic_lost[:10]}, twice {logistic_dup[:10]}")
+        f"logistic lost {logistic_lost[:10]}, twice {logistic_dup[:10]}"
+    )
     resumed_while_down = {name for name, at in watch.at.items() if at < restarted_at}
     assert resumed_while_down == {"billing", "logistic"}, (
-        f"handling did not resume within {DOWN_MAX:g} s with {node_service} down: {resumed}")
+        f"handling did not resume within {DOWN_MAX:g} s with {node_service} down: {resumed}"
+    )

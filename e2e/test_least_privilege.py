@@ -12,8 +12,9 @@ from e2e.clients.settings import Settings
 def test_billing_cannot_publish_orders(amqp_ok: Settings, record) -> None:
     def publish_an_order(conn) -> None:
         """billing-service publishing to exchange order"""
-        Producer(conn.default_channel).publish({}, exchange="order", routing_key="order.v2.submit",
-                                               declare=())
+        Producer(conn.default_channel).publish(
+            {}, exchange="order", routing_key="order.v2.submit", declare=()
+        )
 
     refused = amqp.expect_access_refused(publish_an_order, amqp_ok, "billing-service")
     assert "order" in str(refused)

@@ -17,6 +17,7 @@ DLQS = ("billing.order.dlq", "logistic.order.dlq")
 
 def poison(order_id: int) -> dict[str, tuple[str, str | bytes, dict]]:
     """reason → (routing key, body, headers); each message with its own task id."""
+
     def headers(task: str) -> dict:
         return amqp.task_headers(task, str(uuid.uuid4()))
 
@@ -30,8 +31,9 @@ def poison(order_id: int) -> dict[str, tuple[str, str | bytes, dict]]:
     }
 
 
-def test_poison_is_dead_lettered_with_its_reason(amqp_ok: Settings, edge: Edge, dbs: Databases,
-                                                 unique_order_id, record) -> None:
+def test_poison_is_dead_lettered_with_its_reason(
+    amqp_ok: Settings, edge: Edge, dbs: Databases, unique_order_id, record
+) -> None:
     messages = poison(unique_order_id())
     by_id = {h["id"]: reason for reason, (_, _, h) in messages.items()}
     for routing_key, body, headers in messages.values():
@@ -40,15 +42,19 @@ def test_poison_is_dead_lettered_with_its_reason(amqp_ok: Settings, edge: Edge, 
 
     letters = {}
     for dlq in DLQS:
-        taken = amqp.take_matching(amqp_ok, dlq, lambda m: m.headers.get("id") in by_id,
-                                   expect=len(by_id), timeout=60)
+        taken = amqp.take_matching(
+            amqp_ok, dlq, lambda m: m.headers.get("id") in by_id, expect=len(by_id), timeout=60
+        )
         letters[dlq] = {m.headers["id"]: m for m in taken}
 
     for dlq, found in letters.items():
         assert set(found) == set(by_id), f"{dlq}: missing {set(by_id) - set(found)}"
         for task_id, message in found.items():
             assert message.headers.get(amqp.DLQ_REASON) == by_id[task_id], (
-                dlq, by_id[task_id], message.headers)
+                dlq,
+                by_id[task_id],
+                message.headers,
+            )
             assert message.headers.get("x-dead-letter-detail")
         invalid = next(m for i, m in found.items() if by_id[i] == "invalid-payload")
         assert "$.id" in invalid.headers["x-dead-letter-detail"]
@@ -60,8 +66,12 @@ def test_poison_is_dead_lettered_with_its_reason(amqp_ok: Settings, edge: Edge, 
 
     billing, logistic = dbs.wait_handled([good], timeout=60, what="the good order to flow:")
     assert billing == {good: 1} and logistic == {good: 1}
-    record(poison_messages=len(by_id), dead_lettered=sum(len(f) for f in letters.values()),
-           reasons=",".join(sorted(set(by_id.values()))), good_order=good)
+    record(
+        poison_messages=len(by_id),
+        dead_lettered=sum(len(f) for f in letters.values()),
+        reasons=",".join(sorted(set(by_id.values()))),
+        good_order=good,
+    )
 
 
 def test_dlq_draining_leaves_other_messages(amqp_ok: Settings) -> None:
@@ -69,9 +79,16 @@ def test_dlq_draining_leaves_other_messages(amqp_ok: Settings) -> None:
     marker = str(uuid.uuid4())
     foreign = str(uuid.uuid4())
     for task_id in (marker, foreign):
-        amqp.publish_raw(amqp_ok, amqp_ok.admin_user, "billing.dlx", "billing.order",
-                         json.dumps({"e2e": task_id}), headers={"id": task_id})
+        amqp.publish_raw(
+            amqp_ok,
+            amqp_ok.admin_user,
+            "billing.dlx",
+            "billing.order",
+            json.dumps({"e2e": task_id}),
+            headers={"id": task_id},
+        )
     amqp.take_matching(amqp_ok, "billing.order.dlq", lambda m: m.headers.get("id") == marker, expect=1)
-    (left,) = amqp.take_matching(amqp_ok, "billing.order.dlq",
-                                 lambda m: m.headers.get("id") == foreign, expect=1)
+    (left,) = amqp.take_matching(
+        amqp_ok, "billing.order.dlq", lambda m: m.headers.get("id") == foreign, expect=1
+    )
     assert left.headers["id"] == foreign

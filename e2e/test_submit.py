@@ -14,7 +14,8 @@ CONSUMER_QUEUES = ("billing.order", "logistic.order")
 
 
 def test_submitted_order_is_invoiced_shipped_and_dispatched(
-        edge: Edge, broker: BrokerAdmin, dbs: Databases, record) -> None:
+    edge: Edge, broker: BrokerAdmin, dbs: Databases, record
+) -> None:
     before = {q: broker.counters(q) for q in CONSUMER_QUEUES}
     clock = Stopwatch()
 
@@ -26,8 +27,9 @@ def test_submitted_order_is_invoiced_shipped_and_dispatched(
     assert Decimal(order["total"]) == Decimal("12.00")
     assert response.headers.get("Location", "").endswith(f"/orders/{order_id}")
 
-    grown = {q: broker.wait_counters(q, before[q], at_least={"publish": 1, "ack": 1})
-             for q in CONSUMER_QUEUES}
+    grown = {
+        q: broker.wait_counters(q, before[q], at_least={"publish": 1, "ack": 1}) for q in CONSUMER_QUEUES
+    }
 
     billing, logistic = dbs.wait_handled([order_id], timeout=60)
     assert billing == {order_id: 1} and logistic == {order_id: 1}
@@ -42,7 +44,11 @@ def test_submitted_order_is_invoiced_shipped_and_dispatched(
     shipment = dbs.shipment(order_id)
     assert shipment is not None and shipment["status"] == "dispatched"
     assert final["id"] == order_id
-    record(order=order_id, published_billing=grown["billing.order"]["publish"],
-           acked_billing=grown["billing.order"]["ack"],
-           published_logistic=grown["logistic.order"]["publish"],
-           acked_logistic=grown["logistic.order"]["ack"], seconds_to_dispatched=clock())
+    record(
+        order=order_id,
+        published_billing=grown["billing.order"]["publish"],
+        acked_billing=grown["billing.order"]["ack"],
+        published_logistic=grown["logistic.order"]["publish"],
+        acked_logistic=grown["logistic.order"]["ack"],
+        seconds_to_dispatched=clock(),
+    )

@@ -17,13 +17,16 @@ pytestmark = pytest.mark.timeout(600)
 SLACK = 2.0  # seconds the edge may take beyond INVOICE_TIMEOUT (request handling, HTTP)
 
 
-def test_invoice_answered_then_504_while_billing_is_down(edge: Edge, dbs: Databases,
-                                                         containers: Containers,
-                                                         settings: Settings, record) -> None:
+def test_invoice_answered_then_504_while_billing_is_down(
+    edge: Edge, dbs: Databases, containers: Containers, settings: Settings, record
+) -> None:
     order_id = edge.submit()["id"]
     dbs.wait_handled([order_id], timeout=60)
-    first = wait_until(lambda: (r := edge.get_invoice(order_id)).status_code == 200 and r,
-                       timeout=30, what=f"GET /orders/{order_id}/invoice to answer 200")
+    first = wait_until(
+        lambda: (r := edge.get_invoice(order_id)).status_code == 200 and r,
+        timeout=30,
+        what=f"GET /orders/{order_id}/invoice to answer 200",
+    )
     invoice = first.json()
     assert invoice["order_id"] == order_id and invoice["invoice_id"] == f"INV-{order_id}"
     assert invoice["status"] == "invoiced"
@@ -42,7 +45,15 @@ def test_invoice_answered_then_504_while_billing_is_down(edge: Edge, dbs: Databa
         for name in billing:
             containers.ensure_running(name)
     restarted = time.monotonic()
-    wait_until(lambda: edge.get_invoice(order_id).status_code == 200, timeout=180, interval=1,
-               what="the invoice endpoint to answer 200 again after billing restarted")
-    record(order=order_id, status_down=504, seconds_to_504=took,
-           seconds_to_answer_again=time.monotonic() - restarted)
+    wait_until(
+        lambda: edge.get_invoice(order_id).status_code == 200,
+        timeout=180,
+        interval=1,
+        what="the invoice endpoint to answer 200 again after billing restarted",
+    )
+    record(
+        order=order_id,
+        status_down=504,
+        seconds_to_504=took,
+        seconds_to_answer_again=time.monotonic() - restarted,
+    )

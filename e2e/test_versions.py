@@ -13,8 +13,9 @@ from e2e.clients.settings import Settings
 CONSUMER_QUEUES = ("billing.order", "logistic.order")
 
 
-def test_seed_v1_message_is_handled_as_v2(amqp_ok: Settings, broker: BrokerAdmin, dbs: Databases,
-                                          unique_order_id, record) -> None:
+def test_seed_v1_message_is_handled_as_v2(
+    amqp_ok: Settings, broker: BrokerAdmin, dbs: Databases, unique_order_id, record
+) -> None:
     order_id = unique_order_id()
     headers, body, task_id = amqp.seed_v1_message(order_id)
     before = {q: broker.counters(q) for q in CONSUMER_QUEUES}
@@ -34,5 +35,10 @@ def test_seed_v1_message_is_handled_as_v2(amqp_ok: Settings, broker: BrokerAdmin
     # order-service never took this order: it dead-letters billing's and logistic's facts about
     # it (a check of its own), and the test takes them out again.
     facts = amqp.take_facts_about(amqp_ok, order_id)
-    record(order=order_id, event=task_id, currency=invoice["currency"], amount=str(invoice["amount"]),
-           facts_dead_lettered_by_order_service=facts)
+    record(
+        order=order_id,
+        event=task_id,
+        currency=invoice["currency"],
+        amount=str(invoice["amount"]),
+        facts_dead_lettered_by_order_service=facts,
+    )

@@ -20,8 +20,9 @@ KILLS = 3
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def test_billing_pool_killed_mid_handling(edge: Edge, broker: BrokerAdmin, dbs: Databases,
-                                          containers: Containers, record) -> None:
+def test_billing_pool_killed_mid_handling(
+    edge: Edge, broker: BrokerAdmin, dbs: Databases, containers: Containers, record
+) -> None:
     workers = containers.of("billing-service", running_only=True)
     before = broker.counters("billing.order")
     clock = Stopwatch()
@@ -36,8 +37,12 @@ def test_billing_pool_killed_mid_handling(edge: Edge, broker: BrokerAdmin, dbs: 
             return len(dbs.journal_counts(burst.ids)) >= target
 
         try:
-            wait_until(progressed, timeout=120, interval=0.1,
-                       what=f"billing to post {target} of the burst's invoices")
+            wait_until(
+                progressed,
+                timeout=120,
+                interval=0.1,
+                what=f"billing to post {target} of the burst's invoices",
+            )
         except AssertionError:
             break
         if len(dbs.journal_counts(burst.ids)) >= ORDERS:
@@ -47,16 +52,24 @@ def test_billing_pool_killed_mid_handling(edge: Edge, broker: BrokerAdmin, dbs: 
         kills += 1
 
     ids = burst.wait(timeout=300)
-    assert killed, "found no prefork pool process to kill in billing's containers " \
-                   "(WORKER_POOL must be prefork)"
+    assert killed, (
+        "found no prefork pool process to kill in billing's containers (WORKER_POOL must be prefork)"
+    )
     billing, logistic = dbs.wait_handled(ids, timeout=600)
     lost, duplicated = exactly_once(ids, billing)
     handled = clock()
     grown = broker.wait_counters("billing.order", before, at_least={"ack": len(ids)}, timeout=60)
     dbs.wait_statuses(ids, "dispatched", timeout=600)  # quiet stack for what runs next
-    record(orders=len(ids), kills=kills, processes_killed=len(killed), lost=len(lost),
-           duplicated=len(duplicated), redelivered=grown["redeliver"], handled_s=handled,
-           all_dispatched_s=clock())
+    record(
+        orders=len(ids),
+        kills=kills,
+        processes_killed=len(killed),
+        lost=len(lost),
+        duplicated=len(duplicated),
+        redelivered=grown["redeliver"],
+        handled_s=handled,
+        all_dispatched_s=clock(),
+    )
     assert (lost, duplicated) == ([], []), f"lost {lost[:10]}, posted twice {duplicated[:10]}"
     assert grown["redeliver"] >= 1, f"no redelivery on billing.order after the kills: {grown}"
     assert exactly_once(ids, logistic) == ([], [])

@@ -24,8 +24,7 @@ DLQ_REASON = "x-dead-letter-reason"
 
 @contextmanager
 def connection(settings: Settings, user: str) -> Iterator[Connection]:
-    conn = Connection(settings.amqp_url(user), connect_timeout=5,
-                      transport_options={"confirm_publish": True})
+    conn = Connection(settings.amqp_url(user), connect_timeout=5, transport_options={"confirm_publish": True})
     try:
         conn.ensure_connection(max_retries=3)
         yield conn
@@ -36,38 +35,77 @@ def connection(settings: Settings, user: str) -> Iterator[Connection]:
 def task_headers(task: str, task_id: str | None = None, **extra: Any) -> dict[str, Any]:
     """Celery protocol-2 headers of a task message named ``task``."""
     task_id = task_id or str(uuid.uuid4())
-    return {"lang": "py", "task": task, "id": task_id, "root_id": task_id, "parent_id": None,
-            "group": None, "retries": 0, "eta": None, "expires": None, "argsrepr": "()",
-            "kwargsrepr": "{...}", **extra}
+    return {
+        "lang": "py",
+        "task": task,
+        "id": task_id,
+        "root_id": task_id,
+        "parent_id": None,
+        "group": None,
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+        "argsrepr": "()",
+        "kwargsrepr": "{...}",
+        **extra,
+    }
 
 
 def task_body(**kwargs: Any) -> str:
     return json.dumps([[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
 
 
-def seed_v1_message(order_id: int, lines: list[dict[str, Any]] | None = None,
-                    ) -> tuple[dict[str, Any], str, str]:
+def seed_v1_message(
+    order_id: int,
+    lines: list[dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], str, str]:
     """The seed article's ``order.submit()`` on the wire: task ``order.v1.submit``, the order
     ``{"id": N, "lines": [{"id", "quantity", "price"}]}`` in kwargs ``instance``."""
     headers = task_headers("order.v1.submit")
-    body = task_body(instance={"id": order_id, "lines": lines or [
-        {"id": 1, "quantity": 2, "price": 3}, {"id": 2, "quantity": 1, "price": 4.5}]})
+    body = task_body(
+        instance={
+            "id": order_id,
+            "lines": lines or [{"id": 1, "quantity": 2, "price": 3}, {"id": 2, "quantity": 1, "price": 4.5}],
+        }
+    )
     return headers, body, str(headers["id"])
 
 
-def publish_raw(settings: Settings, user: str, exchange: str, routing_key: str, body: str | bytes, *,
-                headers: Mapping[str, Any] | None = None,
-                content_type: str = "application/json") -> None:
+def publish_raw(
+    settings: Settings,
+    user: str,
+    exchange: str,
+    routing_key: str,
+    body: str | bytes,
+    *,
+    headers: Mapping[str, Any] | None = None,
+    content_type: str = "application/json",
+) -> None:
     """One persistent, confirmed publish of ``body`` as-is (no serializer) as broker ``user``."""
     with connection(settings, user) as conn:
         producer = Producer(conn.channel())
-        producer.publish(body, exchange=exchange, routing_key=routing_key,
-                         headers=dict(headers or {}), content_type=content_type,
-                         content_encoding="utf-8", delivery_mode=2, declare=(), mandatory=True)
+        producer.publish(
+            body,
+            exchange=exchange,
+            routing_key=routing_key,
+            headers=dict(headers or {}),
+            content_type=content_type,
+            content_encoding="utf-8",
+            delivery_mode=2,
+            declare=(),
+            mandatory=True,
+        )
 
 
-def take_matching(settings: Settings, queue: str, match: Callable[[Message], bool], *,
-                  expect: int, timeout: float = 30, user: str | None = None) -> list[Message]:
+def take_matching(
+    settings: Settings,
+    queue: str,
+    match: Callable[[Message], bool],
+    *,
+    expect: int,
+    timeout: float = 30,
+    user: str | None = None,
+) -> list[Message]:
     """Ack and return the messages of ``queue`` that ``match``, until ``expect`` were seen.
 
     Other messages are held unacknowledged while looking and go back to the queue when the
@@ -85,7 +123,8 @@ def take_matching(settings: Settings, queue: str, match: Callable[[Message], boo
                     raise WaitTimeout(
                         f"gave up after {timeout:g} s waiting for {expect} matching message(s) "
                         f"in {queue} (got {len(taken)}: "
-                        f"{[m.headers.get(DLQ_REASON) for m in taken]})")
+                        f"{[m.headers.get(DLQ_REASON) for m in taken]})"
+                    )
                 time.sleep(0.25)
                 continue
             message = channel.message_to_python(raw)
@@ -154,9 +193,15 @@ def take_facts_about(settings: Settings, order_id: int, *, timeout: float = 30) 
     taken = 0
     for dlq in FACT_DLQS:
         with suppress(WaitTimeout):
-            taken += len(take_matching(settings, dlq,
-                                       lambda m: instance_of(m).get("order_id") == order_id,
-                                       expect=1, timeout=timeout))
+            taken += len(
+                take_matching(
+                    settings,
+                    dlq,
+                    lambda m: instance_of(m).get("order_id") == order_id,
+                    expect=1,
+                    timeout=timeout,
+                )
+            )
     return taken
 
 

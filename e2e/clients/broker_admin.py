@@ -19,8 +19,7 @@ COUNTERS = ("publish", "deliver_get", "ack", "redeliver")
 class BrokerAdmin:
     def __init__(self, base_url: str, user: str, password: str, vhost: str) -> None:
         self.vhost = vhost
-        self.http = httpx.Client(base_url=f"{base_url.rstrip('/')}/api", auth=(user, password),
-                                 timeout=10.0)
+        self.http = httpx.Client(base_url=f"{base_url.rstrip('/')}/api", auth=(user, password), timeout=10.0)
 
     def close(self) -> None:
         self.http.close()
@@ -66,7 +65,8 @@ class BrokerAdmin:
         """Each quorum queue of the vhost: (members, online members)."""
         return {
             q["name"]: (len(q.get("members") or []), len(q.get("online") or []))
-            for q in self.queues() if q.get("type") == "quorum"
+            for q in self.queues()
+            if q.get("type") == "quorum"
         }
 
     def not_fully_online(self, expected: int = 3) -> dict[str, tuple[int, int]]:
@@ -82,12 +82,17 @@ class BrokerAdmin:
             state.update(self.not_fully_online(expected))
             return not state
 
-        wait_until(done, timeout=timeout, interval=0.5,
-                   what=f"every quorum queue to have {expected} online members",
-                   describe=lambda: f"queues not there yet (members, online): {state}")
+        wait_until(
+            done,
+            timeout=timeout,
+            interval=0.5,
+            what=f"every quorum queue to have {expected} online members",
+            describe=lambda: f"queues not there yet (members, online): {state}",
+        )
 
-    def wait_counters(self, name: str, baseline: dict[str, int], *, at_least: dict[str, int],
-                      timeout: float = 30) -> dict[str, int]:
+    def wait_counters(
+        self, name: str, baseline: dict[str, int], *, at_least: dict[str, int], timeout: float = 30
+    ) -> dict[str, int]:
         """Poll until each counter in ``at_least`` grew by at least that much over ``baseline``."""
         seen: dict[str, int] = {}
 
@@ -96,12 +101,15 @@ class BrokerAdmin:
             seen.update(delta(baseline, self.counters(name)))
             return dict(seen) if all(seen[k] >= v for k, v in at_least.items()) else None
 
-        return wait_until(grown, timeout=timeout, interval=0.5,
-                          what=f"{name}: counters to grow by {at_least}",
-                          describe=lambda: f"grown by {seen}")
+        return wait_until(
+            grown,
+            timeout=timeout,
+            interval=0.5,
+            what=f"{name}: counters to grow by {at_least}",
+            describe=lambda: f"grown by {seen}",
+        )
 
 
 def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     """Counter growth; a counter that went down (node restart reset it) counts from zero."""
-    return {k: (after[k] - before.get(k, 0)) if after[k] >= before.get(k, 0) else after[k]
-            for k in after}
+    return {k: (after[k] - before.get(k, 0)) if after[k] >= before.get(k, 0) else after[k] for k in after}

@@ -41,18 +41,27 @@ class Containers:
 
     @staticmethod
     def docker(*args: str, timeout: float = 120, check: bool = True) -> str:
-        result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
-                                check=False)
+        result = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
         if check and result.returncode != 0:
-            raise RuntimeError(f"docker {' '.join(args)} failed ({result.returncode}): "
-                               f"{result.stderr.strip() or result.stdout.strip()}")
+            raise RuntimeError(
+                f"docker {' '.join(args)} failed ({result.returncode}): "
+                f"{result.stderr.strip() or result.stdout.strip()}"
+            )
         return result.stdout.strip()
 
     def of(self, service: str, *, running_only: bool = False) -> list[str]:
         """Container names of a compose service (all of its replicas)."""
-        args = ["ps", "--format", "{{.Names}}",
-                "--filter", f"label=com.docker.compose.project={self.project}",
-                "--filter", f"label=com.docker.compose.service={service}"]
+        args = [
+            "ps",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            f"label=com.docker.compose.project={self.project}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+        ]
         if not running_only:
             args.insert(1, "-a")
         names = sorted(n for n in self.docker(*args).splitlines() if n)
@@ -63,8 +72,9 @@ class Containers:
         return self.docker("inspect", "-f", "{{.State.Status}}", name)
 
     def health(self, name: str) -> str:
-        return self.docker("inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}",
-                           name)
+        return self.docker(
+            "inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}", name
+        )
 
     def kill(self, name: str) -> None:
         self.docker("kill", name)
@@ -85,9 +95,13 @@ class Containers:
                 return False
             return not healthy or self.health(name) in ("healthy", "none")
 
-        wait_until(ok, timeout=timeout, interval=0.5,
-                   what=f"container {name} to run{' healthy' if healthy else ''}",
-                   describe=lambda: f"{self.state(name)}/{self.health(name)}")
+        wait_until(
+            ok,
+            timeout=timeout,
+            interval=0.5,
+            what=f"container {name} to run{' healthy' if healthy else ''}",
+            describe=lambda: f"{self.state(name)}/{self.health(name)}",
+        )
 
     def exec(self, name: str, *cmd: str, timeout: float = 30) -> str:
         return self.docker("exec", name, *cmd, timeout=timeout)

@@ -57,8 +57,9 @@ class Databases:
         for db in (self.order, self.billing, self.logistic):
             db.close()
 
-    def wait_handled(self, order_ids: Iterable[int], *, timeout: float,
-                     what: str = "billing and logistic to handle") -> tuple[dict[int, int], dict[int, int]]:
+    def wait_handled(
+        self, order_ids: Iterable[int], *, timeout: float, what: str = "billing and logistic to handle"
+    ) -> tuple[dict[int, int], dict[int, int]]:
         """Poll until every order has an invoice entry and a shipment; return both count maps."""
         ids = list(order_ids)
         counts: dict[str, dict[int, int]] = {}
@@ -68,9 +69,16 @@ class Databases:
             counts["logistic"] = self.shipment_counts(ids)
             return len(counts["billing"]) == len(ids) and len(counts["logistic"]) == len(ids)
 
-        wait_until(done, timeout=timeout, interval=0.5, what=f"{what} {len(ids)} order(s)",
-                   describe=lambda: f"billing has {len(counts.get('billing', {}))}, "
-                                    f"logistic {len(counts.get('logistic', {}))} of {len(ids)}")
+        wait_until(
+            done,
+            timeout=timeout,
+            interval=0.5,
+            what=f"{what} {len(ids)} order(s)",
+            describe=lambda: (
+                f"billing has {len(counts.get('billing', {}))}, "
+                f"logistic {len(counts.get('logistic', {}))} of {len(ids)}"
+            ),
+        )
         return counts["billing"], counts["logistic"]
 
     # --- order-service ---------------------------------------------------------------------
@@ -86,9 +94,11 @@ class Databases:
 
     def order_statuses(self, order_ids: Iterable[int]) -> dict[str, int]:
         """How many of the orders are in each status (order-service's view)."""
-        return dict(self.order.rows(
-            "SELECT status, count(*) FROM orders WHERE id = ANY(%s) GROUP BY status",
-            (list(order_ids),)))
+        return dict(
+            self.order.rows(
+                "SELECT status, count(*) FROM orders WHERE id = ANY(%s) GROUP BY status", (list(order_ids),)
+            )
+        )
 
     def wait_statuses(self, order_ids: Iterable[int], status: str, *, timeout: float) -> None:
         ids = list(order_ids)
@@ -99,25 +109,40 @@ class Databases:
             seen.update(self.order_statuses(ids))
             return seen.get(status, 0) == len(ids)
 
-        wait_until(all_there, timeout=timeout, interval=1,
-                   what=f"all {len(ids)} orders to reach {status}", describe=lambda: str(seen))
+        wait_until(
+            all_there,
+            timeout=timeout,
+            interval=1,
+            what=f"all {len(ids)} orders to reach {status}",
+            describe=lambda: str(seen),
+        )
 
     # --- billing-service -------------------------------------------------------------------
     def journal_counts(self, order_ids: Iterable[int], kind: str = "invoice") -> dict[int, int]:
         """Journal entries of ``kind`` per order id (orders without one are absent)."""
-        return dict(self.billing.rows(
-            "SELECT order_id, count(*) FROM journal_entries WHERE kind = %s AND order_id = ANY(%s) "
-            "GROUP BY order_id", (kind, list(order_ids))))
+        return dict(
+            self.billing.rows(
+                "SELECT order_id, count(*) FROM journal_entries WHERE kind = %s AND order_id = ANY(%s) "
+                "GROUP BY order_id",
+                (kind, list(order_ids)),
+            )
+        )
 
     def invoice(self, order_id: int) -> dict[str, Any] | None:
         rows = self.billing.rows(
             "SELECT invoice_id, order_id, currency, amount, status FROM invoices WHERE order_id = %s",
-            (order_id,))
+            (order_id,),
+        )
         if not rows:
             return None
         invoice_id, oid, currency, amount, status = rows[0]
-        return {"invoice_id": invoice_id, "order_id": oid, "currency": str(currency).strip(),
-                "amount": amount, "status": status}
+        return {
+            "invoice_id": invoice_id,
+            "order_id": oid,
+            "currency": str(currency).strip(),
+            "amount": amount,
+            "status": status,
+        }
 
     def order_postings(self, order_id: int) -> list[dict[str, Any]]:
         return [
@@ -125,7 +150,8 @@ class Databases:
             for kind, account, debit, credit in self.billing.rows(
                 "SELECT e.kind, p.account, p.debit, p.credit FROM postings p "
                 "JOIN journal_entries e ON e.id = p.entry_id WHERE e.order_id = %s ORDER BY p.id",
-                (order_id,))
+                (order_id,),
+            )
         ]
 
     def ledger_totals(self) -> dict[str, tuple[Decimal, Decimal]]:
@@ -134,7 +160,8 @@ class Databases:
             str(currency).strip(): (debits or Decimal(0), credits or Decimal(0))
             for currency, debits, credits in self.billing.rows(
                 "SELECT e.currency, sum(p.debit), sum(p.credit) FROM postings p "
-                "JOIN journal_entries e ON e.id = p.entry_id GROUP BY e.currency")
+                "JOIN journal_entries e ON e.id = p.entry_id GROUP BY e.currency"
+            )
         }
 
     def unbalanced_entries(self) -> list[tuple[Any, ...]]:
@@ -142,17 +169,22 @@ class Databases:
         return self.billing.rows(
             "SELECT e.id, e.order_id, e.kind, sum(p.debit), sum(p.credit) FROM journal_entries e "
             "JOIN postings p ON p.entry_id = e.id GROUP BY e.id, e.order_id, e.kind "
-            "HAVING coalesce(sum(p.debit), 0) <> coalesce(sum(p.credit), 0)")
+            "HAVING coalesce(sum(p.debit), 0) <> coalesce(sum(p.credit), 0)"
+        )
 
     # --- logistic-service ------------------------------------------------------------------
     def shipment_counts(self, order_ids: Iterable[int]) -> dict[int, int]:
-        return dict(self.logistic.rows(
-            "SELECT order_id, count(*) FROM shipments WHERE order_id = ANY(%s) GROUP BY order_id",
-            (list(order_ids),)))
+        return dict(
+            self.logistic.rows(
+                "SELECT order_id, count(*) FROM shipments WHERE order_id = ANY(%s) GROUP BY order_id",
+                (list(order_ids),),
+            )
+        )
 
     def shipment(self, order_id: int) -> dict[str, Any] | None:
         rows = self.logistic.rows(
-            "SELECT shipment_id, order_id, status FROM shipments WHERE order_id = %s", (order_id,))
+            "SELECT shipment_id, order_id, status FROM shipments WHERE order_id = %s", (order_id,)
+        )
         if not rows:
             return None
         shipment_id, oid, status = rows[0]

@@ -55,8 +55,10 @@ class Settings:
     def dsn(self, service: str) -> str:
         """libpq DSN of ``service``'s own database as its owner role (``order_service``...)."""
         name = service.replace("-", "_")
-        return (f"host={self.host} port={self.postgres_port} dbname={name} user={name} "
-                f"password={self.db_passwords[service]} connect_timeout=5")
+        return (
+            f"host={self.host} port={self.postgres_port} dbname={name} user={name} "
+            f"password={self.db_passwords[service]} connect_timeout=5"
+        )
 
 
 def load() -> Settings:
@@ -67,15 +69,14 @@ def load() -> Settings:
     return Settings(
         host=host,
         edge_url=_env("E2E_EDGE_URL", f"http://{edge_host}:{_env('EDGE_PORT', '8000')}"),
-        management_url=_env("E2E_MANAGEMENT_URL",
-                            f"http://{host}:{_env('RABBITMQ_MANAGEMENT_PORT', '15672')}"),
+        management_url=_env(
+            "E2E_MANAGEMENT_URL", f"http://{host}:{_env('RABBITMQ_MANAGEMENT_PORT', '15672')}"
+        ),
         admin_user=_env("RABBITMQ_ADMIN_USER", "admin"),
         admin_password=_env("RABBITMQ_ADMIN_PASSWORD", "admin-dev"),
         amqp_ports=tuple(int(_env(f"RABBIT{n}_AMQP_PORT", str(5671 + n))) for n in (1, 2, 3)),
         vhost=_env("E2E_VHOST", "shop"),
-        broker_passwords={
-            s: _env(_service_var(s, "BROKER_PASSWORD"), f"{s}-dev") for s in SERVICES
-        },
+        broker_passwords={s: _env(_service_var(s, "BROKER_PASSWORD"), f"{s}-dev") for s in SERVICES},
         flower_url=_env("E2E_FLOWER_URL", f"http://{host}:{_env('FLOWER_PORT', '5555')}"),
         flower_user=flower_user,
         flower_password=flower_password,

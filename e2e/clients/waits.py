@@ -13,8 +13,14 @@ class WaitTimeout(AssertionError):
     """A condition never held before its deadline (an AssertionError: the scenario failed)."""
 
 
-def wait_until(predicate: Callable[[], T], *, timeout: float, what: str,
-               interval: float = 0.25, describe: Callable[[], str] | None = None) -> T:
+def wait_until(
+    predicate: Callable[[], T],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.25,
+    describe: Callable[[], str] | None = None,
+) -> T:
     """Call ``predicate`` until it returns something truthy, and return that.
 
     Exceptions from the predicate count as "not yet" (a container restarting refuses
@@ -39,8 +45,7 @@ def wait_until(predicate: Callable[[], T], *, timeout: float, what: str,
                     state = f"; state: {describe()}"
                 except Exception as exc:  # noqa: BLE001
                     state = f"; state unavailable: {exc!r}"
-            raise WaitTimeout(f"gave up after {timeout:g} s waiting for {what} "
-                              f"(last: {last!r}){state}")
+            raise WaitTimeout(f"gave up after {timeout:g} s waiting for {what} (last: {last!r}){state}")
         time.sleep(interval)
 
 

@@ -37,8 +37,9 @@ def _create_database(url: str) -> None:
     target = make_url(url)
     server = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with server.connect() as connection:
-        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                                    {"name": target.database}).first()
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        ).first()
         if exists is None:
             connection.execute(text(f'CREATE DATABASE "{target.database}"'))
     server.dispose()

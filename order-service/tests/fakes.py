@@ -130,9 +130,17 @@ class FakePublisher:
         self.sent: list[tuple[int, str]] = []
         self.lock = threading.Lock()
 
-    def publish_payload(self, routing_key: str, exchange: str, payload: Any, *, event_id: Any,
-                        correlation_id: str | None = None, headers: Any = None,
-                        occurred_at: str | None = None) -> None:
+    def publish_payload(
+        self,
+        routing_key: str,
+        exchange: str,
+        payload: Any,
+        *,
+        event_id: Any,
+        correlation_id: str | None = None,
+        headers: Any = None,
+        occurred_at: str | None = None,
+    ) -> None:
         with self.lock:
             if self.fail_after is not None and len(self.event_ids) >= self.fail_after:
                 raise ConnectionError("broker unreachable")

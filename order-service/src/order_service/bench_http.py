@@ -54,11 +54,16 @@ def _wait_up(port: int, timeout: float = 30.0) -> None:
 
 
 def _body(index: int) -> bytes:
-    return json.dumps({
-        "customer_id": f"bench-{index % 97}", "currency": "EUR",
-        "lines": [{"id": 1, "quantity": 2, "unit_price": "4.50"},
-                  {"id": 2, "quantity": 1, "unit_price": "12.99"}],
-    }).encode()
+    return json.dumps(
+        {
+            "customer_id": f"bench-{index % 97}",
+            "currency": "EUR",
+            "lines": [
+                {"id": 1, "quantity": 2, "unit_price": "4.50"},
+                {"id": 2, "quantity": 1, "unit_price": "12.99"},
+            ],
+        }
+    ).encode()
 
 
 class _Results:
@@ -99,8 +104,10 @@ def _client(port: int, count: int, idempotent: bool, results: _Results) -> None:
 def run(requests: int, concurrency: int, idempotent: bool, port: int) -> dict[str, float]:
     results = _Results()
     per_client = max(1, requests // concurrency)
-    threads = [threading.Thread(target=_client, args=(port, per_client, idempotent, results))
-               for _ in range(concurrency)]
+    threads = [
+        threading.Thread(target=_client, args=(port, per_client, idempotent, results))
+        for _ in range(concurrency)
+    ]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -109,10 +116,16 @@ def run(requests: int, concurrency: int, idempotent: bool, port: int) -> dict[st
     elapsed = time.perf_counter() - started
     latencies, statuses = results.latencies, results.statuses
     quantiles = statistics.quantiles(latencies, n=100)
-    return {"requests": len(latencies), "seconds": elapsed, "rps": len(latencies) / elapsed,
-            "p50_ms": quantiles[49] * 1000, "p95_ms": quantiles[94] * 1000,
-            "p99_ms": quantiles[98] * 1000, "created": statuses[201],
-            "errors": sum(n for code, n in statuses.items() if code != 201)}
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": quantiles[49] * 1000,
+        "p95_ms": quantiles[94] * 1000,
+        "p99_ms": quantiles[98] * 1000,
+        "created": statuses[201],
+        "errors": sum(n for code, n in statuses.items() if code != 201),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -122,10 +135,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--database-url", default=None)
-    parser.add_argument("--idempotency-keys", action="store_true",
-                        help="send a fresh Idempotency-Key with every request")
-    parser.add_argument("--port", type=int, default=None,
-                        help="measure the edge already listening on 127.0.0.1:PORT instead")
+    parser.add_argument(
+        "--idempotency-keys",
+        action="store_true",
+        help="send a fresh Idempotency-Key with every request",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="measure the edge already listening on 127.0.0.1:PORT instead",
+    )
     args = parser.parse_args(argv)
     if args.port:
         _wait_up(args.port)
@@ -140,12 +160,21 @@ def main(argv: list[str] | None = None) -> None:
         migrate(engine)
         engine.dispose()
         port = _free_port()
-        env = {**os.environ, "DATABASE_URL": url, "GUNICORN_WORKERS": str(args.workers),
-               "GUNICORN_THREADS": str(args.threads), "ACCESS_LOG": "0", "LOG_LEVEL": "WARNING",
-               "BROKER_URLS": os.environ.get("BROKER_URLS", "amqp://bench:bench@127.0.0.1:1/shop")}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "GUNICORN_WORKERS": str(args.workers),
+            "GUNICORN_THREADS": str(args.threads),
+            "ACCESS_LOG": "0",
+            "LOG_LEVEL": "WARNING",
+            "BROKER_URLS": os.environ.get("BROKER_URLS", "amqp://bench:bench@127.0.0.1:1/shop"),
+        }
         gunicorn = Path(sys.executable).with_name("gunicorn")
-        server = subprocess.Popen([str(gunicorn), "--config", str(GUNICORN_CONF), "--bind",
-                                   f"127.0.0.1:{port}", APP], env=env, start_new_session=True)
+        server = subprocess.Popen(
+            [str(gunicorn), "--config", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}", APP],
+            env=env,
+            start_new_session=True,
+        )
         try:
             _wait_up(port)
             run(min(200, args.requests), min(4, args.concurrency), args.idempotency_keys, port)
@@ -153,17 +182,22 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(30)
-    _report(result, f"gunicorn, {args.workers} workers x {args.threads} threads, "
-                    f"{url.split(':', 1)[0]}", args)
+    _report(
+        result,
+        f"gunicorn, {args.workers} workers x {args.threads} threads, {url.split(':', 1)[0]}",
+        args,
+    )
 
 
 def _report(result: dict[str, float], server: str, args: argparse.Namespace) -> None:
-    print(f"POST /orders ({server}; {args.concurrency} client threads"
-          f"{', Idempotency-Key' if args.idempotency_keys else ''}): "
-          f"{result['rps']:.0f} req/s; {result['requests']:.0f} requests in "
-          f"{result['seconds']:.1f} s; latency p50 {result['p50_ms']:.1f} ms, "
-          f"p95 {result['p95_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; "
-          f"201: {result['created']:.0f}, other: {result['errors']:.0f}")
+    print(
+        f"POST /orders ({server}; {args.concurrency} client threads"
+        f"{', Idempotency-Key' if args.idempotency_keys else ''}): "
+        f"{result['rps']:.0f} req/s; {result['requests']:.0f} requests in "
+        f"{result['seconds']:.1f} s; latency p50 {result['p50_ms']:.1f} ms, "
+        f"p95 {result['p95_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; "
+        f"201: {result['created']:.0f}, other: {result['errors']:.0f}"
+    )
 
 
 if __name__ == "__main__":

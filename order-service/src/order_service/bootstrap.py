@@ -50,13 +50,18 @@ class Services:
 
 
 def configure_logging() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def bootstrap(
-    settings: Settings | None = None, *, run_migrations: bool = True,
-    celery_app: Celery | None = None, billing: AbstractBilling | None = None,
+    settings: Settings | None = None,
+    *,
+    run_migrations: bool = True,
+    celery_app: Celery | None = None,
+    billing: AbstractBilling | None = None,
     **engine_options: Any,
 ) -> Services:
     settings = settings or Settings.from_env()
@@ -66,7 +71,8 @@ def bootstrap(
         migrate(engine)
     app = celery_app or create_app(SERVICE, broker_urls=list(settings.broker_urls) or None)
     return Services(
-        settings=settings, engine=engine,
+        settings=settings,
+        engine=engine,
         session_factory=sessionmaker(engine, expire_on_commit=False),
         celery_app=app,
         billing=billing or RpcBilling(RpcClient(app), timeout=settings.invoice_timeout),
@@ -74,32 +80,41 @@ def bootstrap(
     )
 
 
-def build_relay(services: Services, publisher: PayloadPublisher | None = None,
-                heartbeat_file: Path | None = None) -> Relay:
+def build_relay(
+    services: Services,
+    publisher: PayloadPublisher | None = None,
+    heartbeat_file: Path | None = None,
+) -> Relay:
     settings = services.settings
     postgres = services.engine.dialect.name == "postgresql"
     listener = OutboxListener(services.engine.url) if postgres else None
     return Relay(
         store=SqlOutboxStore(services.session_factory, hold_locks=postgres),
         publisher=publisher or Publisher(services.celery_app),
-        batch_size=settings.relay_batch_size, publishers=settings.relay_publishers,
+        batch_size=settings.relay_batch_size,
+        publishers=settings.relay_publishers,
         poll_interval=settings.relay_poll_interval,
         backoff=Backoff(settings.relay_backoff_start, settings.relay_backoff_max),
         wait_for_work=listener.wait if listener else None,
         heartbeat=_toucher(heartbeat_file) if heartbeat_file else (lambda: None),
         broker_check=lambda: check_broker(services.celery_app, settings.readiness_timeout),
         retention=timedelta(hours=settings.outbox_retention_hours)
-        if settings.outbox_retention_hours > 0 else None,
+        if settings.outbox_retention_hours > 0
+        else None,
     )
 
 
 def check_broker(app: Celery, timeout: float) -> None:
     """Connect to the first broker node that answers within ``timeout`` s, or raise."""
     urls = str(app.conf.broker_url).split(";")
-    with Connection(app.conf.broker_url, connect_timeout=timeout,  # type: ignore[no-untyped-call]
-                    failover_strategy="round-robin") as connection:
-        connection.ensure_connection(max_retries=len(urls), interval_start=0, interval_step=0,
-                                     timeout=timeout * len(urls))
+    with Connection(
+        app.conf.broker_url,
+        connect_timeout=timeout,  # type: ignore[no-untyped-call]
+        failover_strategy="round-robin",
+    ) as connection:
+        connection.ensure_connection(
+            max_retries=len(urls), interval_start=0, interval_step=0, timeout=timeout * len(urls)
+        )
 
 
 def _toucher(path: Path, every: float = 5.0) -> Callable[[], None]:

@@ -27,14 +27,24 @@ INVOICE_TIMEOUT = 1.0
 
 def order_app(broker_url: str) -> Celery:
     """order-service's real Celery app, with quick private retries for tests."""
-    return create_app("order", broker_urls=[broker_url], worker_hijack_root_logger=False,
-                      shop_retry_policy=RetryPolicy(max_retries=2, first_delay=0.2))
+    return create_app(
+        "order",
+        broker_urls=[broker_url],
+        worker_hijack_root_logger=False,
+        shop_retry_policy=RetryPolicy(max_retries=2, first_delay=0.2),
+    )
 
 
 def make_services(database_url: str, broker_url: str) -> bootstrap.Services:
-    settings = Settings(database_url=database_url, broker_urls=(broker_url,),
-                        invoice_timeout=INVOICE_TIMEOUT, readiness_timeout=1.0,
-                        relay_poll_interval=0.05, relay_backoff_start=0.2, relay_backoff_max=1.0)
+    settings = Settings(
+        database_url=database_url,
+        broker_urls=(broker_url,),
+        invoice_timeout=INVOICE_TIMEOUT,
+        readiness_timeout=1.0,
+        relay_poll_interval=0.05,
+        relay_backoff_start=0.2,
+        relay_backoff_max=1.0,
+    )
     return bootstrap.bootstrap(settings, celery_app=order_app(broker_url))
 
 
@@ -101,10 +111,15 @@ def wait_for_status(api: FlaskClient, order_id: int, status: str, timeout: float
 
 
 def place(api: FlaskClient, customer: str, **headers: str) -> dict[str, Any]:
-    response = api.post("/orders", json={
-        "customer_id": customer, "currency": "EUR",
-        "lines": [{"id": 1, "quantity": 2, "unit_price": "4.50"}],
-    }, headers=headers)
+    response = api.post(
+        "/orders",
+        json={
+            "customer_id": customer,
+            "currency": "EUR",
+            "lines": [{"id": 1, "quantity": 2, "unit_price": "4.50"}],
+        },
+        headers=headers,
+    )
     assert response.status_code == 201, response.get_json()
     body: dict[str, Any] = response.get_json()
     return body

@@ -33,9 +33,15 @@ def test_migrations_build_exactly_the_mapped_schema(database_url: str) -> None:
 def test_replicas_migrating_at_once_all_succeed(database_url: str) -> None:
     """Three processes run ``order-service-migrate`` together, as scaled replicas would."""
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    replicas = [subprocess.Popen([sys.executable, "-m", "order_service.entrypoints.migrate"],
-                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                for _ in range(3)]
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-m", "order_service.entrypoints.migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(3)
+    ]
     outputs = [replica.communicate(timeout=90)[0].decode() for replica in replicas]
 
     assert [replica.returncode for replica in replicas] == [0, 0, 0], outputs
@@ -43,12 +49,15 @@ def test_replicas_migrating_at_once_all_succeed(database_url: str) -> None:
     with engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() == "0001"
     assert {"orders", "order_lines", "idempotency_keys", "outbox", "processed_events"} <= set(
-        inspect(engine).get_table_names())
+        inspect(engine).get_table_names()
+    )
     engine.dispose()
 
 
-@pytest.mark.skipif("postgresql" not in os.environ.get("TEST_DATABASE_URL", ""),
-                    reason="the advisory lock is PostgreSQL's")
+@pytest.mark.skipif(
+    "postgresql" not in os.environ.get("TEST_DATABASE_URL", ""),
+    reason="the advisory lock is PostgreSQL's",
+)
 def test_replicas_migrating_an_empty_postgres_database_at_once() -> None:
     """A brand-new database (needs CREATEDB): the lock makes two of three wait, then no-op."""
     admin_url = make_url(os.environ["TEST_DATABASE_URL"])
@@ -58,7 +67,8 @@ def test_replicas_migrating_an_empty_postgres_database_at_once() -> None:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         test_replicas_migrating_at_once_all_succeed(
-            admin_url.set(database=name).render_as_string(hide_password=False))
+            admin_url.set(database=name).render_as_string(hide_password=False)
+        )
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))

@@ -34,20 +34,31 @@ def billing_answers() -> Iterator[dict[int, InvoiceView]]:
     GET_INVOICE.responder = None
 
 
-def test_invoice_comes_from_billing(api: FlaskClient, vhost: TestVhost, customer: str,
-                                    billing_answers: dict[int, InvoiceView]) -> None:
+def test_invoice_comes_from_billing(
+    api: FlaskClient, vhost: TestVhost, customer: str, billing_answers: dict[int, InvoiceView]
+) -> None:
     order_id = place(api, customer)["id"]
     billing_answers[order_id] = InvoiceView(
-        invoice_id=f"INV-{order_id}", order_id=order_id, customer_id=customer,
-        currency=CurrencyCode("EUR"), amount=Money(Decimal("9.0000")), status="invoiced")
+        invoice_id=f"INV-{order_id}",
+        order_id=order_id,
+        customer_id=customer,
+        currency=CurrencyCode("EUR"),
+        amount=Money(Decimal("9.0000")),
+        status="invoiced",
+    )
     with running_worker(vhost, "billing"):
         response = api.get(f"/orders/{order_id}/invoice")
         not_yet = api.get(f"/orders/{place(api, customer)['id']}/invoice")
 
     assert response.status_code == 200
-    assert response.get_json() == {"invoice_id": f"INV-{order_id}", "order_id": order_id,
-                                   "customer_id": customer, "currency": "EUR",
-                                   "amount": "9.00", "status": "invoiced"}
+    assert response.get_json() == {
+        "invoice_id": f"INV-{order_id}",
+        "order_id": order_id,
+        "customer_id": customer,
+        "currency": "EUR",
+        "amount": "9.00",
+        "status": "invoiced",
+    }
     assert not_yet.status_code == 404
     assert "has no invoice" in not_yet.get_json()["error"]
 
@@ -63,8 +74,9 @@ def test_no_billing_worker_is_504_within_the_timeout(api: FlaskClient, customer:
     assert INVOICE_TIMEOUT <= elapsed < INVOICE_TIMEOUT + 1.0
 
 
-def test_unreachable_broker_is_503(services: bootstrap.Services, database_url: str,
-                                   customer: str) -> None:
+def test_unreachable_broker_is_503(
+    services: bootstrap.Services, database_url: str, customer: str
+) -> None:
     order_id = place(create_app(services).test_client(), customer)["id"]
     down = make_services(database_url, CLOSED_PORT_BROKER)
     try:
@@ -81,5 +93,4 @@ def test_unreachable_broker_is_503(services: bootstrap.Services, database_url: s
 def test_readyz_is_ready_with_database_and_broker(api: FlaskClient) -> None:
     response = api.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready",
-                                   "checks": {"database": "ok", "broker": "ok"}}
+    assert response.get_json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}

@@ -27,8 +27,10 @@ CONSUMER_QUEUES = ("billing.order", "logistic.order")
 
 def outbox(services: bootstrap.Services) -> list[dict[str, object]]:
     with services.engine.connect() as connection:
-        return [dict(row._mapping) for row in
-                connection.execute(select(orm.outbox).order_by(orm.outbox.c.id))]
+        return [
+            dict(row._mapping)
+            for row in connection.execute(select(orm.outbox).order_by(orm.outbox.c.id))
+        ]
 
 
 def all_published(services: bootstrap.Services) -> bool:
@@ -40,7 +42,10 @@ def event_ids(messages: list[object]) -> list[str]:
 
 
 def test_each_outbox_event_is_published_once_to_both_consumers(
-    services: bootstrap.Services, api: FlaskClient, vhost: TestVhost, customer: str,
+    services: bootstrap.Services,
+    api: FlaskClient,
+    vhost: TestVhost,
+    customer: str,
 ) -> None:
     orders = [place(api, customer) for _ in range(5)]
     assert api.post(f"/orders/{orders[0]['id']}/chargeback").status_code == 202
@@ -66,15 +71,21 @@ def test_each_outbox_event_is_published_once_to_both_consumers(
 
 
 def test_orders_are_accepted_during_a_broker_outage_and_published_once_after_it(
-    services: bootstrap.Services, database_url: str, api: FlaskClient, vhost: TestVhost,
+    services: bootstrap.Services,
+    database_url: str,
+    api: FlaskClient,
+    vhost: TestVhost,
     customer: str,
 ) -> None:
     down = make_services(database_url, CLOSED_PORT_BROKER)
     try:
         with relay_running(down) as failing:
             accepted = [place(api, customer) for _ in range(4)]  # never waits for the broker
-            wait_until(lambda: failing.backoff.failures >= 2, timeout=30,
-                       what="the relay to fail twice against the closed port")
+            wait_until(
+                lambda: failing.backoff.failures >= 2,
+                timeout=30,
+                what="the relay to fail twice against the closed port",
+            )
             accepted += [place(api, customer) for _ in range(3)]
             assert failing.published_total == 0
         rows = outbox(services)
@@ -94,10 +105,15 @@ def test_orders_are_accepted_during_a_broker_outage_and_published_once_after_it(
     assert {o["id"] for o in accepted} == published_ids
 
 
-@pytest.mark.skipif("postgresql" not in os.environ.get("TEST_DATABASE_URL", ""),
-                    reason="SKIP LOCKED claims need PostgreSQL (SQLite runs one relay)")
+@pytest.mark.skipif(
+    "postgresql" not in os.environ.get("TEST_DATABASE_URL", ""),
+    reason="SKIP LOCKED claims need PostgreSQL (SQLite runs one relay)",
+)
 def test_two_relays_never_publish_a_row_twice(
-    services: bootstrap.Services, database_url: str, api: FlaskClient, vhost: TestVhost,
+    services: bootstrap.Services,
+    database_url: str,
+    api: FlaskClient,
+    vhost: TestVhost,
     customer: str,
 ) -> None:
     second = make_services(database_url, vhost.url("order-service"))
@@ -105,8 +121,9 @@ def test_two_relays_never_publish_a_row_twice(
     try:
         with relay_running(services), relay_running(second):
             go.set()
-            orders = [place(api, customer, **{"Idempotency-Key": str(uuid.uuid4())})
-                      for _ in range(60)]
+            orders = [
+                place(api, customer, **{"Idempotency-Key": str(uuid.uuid4())}) for _ in range(60)
+            ]
             wait_until(lambda: all_published(services), timeout=30, what="all published")
     finally:
         second.engine.dispose()

@@ -20,25 +20,40 @@ pytestmark = pytest.mark.integration
 
 
 def invoice(order_id: int, event_id: uuid.UUID | None = None) -> Invoice:
-    return Invoice(event_id=event_id or uuid.uuid4(), invoice_id=f"INV-{order_id}",
-                   order_id=order_id, customer_id="c", currency=CurrencyCode("EUR"),
-                   amount=Money(Decimal("9.00")),
-                   occurred_at=utc_now(), caused_by=uuid.uuid4())
+    return Invoice(
+        event_id=event_id or uuid.uuid4(),
+        invoice_id=f"INV-{order_id}",
+        order_id=order_id,
+        customer_id="c",
+        currency=CurrencyCode("EUR"),
+        amount=Money(Decimal("9.00")),
+        occurred_at=utc_now(),
+        caused_by=uuid.uuid4(),
+    )
 
 
 def shipment(order_id: int) -> Shipment:
-    return Shipment(event_id=uuid.uuid4(), shipment_id=f"SHP-{order_id}", order_id=order_id,
-                    occurred_at=utc_now(), caused_by=uuid.uuid4())
+    return Shipment(
+        event_id=uuid.uuid4(),
+        shipment_id=f"SHP-{order_id}",
+        order_id=order_id,
+        occurred_at=utc_now(),
+        caused_by=uuid.uuid4(),
+    )
 
 
 def processed(services: bootstrap.Services) -> int:
     with services.engine.connect() as connection:
-        return int(connection.execute(
-            select(func.count()).select_from(orm.processed_events)).scalar_one())
+        return int(
+            connection.execute(select(func.count()).select_from(orm.processed_events)).scalar_one()
+        )
 
 
 def test_invoiced_and_dispatched_facts_make_the_order_dispatched(
-    services: bootstrap.Services, api: FlaskClient, vhost: TestVhost, customer: str,
+    services: bootstrap.Services,
+    api: FlaskClient,
+    vhost: TestVhost,
+    customer: str,
 ) -> None:
     order_id = place(api, customer)["id"]
     billing, logistic = publisher(vhost, "billing"), publisher(vhost, "logistic")
@@ -51,7 +66,10 @@ def test_invoiced_and_dispatched_facts_make_the_order_dispatched(
 
 
 def test_a_duplicate_fact_is_handled_once(
-    services: bootstrap.Services, api: FlaskClient, vhost: TestVhost, customer: str,
+    services: bootstrap.Services,
+    api: FlaskClient,
+    vhost: TestVhost,
+    customer: str,
 ) -> None:
     order_id = place(api, customer)["id"]
     billing, logistic = publisher(vhost, "billing"), publisher(vhost, "logistic")
@@ -72,7 +90,11 @@ def test_a_duplicate_fact_is_handled_once(
 
 @pytest.mark.parametrize("final", ["cancelled", "returned"])
 def test_chargeback_facts_end_the_order(
-    services: bootstrap.Services, api: FlaskClient, vhost: TestVhost, customer: str, final: str,
+    services: bootstrap.Services,
+    api: FlaskClient,
+    vhost: TestVhost,
+    customer: str,
+    final: str,
 ) -> None:
     shipment_event = Shipment.cancelled if final == "cancelled" else Shipment.returned
     order_id = place(api, customer)["id"]
@@ -86,7 +108,10 @@ def test_chargeback_facts_end_the_order(
 
 
 def test_a_fact_about_an_unknown_order_is_dead_lettered_with_the_reason(
-    services: bootstrap.Services, api: FlaskClient, vhost: TestVhost, customer: str,
+    services: bootstrap.Services,
+    api: FlaskClient,
+    vhost: TestVhost,
+    customer: str,
 ) -> None:
     order_id = place(api, customer)["id"]
     billing = publisher(vhost, "billing")

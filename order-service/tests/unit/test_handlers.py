@@ -21,18 +21,29 @@ Submit = event_contracts.Order.submit
 Chargeback = event_contracts.Order.chargeback
 
 
-def place(uow: FakeUnitOfWork, key: str | None = None, customer: str = "c-1",
-          request_hash: str = "h1") -> handlers.Response:
-    return handlers.place_order(commands.PlaceOrder(
-        customer_id=customer, currency="EUR",
-        lines=(commands.NewLine(1, 2, Decimal("4.50")), commands.NewLine(7, 1, Decimal("0.99"))),
-        idempotency_key=key, request_hash=request_hash, correlation_id="corr-1",
-    ), uow)
+def place(
+    uow: FakeUnitOfWork, key: str | None = None, customer: str = "c-1", request_hash: str = "h1"
+) -> handlers.Response:
+    return handlers.place_order(
+        commands.PlaceOrder(
+            customer_id=customer,
+            currency="EUR",
+            lines=(
+                commands.NewLine(1, 2, Decimal("4.50")),
+                commands.NewLine(7, 1, Decimal("0.99")),
+            ),
+            idempotency_key=key,
+            request_hash=request_hash,
+            correlation_id="corr-1",
+        ),
+        uow,
+    )
 
 
 def fact(order_id: int, kind: Fact, event_id: uuid.UUID | None = None) -> commands.RecordFact:
-    delivery = Delivery(event_id=event_id or uuid.uuid4(), routing_key=f"x.v1.{kind.value}",
-                        consumer="order")
+    delivery = Delivery(
+        event_id=event_id or uuid.uuid4(), routing_key=f"x.v1.{kind.value}", consumer="order"
+    )
     return commands.RecordFact(order_id=order_id, fact=kind, delivery=delivery)
 
 
@@ -90,7 +101,11 @@ def test_chargeback_queues_a_new_message_with_the_same_order_data() -> None:
     [charged] = uow.outbox.messages(Chargeback)
     assert charged.event_id != submitted.event_id
     assert (charged.id, charged.customer_id, charged.currency, charged.lines) == (
-        submitted.id, submitted.customer_id, submitted.currency, submitted.lines)
+        submitted.id,
+        submitted.customer_id,
+        submitted.currency,
+        submitted.lines,
+    )
 
 
 def test_a_second_chargeback_is_refused_and_queues_nothing() -> None:

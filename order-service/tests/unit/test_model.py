@@ -17,8 +17,11 @@ pytestmark = pytest.mark.unit
 
 
 def an_order(order_id: int = 1) -> Order:
-    order = Order.place(customer_id="c-1", currency="EUR",
-                        lines=[OrderLine(2, 1, Decimal("0.125")), OrderLine(1, 2, Decimal("4.50"))])
+    order = Order.place(
+        customer_id="c-1",
+        currency="EUR",
+        lines=[OrderLine(2, 1, Decimal("0.125")), OrderLine(1, 2, Decimal("4.50"))],
+    )
     order.id = order_id
     return order
 
@@ -48,8 +51,9 @@ def test_dispatched_before_invoiced_waits_for_the_invoice() -> None:
     assert order.status == Status.DISPATCHED
 
 
-@pytest.mark.parametrize("before", [[], ["mark_invoiced"], ["mark_invoiced", "mark_dispatched"],
-                                    ["mark_dispatched"]])
+@pytest.mark.parametrize(
+    "before", [[], ["mark_invoiced"], ["mark_invoiced", "mark_dispatched"], ["mark_dispatched"]]
+)
 def test_chargeback_is_allowed_before_any_chargeback(before: list[str]) -> None:
     order = an_order()
     for step in before:
@@ -60,13 +64,16 @@ def test_chargeback_is_allowed_before_any_chargeback(before: list[str]) -> None:
     assert order.events == [events.ChargedBack()]
 
 
-@pytest.mark.parametrize("after", [
-    [],
-    ["mark_refunded"],
-    ["mark_refunded", "mark_shipment_cancelled"],
-    ["mark_refunded", "mark_shipment_returned"],
-    ["mark_shipment_returned"],
-])
+@pytest.mark.parametrize(
+    "after",
+    [
+        [],
+        ["mark_refunded"],
+        ["mark_refunded", "mark_shipment_cancelled"],
+        ["mark_refunded", "mark_shipment_returned"],
+        ["mark_shipment_returned"],
+    ],
+)
 def test_a_second_chargeback_is_refused_whatever_followed_the_first(after: list[str]) -> None:
     order = an_order()
     order.charge_back()
@@ -148,26 +155,42 @@ def test_without_chargeback_the_status_is_what_the_flags_say(facts: list[str]) -
     order = an_order()
     for name in facts:
         FACTS[name](order)
-    expected = (Status.DISPATCHED if {"invoiced", "dispatched"} <= set(facts)
-                else Status.INVOICED if "invoiced" in facts else Status.IN_REVIEW)
+    expected = (
+        Status.DISPATCHED
+        if {"invoiced", "dispatched"} <= set(facts)
+        else Status.INVOICED
+        if "invoiced" in facts
+        else Status.IN_REVIEW
+    )
     assert order.status == expected
 
 
-@pytest.mark.parametrize(("flags", "status"), [
-    ({}, Status.IN_REVIEW),
-    ({"dispatched": True}, Status.IN_REVIEW),
-    ({"invoiced": True}, Status.INVOICED),
-    ({"invoiced": True, "dispatched": True}, Status.DISPATCHED),
-    ({"charged_back": True, "invoiced": True, "dispatched": True}, Status.CHARGED_BACK),
-    ({"charged_back": True, "refunded": True}, Status.CHARGED_BACK),
-    ({"charged_back": True, "shipment_outcome": "cancelled"}, Status.CHARGED_BACK),
-    ({"charged_back": True, "refunded": True, "shipment_outcome": "cancelled"}, Status.CANCELLED),
-    ({"charged_back": True, "refunded": True, "shipment_outcome": "returned"}, Status.RETURNED),
-])
+@pytest.mark.parametrize(
+    ("flags", "status"),
+    [
+        ({}, Status.IN_REVIEW),
+        ({"dispatched": True}, Status.IN_REVIEW),
+        ({"invoiced": True}, Status.INVOICED),
+        ({"invoiced": True, "dispatched": True}, Status.DISPATCHED),
+        ({"charged_back": True, "invoiced": True, "dispatched": True}, Status.CHARGED_BACK),
+        ({"charged_back": True, "refunded": True}, Status.CHARGED_BACK),
+        ({"charged_back": True, "shipment_outcome": "cancelled"}, Status.CHARGED_BACK),
+        (
+            {"charged_back": True, "refunded": True, "shipment_outcome": "cancelled"},
+            Status.CANCELLED,
+        ),
+        ({"charged_back": True, "refunded": True, "shipment_outcome": "returned"}, Status.RETURNED),
+    ],
+)
 def test_derive_status_table(flags: dict[str, object], status: Status) -> None:
     outcome = flags.get("shipment_outcome")
-    assert derive_status(
-        invoiced=bool(flags.get("invoiced")), dispatched=bool(flags.get("dispatched")),
-        charged_back=bool(flags.get("charged_back")), refunded=bool(flags.get("refunded")),
-        shipment_outcome=ShipmentOutcome(outcome) if isinstance(outcome, str) else None,
-    ) == status
+    assert (
+        derive_status(
+            invoiced=bool(flags.get("invoiced")),
+            dispatched=bool(flags.get("dispatched")),
+            charged_back=bool(flags.get("charged_back")),
+            refunded=bool(flags.get("refunded")),
+            shipment_outcome=ShipmentOutcome(outcome) if isinstance(outcome, str) else None,
+        )
+        == status
+    )

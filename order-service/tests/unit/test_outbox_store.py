@@ -22,27 +22,36 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 def services(database_url: str) -> Iterator[bootstrap.Services]:
-    services = bootstrap.bootstrap(Settings(database_url=database_url,
-                                            broker_urls=("amqp://x:y@127.0.0.1:1/shop",)))
+    services = bootstrap.bootstrap(
+        Settings(database_url=database_url, broker_urls=("amqp://x:y@127.0.0.1:1/shop",))
+    )
     yield services
     services.engine.dispose()
 
 
 def place_orders(services: bootstrap.Services, customer: str, count: int) -> None:
     for _ in range(count):
-        handlers.place_order(commands.PlaceOrder(
-            customer_id=customer, currency="EUR",
-            lines=(commands.NewLine(1, 1, Decimal("1.00")),)), services.uow())
+        handlers.place_order(
+            commands.PlaceOrder(
+                customer_id=customer,
+                currency="EUR",
+                lines=(commands.NewLine(1, 1, Decimal("1.00")),),
+            ),
+            services.uow(),
+        )
 
 
 def outbox(services: bootstrap.Services) -> list[dict[str, object]]:
     with services.engine.connect() as connection:
-        return [dict(row._mapping) for row in
-                connection.execute(select(orm.outbox).order_by(orm.outbox.c.id))]
+        return [
+            dict(row._mapping)
+            for row in connection.execute(select(orm.outbox).order_by(orm.outbox.c.id))
+        ]
 
 
 def test_published_rows_are_marked_and_the_failed_one_keeps_its_error(
-    services: bootstrap.Services, customer: str,
+    services: bootstrap.Services,
+    customer: str,
 ) -> None:
     place_orders(services, customer, 4)
     publisher = FakePublisher(fail_after=2)
@@ -74,7 +83,8 @@ def test_a_batch_is_at_most_batch_size(services: bootstrap.Services, customer: s
 
 
 def test_purge_deletes_only_rows_published_before_the_cutoff(
-    services: bootstrap.Services, customer: str,
+    services: bootstrap.Services,
+    customer: str,
 ) -> None:
     place_orders(services, customer, 3)
     relay = bootstrap.build_relay(services, publisher=FakePublisher())
@@ -83,8 +93,11 @@ def test_purge_deletes_only_rows_published_before_the_cutoff(
     store = relay.store
     first = min(int(row["id"]) for row in outbox(services))  # type: ignore[call-overload]
     with services.engine.begin() as connection:
-        connection.execute(update(orm.outbox).where(orm.outbox.c.id == first)
-                           .values(published_at=datetime.now(UTC) - timedelta(days=8)))
+        connection.execute(
+            update(orm.outbox)
+            .where(orm.outbox.c.id == first)
+            .values(published_at=datetime.now(UTC) - timedelta(days=8))
+        )
 
     assert store.purge(datetime.now(UTC) - timedelta(days=7)) == 1
     rows = outbox(services)

@@ -16,9 +16,18 @@ pytestmark = pytest.mark.unit
 
 
 def rows(count: int) -> list[OutboxRow]:
-    return [OutboxRow(id=i, event_id=uuid.uuid4(), exchange="order", routing_key="order.v2.submit",
-                      payload={"id": i, "occurred_at": "2025-01-01T00:00:00+00:00"},
-                      correlation_id=None, attempts=0) for i in range(1, count + 1)]
+    return [
+        OutboxRow(
+            id=i,
+            event_id=uuid.uuid4(),
+            exchange="order",
+            routing_key="order.v2.submit",
+            payload={"id": i, "occurred_at": "2025-01-01T00:00:00+00:00"},
+            correlation_id=None,
+            attempts=0,
+        )
+        for i in range(1, count + 1)
+    ]
 
 
 def test_publishes_in_id_order_and_marks_each_row() -> None:
@@ -52,8 +61,7 @@ def test_run_publishes_everything_then_idles_until_stopped() -> None:
     outbox = rows(250)
     store, publisher = FakeOutboxStore(outbox), FakePublisher()
     waits: list[float] = []
-    relay = Relay(store, publisher, batch_size=100, poll_interval=0.01,
-                  wait_for_work=waits.append)
+    relay = Relay(store, publisher, batch_size=100, poll_interval=0.01, wait_for_work=waits.append)
     thread = threading.Thread(target=relay.run)
     thread.start()
     try:
@@ -86,9 +94,18 @@ def test_run_backs_off_on_failures_and_recovers() -> None:
 def two_events_per_order(orders: int) -> list[OutboxRow]:
     """Row ids in commit order: every order's submit, then every order's chargeback."""
     keys = ["order.v2.submit"] * orders + ["order.v2.chargeback"] * orders
-    return [OutboxRow(id=i, event_id=uuid.uuid4(), exchange="order", routing_key=key,
-                      payload={"id": 1 + (i - 1) % orders}, correlation_id=None, attempts=0)
-            for i, key in enumerate(keys, start=1)]
+    return [
+        OutboxRow(
+            id=i,
+            event_id=uuid.uuid4(),
+            exchange="order",
+            routing_key=key,
+            payload={"id": 1 + (i - 1) % orders},
+            correlation_id=None,
+            attempts=0,
+        )
+        for i, key in enumerate(keys, start=1)
+    ]
 
 
 def test_lanes_publish_everything_once_and_keep_each_orders_events_in_order() -> None:
@@ -123,7 +140,9 @@ def test_a_failing_lane_stops_alone_and_its_order_stays_in_order() -> None:
     publisher.fail_for.clear()
     relay.run_once()
     assert [key for oid, key in publisher.sent if oid == 3] == [
-        "order.v2.submit", "order.v2.chargeback"]
+        "order.v2.submit",
+        "order.v2.chargeback",
+    ]
     assert len(publisher.event_ids) == 16
     if relay.pool:
         relay.pool.shutdown()

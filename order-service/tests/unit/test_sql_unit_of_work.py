@@ -24,28 +24,36 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 def services(database_url: str) -> Iterator[bootstrap.Services]:
-    services = bootstrap.bootstrap(Settings(database_url=database_url,
-                                            broker_urls=("amqp://x:y@127.0.0.1:1/shop",)))
+    services = bootstrap.bootstrap(
+        Settings(database_url=database_url, broker_urls=("amqp://x:y@127.0.0.1:1/shop",))
+    )
     yield services
     services.engine.dispose()
 
 
 def rows(services: bootstrap.Services, table: object) -> int:
     with services.engine.connect() as connection:
-        return int(connection.execute(
-            select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+        return int(connection.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
 def place(services: bootstrap.Services, customer: str) -> int:
-    response = handlers.place_order(commands.PlaceOrder(
-        customer_id=customer, currency="EUR", lines=(commands.NewLine(1, 2, Decimal("4.50")),)),
-        services.uow())
+    response = handlers.place_order(
+        commands.PlaceOrder(
+            customer_id=customer, currency="EUR", lines=(commands.NewLine(1, 2, Decimal("4.50")),)
+        ),
+        services.uow(),
+    )
     return response.order_id
 
 
 def fact(order_id: int, kind: commands.Fact, event_id: uuid.UUID) -> commands.RecordFact:
-    return commands.RecordFact(order_id=order_id, fact=kind, delivery=Delivery(
-        event_id=event_id, routing_key=f"billing.v1.{kind.value}", consumer="order"))
+    return commands.RecordFact(
+        order_id=order_id,
+        fact=kind,
+        delivery=Delivery(
+            event_id=event_id, routing_key=f"billing.v1.{kind.value}", consumer="order"
+        ),
+    )
 
 
 def test_the_same_event_id_is_applied_once(services: bootstrap.Services, customer: str) -> None:
@@ -68,44 +76,66 @@ def test_a_failed_fact_records_no_dedupe_key(services: bootstrap.Services) -> No
     assert rows(services, orm.processed_events) == 0
 
 
-def test_an_order_and_its_event_commit_together(services: bootstrap.Services,
-                                                customer: str) -> None:
+def test_an_order_and_its_event_commit_together(
+    services: bootstrap.Services, customer: str
+) -> None:
     order_id = place(services, customer)
     handlers.charge_back(commands.ChargeBack(order_id=order_id), services.uow())
-    assert (rows(services, orm.orders), rows(services, orm.order_lines),
-            rows(services, orm.outbox)) == (1, 1, 2)
+    assert (
+        rows(services, orm.orders),
+        rows(services, orm.order_lines),
+        rows(services, orm.outbox),
+    ) == (1, 1, 2)
 
 
 needs_postgresql = pytest.mark.skipif(
     "postgresql" not in os.environ.get("TEST_DATABASE_URL", ""),
-    reason="one-statement writes and sequence blocks are PostgreSQL's")
+    reason="one-statement writes and sequence blocks are PostgreSQL's",
+)
 
 
 @needs_postgresql
-def test_a_new_order_is_written_in_one_statement(services: bootstrap.Services,
-                                                 customer: str) -> None:
+def test_a_new_order_is_written_in_one_statement(
+    services: bootstrap.Services, customer: str
+) -> None:
     place(services, customer)  # draws the process's first block of ids
     statements: list[str] = []
-    event.listen(services.engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_: statements.append(statement))
+    event.listen(
+        services.engine,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, *_: statements.append(statement),
+    )
 
-    response = handlers.place_order(commands.PlaceOrder(
-        customer_id=customer, currency="EUR", lines=(
-            commands.NewLine(1, 2, Decimal("4.50")), commands.NewLine(2, 1, Decimal("0.10")))),
-        services.uow())
+    response = handlers.place_order(
+        commands.PlaceOrder(
+            customer_id=customer,
+            currency="EUR",
+            lines=(
+                commands.NewLine(1, 2, Decimal("4.50")),
+                commands.NewLine(2, 1, Decimal("0.10")),
+            ),
+        ),
+        services.uow(),
+    )
 
     assert len(statements) == 1, statements
     assert statements[0].startswith("WITH")
     assert handlers.get_order(response.order_id, services.uow())["total"] == "9.10"
-    assert (rows(services, orm.orders), rows(services, orm.order_lines),
-            rows(services, orm.outbox)) == (2, 3, 2)
+    assert (
+        rows(services, orm.orders),
+        rows(services, orm.order_lines),
+        rows(services, orm.outbox),
+    ) == (2, 3, 2)
 
 
 @needs_postgresql
-def test_processes_draw_disjoint_blocks_of_order_ids(services: bootstrap.Services,
-                                                     customer: str) -> None:
-    first, second = SequenceBlocks(services.engine, block=3), SequenceBlocks(services.engine,
-                                                                             block=3)
+def test_processes_draw_disjoint_blocks_of_order_ids(
+    services: bootstrap.Services, customer: str
+) -> None:
+    first, second = (
+        SequenceBlocks(services.engine, block=3),
+        SequenceBlocks(services.engine, block=3),
+    )
     ids = [draw() for _ in range(4) for draw in (first, second)]
     assert len(set(ids)) == len(ids) == 8
     services.next_order_id = first

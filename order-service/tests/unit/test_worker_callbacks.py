@@ -19,22 +19,37 @@ pytestmark = pytest.mark.unit
 
 
 def invoice(order_id: int, event_id: uuid.UUID | None = None) -> Invoice:
-    return Invoice(event_id=event_id or uuid.uuid4(), invoice_id=f"INV-{order_id}",
-                   order_id=order_id, customer_id="c", currency=CurrencyCode("EUR"),
-                   amount=Money(Decimal("9.00")),
-                   occurred_at=utc_now(), caused_by=uuid.uuid4())
+    return Invoice(
+        event_id=event_id or uuid.uuid4(),
+        invoice_id=f"INV-{order_id}",
+        order_id=order_id,
+        customer_id="c",
+        currency=CurrencyCode("EUR"),
+        amount=Money(Decimal("9.00")),
+        occurred_at=utc_now(),
+        caused_by=uuid.uuid4(),
+    )
 
 
 def shipment(order_id: int) -> Shipment:
-    return Shipment(event_id=uuid.uuid4(), shipment_id=f"SHP-{order_id}", order_id=order_id,
-                    occurred_at=utc_now(), caused_by=uuid.uuid4())
+    return Shipment(
+        event_id=uuid.uuid4(),
+        shipment_id=f"SHP-{order_id}",
+        order_id=order_id,
+        occurred_at=utc_now(),
+        caused_by=uuid.uuid4(),
+    )
 
 
 @pytest.fixture
 def uow() -> FakeUnitOfWork:
     uow = FakeUnitOfWork()
-    handlers.place_order(commands.PlaceOrder(
-        customer_id="c-1", currency="EUR", lines=(commands.NewLine(1, 2, Decimal("4.50")),)), uow)
+    handlers.place_order(
+        commands.PlaceOrder(
+            customer_id="c-1", currency="EUR", lines=(commands.NewLine(1, 2, Decimal("4.50")),)
+        ),
+        uow,
+    )
     return uow
 
 

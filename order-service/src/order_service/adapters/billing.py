@@ -47,8 +47,9 @@ class RpcBilling(AbstractBilling):
 
     def invoice(self, order_id: int) -> dict[str, Any]:
         try:
-            view = self.client.call(GET_INVOICE, InvoiceQuery(order_id=order_id),
-                                    timeout=self.timeout)
+            view = self.client.call(
+                GET_INVOICE, InvoiceQuery(order_id=order_id), timeout=self.timeout
+            )
         except RemoteCallTimeout as exc:
             raise BillingTimeout(str(exc)) from exc
         except RemoteCallError as exc:

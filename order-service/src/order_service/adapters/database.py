@@ -32,8 +32,9 @@ def make_engine(url: str, *, pool_size: int = 5, **options: Any) -> Engine:
     # No pool_pre_ping: it costs a round trip per checkout (per request). A connection broken by
     # a database restart fails one transaction, which invalidates the whole pool; the client's
     # retry (or the worker's private retry) then gets a fresh connection.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
-                         **options)
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, **options
+    )
 
 
 def _sqlite_immediate_transactions(engine: Engine) -> None:

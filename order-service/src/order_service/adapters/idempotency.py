@@ -46,16 +46,26 @@ class SqlIdempotencyKeys(AbstractIdempotencyKeys):
     def get(self, key: str) -> StoredResponse | None:
         table = orm.idempotency_keys
         row = self.session.execute(
-            select(table.c.request_hash, table.c.order_id, table.c.response_status,
-                   table.c.response_body).where(table.c.key == key)
+            select(
+                table.c.request_hash,
+                table.c.order_id,
+                table.c.response_status,
+                table.c.response_body,
+            ).where(table.c.key == key)
         ).first()
         return None if row is None else StoredResponse(*row)
 
     def add(self, key: str, response: StoredResponse) -> None:
-        self.inserts.add(orm.idempotency_keys, {
-            "key": key, "request_hash": response.request_hash, "order_id": response.order_id,
-            "response_status": response.status, "response_body": response.body,
-        })
+        self.inserts.add(
+            orm.idempotency_keys,
+            {
+                "key": key,
+                "request_hash": response.request_hash,
+                "order_id": response.order_id,
+                "response_status": response.status,
+                "response_body": response.body,
+            },
+        )
 
 
 def is_key_taken(error: IntegrityError) -> bool:

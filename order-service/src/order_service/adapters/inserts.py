@@ -52,9 +52,12 @@ class InsertBatch:
         ``.values(rows)`` would be compiled again for every order.
         """
         shape = tuple((table, len(rows), tuple(rows[0])) for table, rows in self._rows.items())
-        parameters = {_name(table, index, column): value
-                      for table, rows in self._rows.items()
-                      for index, row in enumerate(rows) for column, value in row.items()}
+        parameters = {
+            _name(table, index, column): value
+            for table, rows in self._rows.items()
+            for index, row in enumerate(rows)
+            for column, value in row.items()
+        }
         return _statement(shape), parameters
 
 
@@ -66,10 +69,13 @@ def _name(table: Table, index: int, column: str) -> str:
 def _statement(shape: tuple[tuple[Table, int, tuple[str, ...]], ...]) -> Insert:
     # One single-row INSERT per row: SQLAlchemy caches those, not a multi-row VALUES.
     *first, last = (
-        insert(table).values({column: bindparam(_name(table, index, column),
-                                                type_=table.c[column].type)
-                              for column in columns})
-        for table, count, columns in shape for index in range(count)
+        insert(table).values(
+            {
+                column: bindparam(_name(table, index, column), type_=table.c[column].type)
+                for column in columns
+            }
+        )
+        for table, count, columns in shape
+        for index in range(count)
     )
-    return last.add_cte(*(statement.cte(f"row_{number}") for number, statement in
-                          enumerate(first)))
+    return last.add_cte(*(statement.cte(f"row_{number}") for number, statement in enumerate(first)))

@@ -14,8 +14,9 @@ from collections import deque
 
 from sqlalchemy import Engine, text
 
-_DRAW = text("SELECT nextval(pg_get_serial_sequence('orders', 'id')) "
-             "FROM generate_series(1, :count)")
+_DRAW = text(
+    "SELECT nextval(pg_get_serial_sequence('orders', 'id')) FROM generate_series(1, :count)"
+)
 
 
 class SequenceBlocks:

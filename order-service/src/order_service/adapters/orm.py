@@ -70,15 +70,18 @@ class MoneyType(TypeDecorator[Decimal]):
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 Timestamp = DateTime(timezone=True)
 
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 orders = Table(
-    "orders", metadata,
+    "orders",
+    metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("customer_id", String(64), nullable=False, index=True),
     Column("currency", String(3), nullable=False),
@@ -94,7 +97,8 @@ orders = Table(
 )
 
 order_lines = Table(
-    "order_lines", metadata,
+    "order_lines",
+    metadata,
     Column("order_id", BigId, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
     Column("line_id", BigInteger, primary_key=True),
     Column("quantity", Integer, nullable=False),
@@ -102,7 +106,8 @@ order_lines = Table(
 )
 
 idempotency_keys = Table(
-    "idempotency_keys", metadata,
+    "idempotency_keys",
+    metadata,
     Column("key", String(200), primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("order_id", BigId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
@@ -112,7 +117,8 @@ idempotency_keys = Table(
 )
 
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("event_id", Uuid, nullable=False, unique=True),
     Column("exchange", String(100), nullable=False),
@@ -124,8 +130,12 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("last_error", Text, nullable=True),
 )
-Index("ix_outbox_unpublished", outbox.c.id, postgresql_where=outbox.c.published_at.is_(None),
-      sqlite_where=outbox.c.published_at.is_(None))
+Index(
+    "ix_outbox_unpublished",
+    outbox.c.id,
+    postgresql_where=outbox.c.published_at.is_(None),
+    sqlite_where=outbox.c.published_at.is_(None),
+)
 
 processed_events = processed_events_table(metadata)
 
@@ -140,10 +150,15 @@ def start_mappers() -> None:
         return
     lines_mapper = mapper_registry.map_imperatively(model.OrderLine, order_lines)
     mapper_registry.map_imperatively(
-        model.Order, orders,
+        model.Order,
+        orders,
         properties={
-            "lines": relationship(lines_mapper, order_by=order_lines.c.line_id, lazy="selectin",
-                                  cascade="all, delete-orphan"),
+            "lines": relationship(
+                lines_mapper,
+                order_by=order_lines.c.line_id,
+                lazy="selectin",
+                cascade="all, delete-orphan",
+            ),
         },
     )
     event.listen(model.Order, "load", _receive_load)

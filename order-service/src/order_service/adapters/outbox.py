@@ -44,11 +44,17 @@ class SqlOutbox(AbstractOutbox):
 
     def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
         payload = event.encode(message)
-        self.inserts.add(orm.outbox, {
-            "event_id": UUID(str(payload["event_id"])), "exchange": event.exchange,
-            "routing_key": event.routing_key, "payload": payload,
-            "correlation_id": correlation_id, "attempts": 0,
-        })
+        self.inserts.add(
+            orm.outbox,
+            {
+                "event_id": UUID(str(payload["event_id"])),
+                "exchange": event.exchange,
+                "routing_key": event.routing_key,
+                "payload": payload,
+                "correlation_id": correlation_id,
+                "attempts": 0,
+            },
+        )
 
 
 @attrs.frozen
@@ -101,9 +107,20 @@ class SqlOutboxStore(OutboxStore):
     def _claim(self, limit: int) -> Iterator[Batch]:
         table = orm.outbox
         with self.session_factory() as session:
-            query = (select(table.c.id, table.c.event_id, table.c.exchange, table.c.routing_key,
-                            table.c.payload, table.c.correlation_id, table.c.attempts)
-                     .where(table.c.published_at.is_(None)).order_by(table.c.id).limit(limit))
+            query = (
+                select(
+                    table.c.id,
+                    table.c.event_id,
+                    table.c.exchange,
+                    table.c.routing_key,
+                    table.c.payload,
+                    table.c.correlation_id,
+                    table.c.attempts,
+                )
+                .where(table.c.published_at.is_(None))
+                .order_by(table.c.id)
+                .limit(limit)
+            )
             if self.hold_locks:
                 query = query.with_for_update(skip_locked=True)
             batch = Batch([OutboxRow(*row) for row in session.execute(query)])
@@ -119,12 +136,17 @@ class SqlOutboxStore(OutboxStore):
         table = orm.outbox
         now = datetime.now(UTC)
         if batch.published:
-            session.execute(update(table).where(table.c.id.in_(batch.published))
-                            .values(published_at=now, attempts=table.c.attempts + 1,
-                                    last_error=None))
+            session.execute(
+                update(table)
+                .where(table.c.id.in_(batch.published))
+                .values(published_at=now, attempts=table.c.attempts + 1, last_error=None)
+            )
         for row_id, error in batch.failures:
-            session.execute(update(table).where(table.c.id == row_id)
-                            .values(attempts=table.c.attempts + 1, last_error=error))
+            session.execute(
+                update(table)
+                .where(table.c.id == row_id)
+                .values(attempts=table.c.attempts + 1, last_error=error)
+            )
         session.commit()
 
     def purge(self, published_before: datetime) -> int:

@@ -41,8 +41,9 @@ class AbstractOrderRepository(abc.ABC):
 
 
 class SqlOrderRepository(AbstractOrderRepository):
-    def __init__(self, session: Session, inserts: InsertBatch,
-                 next_id: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, session: Session, inserts: InsertBatch, next_id: Callable[[], int] | None = None
+    ) -> None:
         super().__init__()
         self.session = session
         self.inserts = inserts
@@ -64,10 +65,16 @@ class SqlOrderRepository(AbstractOrderRepository):
             self.inserts.add(orm.orders, {"id": order.id, **row})
         else:
             order.id = self.session.execute(_INSERT_ORDER, row).scalar_one()
-        self.inserts.add(orm.order_lines, *(
-            {"order_id": order.id, **{column: getattr(line, column) for column in _LINE_COLUMNS}}
-            for line in order.lines
-        ))
+        self.inserts.add(
+            orm.order_lines,
+            *(
+                {
+                    "order_id": order.id,
+                    **{column: getattr(line, column) for column in _LINE_COLUMNS},
+                }
+                for line in order.lines
+            ),
+        )
 
     def _get(self, order_id: int, *, for_update: bool) -> Order | None:
         query = select(Order).where(Order.id == order_id)  # type: ignore[arg-type]

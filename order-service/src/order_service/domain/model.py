@@ -45,7 +45,11 @@ FINAL = frozenset({Status.CANCELLED, Status.RETURNED})
 
 
 def derive_status(
-    *, invoiced: bool, dispatched: bool, charged_back: bool, refunded: bool,
+    *,
+    invoiced: bool,
+    dispatched: bool,
+    charged_back: bool,
+    refunded: bool,
     shipment_outcome: ShipmentOutcome | None,
 ) -> Status:
     """The one place the status comes from: a pure function of the facts learned so far."""
@@ -97,8 +101,14 @@ class Order:
     updated_at: datetime
     events: list[events.Event]
 
-    def __init__(self, *, customer_id: str, currency: str, lines: Iterable[OrderLine],
-                 now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        customer_id: str,
+        currency: str,
+        lines: Iterable[OrderLine],
+        now: datetime | None = None,
+    ) -> None:
         moment = now or utc_now()
         self.id = None
         self.customer_id = customer_id
@@ -126,8 +136,9 @@ class Order:
         Allowed once, from in_review, invoiced or dispatched; records :class:`~events.ChargedBack`.
         """
         if self.charged_back:
-            raise InvalidTransition(self.id, Status(self.status), "chargeback",
-                                    "the order is already charged back")
+            raise InvalidTransition(
+                self.id, Status(self.status), "chargeback", "the order is already charged back"
+            )
         self.charged_back = True
         self._changed()
         self.events.append(events.ChargedBack())
@@ -155,7 +166,9 @@ class Order:
     def _shipment_ended(self, outcome: ShipmentOutcome) -> None:
         if self.shipment_outcome not in (None, outcome.value):
             raise InvalidTransition(
-                self.id, Status(self.status), f"shipment {outcome.value}",
+                self.id,
+                Status(self.status),
+                f"shipment {outcome.value}",
                 f"logistic already reported the shipment {self.shipment_outcome}",
             )
         self.shipment_outcome = outcome.value
@@ -167,9 +180,12 @@ class Order:
 
     def _changed(self) -> None:
         status = derive_status(
-            invoiced=self.invoiced, dispatched=self.dispatched, charged_back=self.charged_back,
+            invoiced=self.invoiced,
+            dispatched=self.dispatched,
+            charged_back=self.charged_back,
             refunded=self.refunded,
-            shipment_outcome=ShipmentOutcome(self.shipment_outcome) if self.shipment_outcome
+            shipment_outcome=ShipmentOutcome(self.shipment_outcome)
+            if self.shipment_outcome
             else None,
         )
         self.status = status.value

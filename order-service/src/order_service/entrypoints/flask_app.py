@@ -79,16 +79,26 @@ def _orders_routes(app: Flask, services: bootstrap.Services) -> None:
             raise ApiError(422, "the order is not valid", errors=exc.as_dict()["errors"]) from None
         key = _header("Idempotency-Key")
         cmd = commands.PlaceOrder(
-            customer_id=order.customer_id, currency=order.currency, lines=new_lines(order),
-            idempotency_key=key, request_hash=_fingerprint(data) if key else "",
+            customer_id=order.customer_id,
+            currency=order.currency,
+            lines=new_lines(order),
+            idempotency_key=key,
+            request_hash=_fingerprint(data) if key else "",
             correlation_id=_correlation_id(),
         )
         try:
             result = handlers.place_order(cmd, services.uow())
         except handlers.IdempotencyKeyReused as exc:
-            raise ApiError(422, str(exc), errors=[
-                {"path": "headers.Idempotency-Key", "message": "already used with another body"},
-            ]) from None
+            raise ApiError(
+                422,
+                str(exc),
+                errors=[
+                    {
+                        "path": "headers.Idempotency-Key",
+                        "message": "already used with another body",
+                    },
+                ],
+            ) from None
         headers = {"Location": f"/orders/{result.order_id}"}
         if result.replayed:
             headers["Idempotent-Replayed"] = "true"
@@ -110,14 +120,20 @@ def _orders_routes(app: Flask, services: bootstrap.Services) -> None:
         try:
             invoice = billing.invoice(order_id)
         except InvoiceNotFound as exc:
-            raise ApiError(404, f"billing has no invoice for order {order_id} (yet)",
-                           detail=str(exc)) from None
+            raise ApiError(
+                404, f"billing has no invoice for order {order_id} (yet)", detail=str(exc)
+            ) from None
         except BillingTimeout:
-            raise ApiError(504, f"billing did not answer within {billing.timeout:g} s",
-                           timeout_seconds=billing.timeout, order_id=order_id) from None
+            raise ApiError(
+                504,
+                f"billing did not answer within {billing.timeout:g} s",
+                timeout_seconds=billing.timeout,
+                order_id=order_id,
+            ) from None
         except BillingUnavailable as exc:
-            raise ApiError(503, "the message broker is unreachable: billing cannot be asked",
-                           detail=str(exc)) from None
+            raise ApiError(
+                503, "the message broker is unreachable: billing cannot be asked", detail=str(exc)
+            ) from None
         except BillingError as exc:
             raise ApiError(502, "billing answered with an error", detail=str(exc)) from None
         invoice["amount"] = str(views.money(Decimal(str(invoice["amount"]))))
@@ -133,8 +149,9 @@ def _operations_routes(app: Flask, services: bootstrap.Services) -> None:
     def readyz() -> Response:
         checks = {"database": _check_database(services), "broker": _check_broker(services)}
         ready = all(result == "ok" for result in checks.values())
-        return json_response({"status": "ready" if ready else "not ready", "checks": checks},
-                             200 if ready else 503)
+        return json_response(
+            {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+        )
 
     @app.get("/openapi.json")
     def openapi_document() -> Response:
@@ -152,9 +169,17 @@ def _error_handlers(app: Flask, services: bootstrap.Services) -> None:
 
     @app.errorhandler(InvalidTransition)
     def on_conflict(exc: InvalidTransition) -> Response:
-        return json_response(error_body(409, str(exc), order_id=exc.order_id,
-                                        order_status=exc.status.value, action=exc.action,
-                                        reason=exc.reason), 409)
+        return json_response(
+            error_body(
+                409,
+                str(exc),
+                order_id=exc.order_id,
+                order_status=exc.status.value,
+                action=exc.action,
+                reason=exc.reason,
+            ),
+            409,
+        )
 
     @app.errorhandler(HTTPException)
     def on_http_error(exc: HTTPException) -> Response:
@@ -175,8 +200,7 @@ def _error_handlers(app: Flask, services: bootstrap.Services) -> None:
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception) -> Response:
         log.exception("%s %s failed", request.method, request.path)
-        return json_response(error_body(500, "internal error; the request was not completed"),
-                             500)
+        return json_response(error_body(500, "internal error; the request was not completed"), 500)
 
 
 def create_wsgi_app() -> Flask:
@@ -192,8 +216,9 @@ def _json_body(limit: int) -> Any:
     if request.mimetype != JSON:
         raise ApiError(415, f"Content-Type must be {JSON}, got {request.mimetype or 'none'}")
     if request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge(f"the body is {request.content_length} bytes; the limit "
-                                    f"is {limit}")
+        raise RequestEntityTooLarge(
+            f"the body is {request.content_length} bytes; the limit is {limit}"
+        )
     raw = request.get_data(cache=False)
     if request.content_length is None and len(raw) >= limit:
         # chunked: werkzeug stops reading at the limit (it does not raise on read-all)
@@ -203,13 +228,15 @@ def _json_body(limit: int) -> Any:
     except UnicodeDecodeError:
         raise ApiError(400, "the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
-                            f"column {exc.colno}",
-                       errors=[{"path": "$", "message": f"malformed JSON: {exc.msg} (char "
-                                                        f"{exc.pos})"}]) from None
+        raise ApiError(
+            400,
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            errors=[{"path": "$", "message": f"malformed JSON: {exc.msg} (char {exc.pos})"}],
+        ) from None
     except _BadJson as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}",
-                       errors=[{"path": "$", "message": str(exc)}]) from None
+        raise ApiError(
+            400, f"the body is not valid JSON: {exc}", errors=[{"path": "$", "message": str(exc)}]
+        ) from None
 
 
 class _BadJson(ValueError):  # noqa: N818
@@ -239,8 +266,11 @@ def _header(name: str) -> str | None:
     if value is None:
         return None
     if not _HEADER_VALUE.match(value):
-        raise ApiError(400, f"{name} must be 1 to 200 visible ASCII characters", errors=[
-            {"path": f"headers.{name}", "message": "1 to 200 visible ASCII characters"}])
+        raise ApiError(
+            400,
+            f"{name} must be 1 to 200 visible ASCII characters",
+            errors=[{"path": f"headers.{name}", "message": "1 to 200 visible ASCII characters"}],
+        )
     return value
 
 

@@ -29,27 +29,42 @@ FIELD_ERROR = {
     "type": "object",
     "required": ["path", "message"],
     "properties": {
-        "path": {"type": "string", "examples": ["$.lines[0].quantity"],
-                 "description": "JSONPath of the bad field (`headers.<Name>` for a header)."},
+        "path": {
+            "type": "string",
+            "examples": ["$.lines[0].quantity"],
+            "description": "JSONPath of the bad field (`headers.<Name>` for a header).",
+        },
         "message": {"type": "string"},
     },
 }
-EXAMPLE_ORDER = {"customer_id": "c-1", "currency": "EUR",
-                 "lines": [{"id": 1, "quantity": 2, "unit_price": "4.50"}]}
+EXAMPLE_ORDER = {
+    "customer_id": "c-1",
+    "currency": "EUR",
+    "lines": [{"id": 1, "quantity": 2, "unit_price": "4.50"}],
+}
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
 
 
 def _json(description: str, ref: str, **extra: Any) -> dict[str, Any]:
-    return {"description": description, **extra,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+    return {
+        "description": description,
+        **extra,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
 
 
-ORDER_ID = {"name": "order_id", "in": "path", "required": True,
-            "schema": {"type": "integer", "minimum": 1}}
+ORDER_ID = {
+    "name": "order_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
 
 
 @functools.cache
@@ -62,14 +77,18 @@ def document() -> dict[str, Any]:
         schemas[name]["additionalProperties"] = False
     schemas["OrderView"]["properties"]["status"]["enum"] = [s.value for s in Status]
     schemas["OrderView"]["properties"]["shipment_outcome"] = {
-        "anyOf": [{"type": "string", "enum": ["cancelled", "returned"]}, {"type": "null"}]}
+        "anyOf": [{"type": "string", "enum": ["cancelled", "returned"]}, {"type": "null"}]
+    }
     schemas["Error"], schemas["FieldError"] = ERROR, FIELD_ERROR
     schemas["Readiness"] = {
         "type": "object",
-        "properties": {"status": {"type": "string", "enum": ["ready", "not ready"]},
-                       "checks": {"type": "object",
-                                  "properties": {"database": {"type": "string"},
-                                                 "broker": {"type": "string"}}}},
+        "properties": {
+            "status": {"type": "string", "enum": ["ready", "not ready"]},
+            "checks": {
+                "type": "object",
+                "properties": {"database": {"type": "string"}, "broker": {"type": "string"}},
+            },
+        },
     }
     location = {"Location": {"description": "`/orders/{id}`", "schema": {"type": "string"}}}
     return {
@@ -78,75 +97,124 @@ def document() -> dict[str, Any]:
             "title": "order-service",
             "version": __version__,
             "description": "The shop platform's HTTP edge: it owns orders. Orders and "
-                           "chargebacks are written with their events in one transaction (the "
-                           "outbox); billing and logistic facts move the status.",
+            "chargebacks are written with their events in one transaction (the "
+            "outbox); billing and logistic facts move the status.",
         },
         "paths": {
-            "/orders": {"post": {
-                "summary": "Submit an order",
-                "operationId": "placeOrder",
-                "parameters": [
-                    {"name": "Idempotency-Key", "in": "header", "required": False,
-                     "description": "Retries with the same key return the first response and "
-                                    "publish nothing new; the same key with another body: 422.",
-                     "schema": {"type": "string", "minLength": 1, "maxLength": 200}},
-                    {"name": "X-Correlation-ID", "in": "header", "required": False,
-                     "description": "Carried by the published event (`correlation-id`).",
-                     "schema": {"type": "string", "minLength": 1, "maxLength": 200}},
-                ],
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/OrderRequest"},
-                    "example": EXAMPLE_ORDER}}},
-                "responses": {
-                    "201": _json("Accepted, in review; the submit event is in the outbox.",
-                                 "OrderView", headers=location),
-                    "400": _error("Malformed JSON (or a bad header)."),
-                    "413": _error("The body is over the size limit (64 KiB by default)."),
-                    "415": _error("Content-Type is not application/json."),
-                    "422": _error("The order is not valid: `errors` names each field path; or "
-                                  "the Idempotency-Key was used with another body."),
-                },
-            }},
-            "/orders/{order_id}": {"get": {
-                "summary": "An order and its status",
-                "operationId": "getOrder",
-                "parameters": [ORDER_ID],
-                "responses": {"200": _json("The order.", "OrderView"),
-                              "404": _error("No such order.")},
-            }},
-            "/orders/{order_id}/chargeback": {"post": {
-                "summary": "Charge an order back (refund; cancel or return the shipment)",
-                "operationId": "chargeBack",
-                "parameters": [ORDER_ID],
-                "responses": {
-                    "202": _json("Recorded; the chargeback event is in the outbox.", "OrderView"),
-                    "404": _error("No such order."),
-                    "409": _error("Not allowed in the order's status (already charged back, "
-                                  "refunded, cancelled or returned)."),
-                },
-            }},
-            "/orders/{order_id}/invoice": {"get": {
-                "summary": "The order's invoice, asked from billing synchronously",
-                "operationId": "getInvoice",
-                "parameters": [ORDER_ID],
-                "responses": {
-                    "200": _json("Billing's invoice.", "InvoiceView"),
-                    "404": _error("No such order, or billing has no invoice for it yet."),
-                    "502": _error("Billing answered with an error."),
-                    "503": _error("The broker is unreachable."),
-                    "504": _error("Billing did not answer within INVOICE_TIMEOUT (2 s)."),
-                },
-            }},
-            "/healthz": {"get": {"summary": "The process is up (no I/O)",
-                                 "operationId": "healthz",
-                                 "responses": {"200": {"description": "Up."}}}},
-            "/readyz": {"get": {"summary": "The database and the broker answer",
-                                "operationId": "readyz",
-                                "responses": {"200": _json("Ready.", "Readiness"),
-                                              "503": _json("Not ready: which check failed.",
-                                                           "Readiness")}}},
-            "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
-                                      "responses": {"200": {"description": "OpenAPI 3.1."}}}},
+            "/orders": {
+                "post": {
+                    "summary": "Submit an order",
+                    "operationId": "placeOrder",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "description": (
+                                "Retries with the same key return the first response and "
+                                "publish nothing new; the same key with another body: 422."
+                            ),
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                        },
+                        {
+                            "name": "X-Correlation-ID",
+                            "in": "header",
+                            "required": False,
+                            "description": "Carried by the published event (`correlation-id`).",
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/OrderRequest"},
+                                "example": EXAMPLE_ORDER,
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json(
+                            "Accepted, in review; the submit event is in the outbox.",
+                            "OrderView",
+                            headers=location,
+                        ),
+                        "400": _error("Malformed JSON (or a bad header)."),
+                        "413": _error("The body is over the size limit (64 KiB by default)."),
+                        "415": _error("Content-Type is not application/json."),
+                        "422": _error(
+                            "The order is not valid: `errors` names each field path; or "
+                            "the Idempotency-Key was used with another body."
+                        ),
+                    },
+                }
+            },
+            "/orders/{order_id}": {
+                "get": {
+                    "summary": "An order and its status",
+                    "operationId": "getOrder",
+                    "parameters": [ORDER_ID],
+                    "responses": {
+                        "200": _json("The order.", "OrderView"),
+                        "404": _error("No such order."),
+                    },
+                }
+            },
+            "/orders/{order_id}/chargeback": {
+                "post": {
+                    "summary": "Charge an order back (refund; cancel or return the shipment)",
+                    "operationId": "chargeBack",
+                    "parameters": [ORDER_ID],
+                    "responses": {
+                        "202": _json(
+                            "Recorded; the chargeback event is in the outbox.", "OrderView"
+                        ),
+                        "404": _error("No such order."),
+                        "409": _error(
+                            "Not allowed in the order's status (already charged back, "
+                            "refunded, cancelled or returned)."
+                        ),
+                    },
+                }
+            },
+            "/orders/{order_id}/invoice": {
+                "get": {
+                    "summary": "The order's invoice, asked from billing synchronously",
+                    "operationId": "getInvoice",
+                    "parameters": [ORDER_ID],
+                    "responses": {
+                        "200": _json("Billing's invoice.", "InvoiceView"),
+                        "404": _error("No such order, or billing has no invoice for it yet."),
+                        "502": _error("Billing answered with an error."),
+                        "503": _error("The broker is unreachable."),
+                        "504": _error("Billing did not answer within INVOICE_TIMEOUT (2 s)."),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "The process is up (no I/O)",
+                    "operationId": "healthz",
+                    "responses": {"200": {"description": "Up."}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "The database and the broker answer",
+                    "operationId": "readyz",
+                    "responses": {
+                        "200": _json("Ready.", "Readiness"),
+                        "503": _json("Not ready: which check failed.", "Readiness"),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "responses": {"200": {"description": "OpenAPI 3.1."}},
+                }
+            },
         },
         "components": {
             "schemas": schemas,

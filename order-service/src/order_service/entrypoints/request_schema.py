@@ -39,8 +39,15 @@ class OrderRequest:
 
 
 def _json_type(value: Any) -> str:
-    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
-             dict: "object", type(None): "null"}
+    names = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -68,8 +75,11 @@ def shape_errors(data: Any, cls: Any, path: str = "$") -> list[FieldError]:
         return [FieldError(path, f"expected an object, got {_json_type(data)}")]
     declared, hints = _fields(cls)
     allowed = ", ".join(sorted(declared))
-    errors = [FieldError(_member(path, key), f"unknown field (allowed: {allowed})")
-              for key in data if key not in declared]
+    errors = [
+        FieldError(_member(path, key), f"unknown field (allowed: {allowed})")
+        for key in data
+        if key not in declared
+    ]
     for name in declared & data.keys():
         inner = _item_class(hints[name])
         value = data[name]
@@ -84,8 +94,7 @@ def shape_errors(data: Any, cls: Any, path: str = "$") -> list[FieldError]:
 
 
 def _below(path: str, parents: set[str]) -> bool:
-    return any(path.startswith(parent + ".") or path.startswith(parent + "[")
-               for parent in parents)
+    return any(path.startswith(parent + ".") or path.startswith(parent + "[") for parent in parents)
 
 
 def _edge_errors(request: OrderRequest) -> list[FieldError]:
@@ -101,12 +110,18 @@ def _edge_errors(request: OrderRequest) -> list[FieldError]:
     seen: dict[int, int] = {}
     for index, line in enumerate(request.lines):
         if not 1 <= line.id <= MAX_LINE_ID:
-            errors.append(FieldError(f"$.lines[{index}].id",
-                                     f"must be between 1 and {MAX_LINE_ID}, got {line.id}"))
+            errors.append(
+                FieldError(
+                    f"$.lines[{index}].id", f"must be between 1 and {MAX_LINE_ID}, got {line.id}"
+                )
+            )
         elif line.id in seen:
             first = seen[line.id]
-            errors.append(FieldError(f"$.lines[{index}].id",
-                                     f"duplicate line id {line.id} (also $.lines[{first}])"))
+            errors.append(
+                FieldError(
+                    f"$.lines[{index}].id", f"duplicate line id {line.id} (also $.lines[{first}])"
+                )
+            )
         seen.setdefault(line.id, index)
     total = sum((line.total for line in request.lines), start=Decimal(0))
     if total > MAX_TOTAL:
@@ -123,8 +138,9 @@ def parse_order_request(data: Any) -> OrderRequest:
     try:
         request = structure(data, OrderRequest)
     except ContractError as exc:
-        found = [e for e in exc.errors
-                 if e.path not in not_objects and not _below(e.path, not_objects)]
+        found = [
+            e for e in exc.errors if e.path not in not_objects and not _below(e.path, not_objects)
+        ]
         raise ContractError("OrderRequest", (*found, *shape)) from exc
     errors = shape + _edge_errors(request)
     if errors:

@@ -58,8 +58,9 @@ class FactConsumer:
 
     def record(self, order_id: int, fact: Fact, delivery: Delivery) -> None:
         try:
-            handlers.record_fact(RecordFact(order_id=order_id, fact=fact, delivery=delivery),
-                                 self.uow_factory())
+            handlers.record_fact(
+                RecordFact(order_id=order_id, fact=fact, delivery=delivery), self.uow_factory()
+            )
         except OrderNotFound as exc:
             raise PoisonMessage(f"{exc}: a fact about an order order-service never took") from exc
         except InvalidTransition as exc:

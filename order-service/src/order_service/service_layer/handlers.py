@@ -33,8 +33,10 @@ class Response:
 class IdempotencyKeyReused(Exception):  # noqa: N818 - reads as what happened
     def __init__(self, key: str) -> None:
         self.key = key
-        super().__init__(f"Idempotency-Key {key!r} was already used with a different request "
-                         "body; use a new key for a new order")
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used with a different request "
+            "body; use a new key for a new order"
+        )
 
 
 def place_order(cmd: commands.PlaceOrder, uow: AbstractUnitOfWork) -> Response:
@@ -55,8 +57,10 @@ def _place_order(cmd: commands.PlaceOrder, uow: AbstractUnitOfWork) -> Response:
         uow.orders.add(order)
         response = Response(CREATED, json.dumps(views.order_view(order)), _id(order))
         if cmd.idempotency_key:
-            uow.idempotency_keys.add(cmd.idempotency_key, StoredResponse(
-                cmd.request_hash, _id(order), response.status, response.body))
+            uow.idempotency_keys.add(
+                cmd.idempotency_key,
+                StoredResponse(cmd.request_hash, _id(order), response.status, response.body),
+            )
         uow.commit()
     return response
 
@@ -100,8 +104,12 @@ def record_fact(cmd: commands.RecordFact, uow: AbstractUnitOfWork) -> bool:
     """Apply a fact once per event id (dedupe key and effect commit together); False: duplicate."""
     with uow:
         if not uow.processed_events.first_delivery(cmd.delivery):
-            log.info("order %s: %s already handled (%s); skipped", cmd.order_id, cmd.fact.value,
-                     cmd.delivery.dedupe_key)
+            log.info(
+                "order %s: %s already handled (%s); skipped",
+                cmd.order_id,
+                cmd.fact.value,
+                cmd.delivery.dedupe_key,
+            )
             return False
         order = uow.orders.get(cmd.order_id, for_update=True)
         if order is None:

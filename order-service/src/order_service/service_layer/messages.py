@@ -19,9 +19,15 @@ def contract_message(
     if order.id is None:
         raise ValueError("an order gets its id from the database before its events are written")
     message = event_contracts.Order.create(
-        id=order.id, customer_id=order.customer_id, currency=order.currency,
-        lines=tuple(OrderLine(id=line.line_id, quantity=Quantity(line.quantity),
-                              unit_price=Money(line.unit_price)) for line in order.lines),
+        id=order.id,
+        customer_id=order.customer_id,
+        currency=order.currency,
+        lines=tuple(
+            OrderLine(
+                id=line.line_id, quantity=Quantity(line.quantity), unit_price=Money(line.unit_price)
+            )
+            for line in order.lines
+        ),
     )
     descriptor: Any
     match event:

@@ -41,8 +41,14 @@ class PayloadPublisher(Protocol):
     """``event_contracts.Publisher`` as the relay uses it."""
 
     def publish_payload(
-        self, routing_key: str, exchange: str, payload: Mapping[str, Any], *, event_id: UUID,
-        correlation_id: str | None = None, headers: Mapping[str, Any] | None = None,
+        self,
+        routing_key: str,
+        exchange: str,
+        payload: Mapping[str, Any],
+        *,
+        event_id: UUID,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
         occurred_at: str | None = None,
     ) -> None: ...
 
@@ -125,13 +131,17 @@ class Relay:
         return [lane for lane in lanes if lane]
 
     def _publish_lane(
-        self, rows: list[OutboxRow],
+        self,
+        rows: list[OutboxRow],
     ) -> tuple[list[OutboxRow], tuple[OutboxRow, BaseException] | None]:
         done: list[OutboxRow] = []
         for row in rows:
             try:
                 self.publisher.publish_payload(
-                    row.routing_key, row.exchange, row.payload, event_id=row.event_id,
+                    row.routing_key,
+                    row.exchange,
+                    row.payload,
+                    event_id=row.event_id,
                     correlation_id=row.correlation_id,
                     occurred_at=str(row.payload.get("occurred_at") or "") or None,
                 )
@@ -147,8 +157,12 @@ class Relay:
 
     def run(self) -> None:
         """Loop until :meth:`stop`; database and broker errors are logged and retried."""
-        log.info("outbox relay started (batch %d, %d lane(s), poll every %.2f s)",
-                 self.batch_size, self.publishers, self.poll_interval)
+        log.info(
+            "outbox relay started (batch %d, %d lane(s), poll every %.2f s)",
+            self.batch_size,
+            self.publishers,
+            self.poll_interval,
+        )
         while not self.stopping.is_set():
             self.heartbeat()
             self.rounds += 1
@@ -161,13 +175,18 @@ class Relay:
             if outcome.error is not None:
                 self.broker_ok = False
                 delay = self.backoff.next_delay()
-                log.warning("outbox relay: %s (published %d before it); retrying in %.1f s",
-                            outcome.error, outcome.published, delay)
+                log.warning(
+                    "outbox relay: %s (published %d before it); retrying in %.1f s",
+                    outcome.error,
+                    outcome.published,
+                    delay,
+                )
                 self.stopping.wait(delay)
                 continue
             if self.backoff.failures:
-                log.info("outbox relay: publishing again after %d failed round(s)",
-                         self.backoff.failures)
+                log.info(
+                    "outbox relay: publishing again after %d failed round(s)", self.backoff.failures
+                )
                 self.backoff.reset()
             if outcome.published:
                 log.debug("outbox relay: published %d", outcome.published)
@@ -189,8 +208,9 @@ class Relay:
             log.exception("outbox relay: purging published rows failed (retrying later)")
             return
         if purged:
-            log.info("outbox relay: deleted %d rows published more than %s ago", purged,
-                     self.retention)
+            log.info(
+                "outbox relay: deleted %d rows published more than %s ago", purged, self.retention
+            )
 
     def _check_broker(self) -> None:
         if self.broker_check is not None and not self.broker_ok:

@@ -42,8 +42,12 @@ class AbstractUnitOfWork(abc.ABC):
         self.correlation_id = None
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.rollback()
 
     def commit(self) -> None:
@@ -64,15 +68,17 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     """New rows (orders, lines, idempotency keys, outbox events) are written at commit, in one
     statement on PostgreSQL; loaded orders change through the ORM session as usual."""
 
-    def __init__(self, session_factory: Callable[[], Session],
-                 next_order_id: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, session_factory: Callable[[], Session], next_order_id: Callable[[], int] | None = None
+    ) -> None:
         self.session_factory = session_factory
         self.next_order_id = next_order_id
 
     def __enter__(self) -> Self:
         self.session = self.session_factory()
-        self.inserts = InsertBatch(one_statement=self.session.get_bind().dialect.name
-                                   == "postgresql")
+        self.inserts = InsertBatch(
+            one_statement=self.session.get_bind().dialect.name == "postgresql"
+        )
         self.orders = SqlOrderRepository(self.session, self.inserts, self.next_order_id)
         self.idempotency_keys = SqlIdempotencyKeys(self.session, self.inserts)
         self.outbox = SqlOutbox(self.inserts)

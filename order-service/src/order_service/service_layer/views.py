@@ -56,12 +56,23 @@ def order_view(order: Order) -> dict[str, Any]:
     if order.id is None:
         raise ValueError("an order is shown once it has its id")
     view = OrderView(
-        id=order.id, customer_id=order.customer_id, currency=CurrencyCode(order.currency),
-        status=order.status, total=money(order.total),
-        lines=tuple(OrderLineView(id=line.line_id, quantity=Quantity(line.quantity),
-                                  unit_price=money(line.unit_price)) for line in order.lines),
-        invoiced=order.invoiced, dispatched=order.dispatched, charged_back=order.charged_back,
-        refunded=order.refunded, shipment_outcome=order.shipment_outcome,
-        created_at=instant(order.created_at), updated_at=instant(order.updated_at),
+        id=order.id,
+        customer_id=order.customer_id,
+        currency=CurrencyCode(order.currency),
+        status=order.status,
+        total=money(order.total),
+        lines=tuple(
+            OrderLineView(
+                id=line.line_id, quantity=Quantity(line.quantity), unit_price=money(line.unit_price)
+            )
+            for line in order.lines
+        ),
+        invoiced=order.invoiced,
+        dispatched=order.dispatched,
+        charged_back=order.charged_back,
+        refunded=order.refunded,
+        shipment_outcome=order.shipment_outcome,
+        created_at=instant(order.created_at),
+        updated_at=instant(order.updated_at),
     )
     return event_contracts.unstructure(view)

@@ -46,8 +46,9 @@ def upgrade() -> None:
         sa.Column("quantity", sa.Integer, nullable=False),
         sa.Column("unit_price", MoneyType(), nullable=False),
         sa.PrimaryKeyConstraint("order_id", "line_id", name="pk_order_lines"),
-        sa.ForeignKeyConstraint(["order_id"], ["orders.id"], ondelete="CASCADE",
-                                name="fk_order_lines_order_id_orders"),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], ondelete="CASCADE", name="fk_order_lines_order_id_orders"
+        ),
     )
     op.create_table(
         "idempotency_keys",
@@ -58,8 +59,12 @@ def upgrade() -> None:
         sa.Column("response_body", sa.Text, nullable=False),
         sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("key", name="pk_idempotency_keys"),
-        sa.ForeignKeyConstraint(["order_id"], ["orders.id"], ondelete="CASCADE",
-                                name="fk_idempotency_keys_order_id_orders"),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["orders.id"],
+            ondelete="CASCADE",
+            name="fk_idempotency_keys_order_id_orders",
+        ),
     )
     op.create_table(
         "outbox",
@@ -78,9 +83,13 @@ def upgrade() -> None:
     )
     # The relay's query: unpublished rows in id order. A partial index stays as small as the
     # backlog (published rows drop out of it), whatever the table's size.
-    op.create_index("ix_outbox_unpublished", "outbox", ["id"],
-                    postgresql_where=sa.text("published_at IS NULL"),
-                    sqlite_where=sa.text("published_at IS NULL"))
+    op.create_index(
+        "ix_outbox_unpublished",
+        "outbox",
+        ["id"],
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
+    )
     if op.get_bind().dialect.name == "postgresql":
         # Wake the relay (LISTEN order_outbox) when rows commit: a trigger rather than a
         # pg_notify() call from the API saves a round trip per order. One notification per
@@ -105,7 +114,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox; "
-                   "DROP FUNCTION IF EXISTS outbox_notify()")
+        op.execute(
+            "DROP TRIGGER IF EXISTS outbox_notify ON outbox; "
+            "DROP FUNCTION IF EXISTS outbox_notify()"
+        )
     for table in ("processed_events", "outbox", "idempotency_keys", "order_lines", "orders"):
         op.drop_table(table)

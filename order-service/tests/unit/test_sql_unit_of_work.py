@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from event_contracts import Delivery
+from event_contracts.messages.order import MAX_LINES
 from sqlalchemy import event, func, select
 
 from order_service import bootstrap
@@ -142,3 +143,16 @@ def test_processes_draw_disjoint_blocks_of_order_ids(
     order_id = place(services, customer)
     assert order_id not in ids
     assert handlers.get_order(order_id, services.uow())["id"] == order_id
+
+
+@needs_postgresql
+def test_an_order_with_the_most_lines_the_contract_allows(
+    services: bootstrap.Services, customer: str
+) -> None:
+    lines = tuple(commands.NewLine(n, 1, Decimal("0.01")) for n in range(1, MAX_LINES + 1))
+    response = handlers.place_order(
+        commands.PlaceOrder(customer_id=customer, currency="EUR", lines=lines), services.uow()
+    )
+    order = handlers.get_order(response.order_id, services.uow())
+    assert len(order["lines"]) == MAX_LINES
+    assert order["total"] == "1.00"

@@ -14,6 +14,9 @@
 #                  order-service's again on the shop's PostgreSQL (db-tests), then e2e against
 #                  the running shop (`docker compose up` / `make up` first)
 #   make unit | integration | db-tests | e2e | lint     one kind at a time
+#   make bench     `python -m bench` against the running shop (~15 min; bench/README.md)
+#   make bench-smoke  every benchmark phase for seconds, `--check`: runs end to end, loses
+#                  nothing (CI runs it after the tests; its numbers mean nothing)
 #   make deps      host tools the tests need (root): uv, Debian's rabbitmq-server, chromium
 #
 # Project name: `shop` (compose.yml `name:`), or COMPOSE_PROJECT_NAME from the
@@ -33,7 +36,7 @@ VENV ?= .venv-test
 PYTHON := $(CURDIR)/$(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv
+.PHONY: up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv
 
 up:
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
@@ -106,3 +109,28 @@ lint: venv
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/mypy src); done
 
 test: unit integration db-tests e2e
+
+# The benchmark's own venv (it starts Celery workers of its own; py-spy for --profile).
+BENCH_VENV ?= bench/.venv
+BENCH_PYTHON := $(CURDIR)/$(BENCH_VENV)/bin/python
+# The stack's endpoints, from the same variables compose reads.
+BENCH_TARGET = --edge-url http://$${EDGE_BIND:-127.0.0.1}:$${EDGE_PORT:-8000} \
+  --management http://$${INFRA_BIND:-127.0.0.1}:$${RABBITMQ_MANAGEMENT_PORT:-15672} \
+  --admin $${RABBITMQ_ADMIN_USER:-admin}:$${RABBITMQ_ADMIN_PASSWORD:-admin-dev} \
+  --amqp-ports $${RABBIT1_AMQP_PORT:-5672},$${RABBIT2_AMQP_PORT:-5673},$${RABBIT3_AMQP_PORT:-5674} \
+  --order-db postgresql://order_service:$${ORDER_SERVICE_DB_PASSWORD:-order-service-db-dev}@$${INFRA_BIND:-127.0.0.1}:$${POSTGRES_PORT:-5432}/order_service
+BENCH_ARGS ?=
+
+bench-venv: $(BENCH_VENV)/.installed
+$(BENCH_VENV)/.installed: bench/requirements.lock event-contracts/pyproject.toml
+	uv venv -q --allow-existing $(BENCH_VENV) -p 3.11
+	uv pip install -q --python $(BENCH_PYTHON) -r bench/requirements.lock -e ./event-contracts
+	touch $@
+
+bench: bench-venv
+	$(BENCH_PYTHON) -m bench $(BENCH_TARGET) $(BENCH_ARGS)
+
+bench-smoke: bench-venv
+	$(BENCH_PYTHON) -m bench $(BENCH_TARGET) --check --seconds 2 --paced-seconds 3 --warmup 1 \
+	  --pairs 1 --edge-seconds 2 --edge-alone-seconds 2 --edge-connections 2 \
+	  --out artifacts/bench-smoke --label smoke $(BENCH_ARGS)

@@ -105,6 +105,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     out.add_argument("--out", type=Path, default=REPO / "artifacts", help="where bench.json and bench.png go")
     out.add_argument("--label", default="", help="a note stored with the figures (e.g. 'before')")
     out.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if a phase measured nothing, lost a message, failed a request or left an "
+        "order undispatched (CI's smoke run; the speed targets stay informational)",
+    )
+    out.add_argument(
         "--profile",
         action="store_true",
         help="py-spy the publisher and both consumers during the platform's max load "
@@ -286,6 +292,16 @@ def main(argv: list[str] | None = None) -> int:
             path = profile_dir / f"{name}.txt"
             if path.exists():
                 print(summarize(path, top=15, match=""))
+    if args.check:
+        found = report.problems(results, args.phases)
+        for problem in found:
+            print(f"bench --check: {problem}")
+        if found:
+            return 1
+        print(
+            "bench --check: every phase measured; nothing lost, failed or left undispatched "
+            "(the speed targets above are informational)"
+        )
     return 0
 
 

@@ -185,6 +185,37 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return checks
 
 
+PHASE_ROWS = {
+    "kombu": ("kombu",),
+    "celery": ("celery_stock", "celery_same"),
+    "layer": ("celery_like", "platform_paired"),
+    "platform": ("platform_max", "platform_paced"),
+    "edge": ("edge_post", "edge_dispatched"),
+}
+
+
+def problems(results: dict[str, Any], phases: list[str]) -> list[str]:
+    """What makes a run unusable, whatever the host's speed: a phase without its measurements,
+    a message lost, a failed request, an order never dispatched (``--check`` exits 1 on these;
+    targets are speed and stay informational)."""
+    found: list[str] = []
+    shown = {row["key"]: row for row in rows(results)}
+    for phase in phases:
+        missing = [key for key in PHASE_ROWS.get(phase, ()) if key not in shown]
+        if missing:
+            found.append(f"phase {phase}: no measurement {', '.join(missing)}")
+    for row in shown.values():
+        for field in ("lost", "errors", "not_dispatched"):
+            if row.get(field):
+                found.append(f"{row['label']}: {field} {row[field]}")
+        refused = {code: n for code, n in (row.get("statuses") or {}).items() if code != "201"}
+        if refused:
+            found.append(f"{row['label']}: answers other than 201: {refused}")
+        if not row.get("throughput"):
+            found.append(f"{row['label']}: nothing measured")
+    return found
+
+
 def _fmt(value: Any, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"

@@ -37,12 +37,13 @@ def rows(services: bootstrap.Services, table: object) -> int:
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
-def place(services: bootstrap.Services, customer: str) -> int:
+def place(
+    services: bootstrap.Services,
+    customer: str,
+    lines: tuple[commands.NewLine, ...] = (commands.NewLine(1, 2, Decimal("4.50")),),
+) -> int:
     response = handlers.place_order(
-        commands.PlaceOrder(
-            customer_id=customer, currency="EUR", lines=(commands.NewLine(1, 2, Decimal("4.50")),)
-        ),
-        services.uow(),
+        commands.PlaceOrder(customer_id=customer, currency="EUR", lines=lines), services.uow()
     )
     return response.order_id
 
@@ -107,21 +108,15 @@ def test_a_new_order_is_written_in_one_statement(
         lambda _c, _cur, statement, *_: statements.append(statement),
     )
 
-    response = handlers.place_order(
-        commands.PlaceOrder(
-            customer_id=customer,
-            currency="EUR",
-            lines=(
-                commands.NewLine(1, 2, Decimal("4.50")),
-                commands.NewLine(2, 1, Decimal("0.10")),
-            ),
-        ),
-        services.uow(),
+    order_id = place(
+        services,
+        customer,
+        (commands.NewLine(1, 2, Decimal("4.50")), commands.NewLine(2, 1, Decimal("0.10"))),
     )
 
     assert len(statements) == 1, statements
     assert statements[0].startswith("WITH")
-    assert handlers.get_order(response.order_id, services.uow())["total"] == "9.10"
+    assert handlers.get_order(order_id, services.uow())["total"] == "9.10"
     assert (
         rows(services, orm.orders),
         rows(services, orm.order_lines),
@@ -150,9 +145,6 @@ def test_an_order_with_the_most_lines_the_contract_allows(
     services: bootstrap.Services, customer: str
 ) -> None:
     lines = tuple(commands.NewLine(n, 1, Decimal("0.01")) for n in range(1, MAX_LINES + 1))
-    response = handlers.place_order(
-        commands.PlaceOrder(customer_id=customer, currency="EUR", lines=lines), services.uow()
-    )
-    order = handlers.get_order(response.order_id, services.uow())
+    order = handlers.get_order(place(services, customer, lines), services.uow())
     assert len(order["lines"]) == MAX_LINES
     assert order["total"] == "1.00"

@@ -18,6 +18,7 @@ from typing import Any
 from bench import report
 from bench.broker import Management, bench_vhost
 from bench.harness import REPO
+from bench.stack_cpu import StackCpu
 
 PHASES = ("kombu", "celery", "layer", "platform", "edge")
 
@@ -69,6 +70,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=10,
         help="first POST this long with the outbox relay paused (the edge alone; 0: skip)",
+    )
+    edge.add_argument(
+        "--edge-alone-rounds",
+        type=int,
+        default=3,
+        help="rounds of the held-relay POSTs (the median is the edge's figure; the host drifts)",
     )
     edge.add_argument(
         "--compose-project",
@@ -237,33 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             args, management=management, ports=ports, results=results, loads=loads, profile_dir=profile_dir
         )
     if "edge" in args.phases:
-        from bench import edge_phase
-
-        why_not = edge_phase.reachable(args.edge_url)
-        if why_not:
-            print(f"bench: edge phase skipped: {why_not}")
-            results["edge"] = {"skipped": why_not}
-        else:
-            backlog = edge_phase.wait_until_idle(management, "shop", args.idle_timeout)
-            if backlog:
-                print(f"bench: the shop still has {backlog} messages queued; the edge figures include them")
-            relays = edge_phase.relay_containers(args.compose_project) if args.edge_alone_seconds else []
-            if args.edge_alone_seconds and not relays:
-                print(
-                    f"bench: no order-service-relay container in project {args.compose_project}: "
-                    "no held-relay run"
-                )
-            results["edge"] = edge_phase.run(
-                args.edge_url,
-                seconds=args.edge_seconds,
-                connections=args.edge_connections,
-                dispatch_timeout=args.dispatch_timeout,
-                database_url=args.order_db or None,
-                alone_seconds=args.edge_alone_seconds,
-                relays=relays,
-            )
-            results["edge"]["backlog_at_start"] = backlog
-            loads["edge"] = list(os.getloadavg())
+        edge(args, management=management, results=results, loads=loads)
     host["loadavg_after_phase"] = {k: [round(x, 2) for x in v] for k, v in loads.items()}
     host["seconds"] = round(time.monotonic() - started, 1)
     document = {
@@ -303,6 +284,58 @@ def main(argv: list[str] | None = None) -> int:
             "(the speed targets above are informational)"
         )
     return 0
+
+
+def edge(
+    args: argparse.Namespace,
+    *,
+    management: Management,
+    results: dict[str, Any],
+    loads: dict[str, list[float]],
+) -> None:
+    """The edge phase (bench/edge_phase.py), once the shop is idle and its containers quiet."""
+    from bench import edge_phase
+
+    why_not = edge_phase.reachable(args.edge_url)
+    if why_not:
+        print(f"bench: edge phase skipped: {why_not}")
+        results["edge"] = {"skipped": why_not}
+    else:
+        backlog = edge_phase.wait_until_idle(management, "shop", args.idle_timeout)
+        if backlog:
+            print(f"bench: the shop still has {backlog} messages queued; the edge figures include them")
+        relays = edge_phase.relay_containers(args.compose_project) if args.edge_alone_seconds else []
+        if args.edge_alone_seconds and not relays:
+            print(
+                f"bench: no order-service-relay container in project {args.compose_project}: "
+                "no held-relay run"
+            )
+        stack = _stack_cpu(args.compose_project)
+        if stack:
+            waited = stack.wait_until_quiet()
+            print(f"bench: the stack was quiet after {waited:.0f} s")
+        results["edge"] = edge_phase.run(
+            args.edge_url,
+            seconds=args.edge_seconds,
+            connections=args.edge_connections,
+            dispatch_timeout=args.dispatch_timeout,
+            database_url=args.order_db or None,
+            alone_seconds=args.edge_alone_seconds,
+            relays=relays,
+            alone_rounds=args.edge_alone_rounds,
+            stack=stack,
+        )
+        results["edge"]["backlog_at_start"] = backlog
+        loads["edge"] = list(os.getloadavg())
+
+
+def _stack_cpu(project: str) -> StackCpu | None:
+    """The stack's CPU counters, or None (no Docker engine reachable: figures left out)."""
+    try:
+        return StackCpu(project)
+    except Exception as exc:  # docker SDK missing, no socket, no permission
+        print(f"bench: no CPU figures per container ({exc!r})")
+        return None
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bench.harness import percentile
+from bench.stack_cpu import StackCpu, delta, per_unit
 
 BODY = {
     "customer_id": "bench",
@@ -309,6 +310,26 @@ def _post(label: str, host: str, port: int, *, seconds: float, connections: int)
         return asyncio.run(_post_orders(host, port, seconds=seconds, connections=connections, bar=bar))
 
 
+def _rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several held-relay rounds as one row: the median round's rate and latencies, every
+    round's requests, answers and errors counted, each round's rate kept (``runs``)."""
+    median = sorted(runs, key=lambda r: r["throughput"])[(len(runs) - 1) // 2]  # lower median
+    statuses: dict[str, int] = {}
+    for run_ in runs:
+        for code, n in run_["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + n
+    return {
+        **median,
+        "rounds": len(runs),
+        "requests": sum(r["requests"] for r in runs),
+        "created": sum(r["created"] for r in runs),
+        "errors": sum(r["errors"] for r in runs),
+        "first_errors": [e for r in runs for e in r["first_errors"]][:3],
+        "statuses": statuses,
+        "runs": [{"throughput": r["throughput"], "p99_ms": r["p99_ms"]} for r in runs],
+    }
+
+
 def run(
     url: str,
     *,
@@ -317,24 +338,40 @@ def run(
     dispatch_timeout: float,
     database_url: str | None = None,
     alone_seconds: float = 0.0,
+    alone_rounds: int = 1,
     relays: list[str] | None = None,
+    stack: StackCpu | None = None,
 ) -> dict[str, Any]:
-    """With ``alone_seconds`` and ``relays``: first POST with the relay held (the edge alone),
-    then release it and POST again at once, while the pipeline works off that backlog (the
-    edge with everything else busy on the same cores); then follow every order to dispatched.
+    """With ``alone_seconds`` and ``relays``: first POST with the relay held (the edge alone,
+    ``alone_rounds`` times: the host drifts), then release it and POST again at once, while the
+    pipeline works off that backlog (the edge with everything else busy on the same cores); then
+    follow every order to dispatched. With ``stack``: the CPU each container spent per request
+    while the edge was alone, and per order from the relay's release until all were dispatched.
     """
     parsed = urllib.parse.urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
     result: dict[str, Any] = {}
     order_ids: list[int] = []
     if alone_seconds and relays:
+        runs = []
         with relay_held(relays):
-            alone = _post("edge POST, relay held", host, port, seconds=alone_seconds, connections=connections)
-        order_ids += alone.pop("order_ids")
-        result["post_alone"] = alone
+            before = stack.sample() if stack else {}
+            for round_ in range(1, alone_rounds + 1):
+                label = "edge POST, relay held" + (f" {round_}/{alone_rounds}" if alone_rounds > 1 else "")
+                runs.append(_post(label, host, port, seconds=alone_seconds, connections=connections))
+                order_ids += runs[-1].pop("order_ids")
+            if stack:
+                cost = per_unit(delta(before, stack.sample()), sum(r["requests"] for r in runs))
+                result["cpu_alone"] = {**cost, "per": "request", "cores": stack.cores}
+        result["post_alone"] = _rounds(runs)
+    released = stack.sample() if stack else {}
     posted = _post("edge POST /orders", host, port, seconds=seconds, connections=connections)
     order_ids += posted.pop("order_ids")
     result["post"] = posted
+    if stack:
+        # The edge's own container only: everything else is mostly the pipeline's (below).
+        busy = per_unit(delta(released, stack.sample()), posted["requests"], only=("order-service",))
+        result["cpu_busy"] = {**busy, "per": "request", "cores": stack.cores}
     if not order_ids:
         return result
     with tqdm(
@@ -351,6 +388,17 @@ def run(
                 _until_dispatched_http(host, port, order_ids, timeout=dispatch_timeout, bar=bar)
             )
     result["dispatched"] = dispatched
+    if stack and dispatched["dispatched"]:
+        # From the release on: the relay, the consumers, Flower, the broker and PostgreSQL (which
+        # also took the busy round's INSERTs, ~0.4 ms each); the edge's own container is left out.
+        spent = delta(released, stack.sample())
+        pipeline = per_unit(spent, dispatched["dispatched"], exclude=("order-service",))
+        result["cpu_pipeline"] = {
+            **pipeline,
+            "per": "order dispatched",
+            "cores": stack.cores,
+            "ceiling_per_s": round(stack.cores * 1000 / pipeline["total_ms"], 1),
+        }
     return result
 
 

@@ -102,11 +102,15 @@ db-tests: venv
 e2e: venv
 	$(PYTHON) -m pytest e2e -p no:cacheprovider $(PYTEST_ARGS)
 
-lint: venv
+lint: venv bench-venv
 	@set -e; for p in $(PACKAGES) e2e; do echo "== lint: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/ruff check . && $(CURDIR)/$(VENV)/bin/ruff format --check .); done
 	@set -e; for p in $(PACKAGES); do echo "== mypy: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/mypy src); done
+	@echo "== lint: bench"
+	@$(VENV)/bin/ruff check --config bench/ruff.toml bench
+	@$(VENV)/bin/ruff format --check --config bench/ruff.toml bench
+	@$(VENV)/bin/mypy --python-executable $(BENCH_PYTHON) --ignore-missing-imports bench
 
 test: unit integration db-tests e2e
 
@@ -132,5 +136,5 @@ bench: bench-venv
 
 bench-smoke: bench-venv
 	$(BENCH_PYTHON) -m bench $(BENCH_TARGET) --check --seconds 2 --paced-seconds 3 --warmup 1 \
-	  --pairs 1 --edge-seconds 2 --edge-alone-seconds 2 --edge-connections 2 \
+	  --pairs 1 --edge-seconds 2 --edge-alone-seconds 1 --edge-connections 2 \
 	  --out artifacts/bench-smoke --label smoke $(BENCH_ARGS)

@@ -68,8 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     edge.add_argument(
         "--edge-alone-seconds",
         type=float,
-        default=10,
-        help="first POST this long with the outbox relay paused (the edge alone; 0: skip)",
+        default=3,
+        help="first POST this long per round with the outbox relay paused (the edge alone; 0: skip)",
     )
     edge.add_argument(
         "--edge-alone-rounds",
@@ -96,7 +96,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     edge.add_argument(
         "--dispatch-timeout",
         type=float,
-        default=480,
+        default=900,
         help="max seconds to wait until the edge's orders are dispatched",
     )
     broker = parser.add_argument_group("broker")

@@ -24,7 +24,7 @@ from typing import Any
 
 from celery.contrib.testing.worker import start_worker
 
-from event_contracts import Order, OrderLine, Publisher, PublishFailed, create_app
+from event_contracts import Money, Order, OrderLine, Publisher, PublishFailed, Quantity, create_app
 
 
 def management(port: int, path: str, auth: str) -> Any:
@@ -76,7 +76,7 @@ def main() -> None:
         while not stop.is_set():
             n += 1
             order = Order.create(id=n, customer_id="bench", currency="EUR",
-                                 lines=(OrderLine(id=1, quantity=1, unit_price=Decimal("1.00")),))
+                                 lines=(OrderLine(id=1, quantity=Quantity(1), unit_price=Money(Decimal("1.00"))),))
             try:
                 order.submit(publisher=publisher)
                 published[str(order.event_id)] = time.monotonic()

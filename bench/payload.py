@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
-from event_contracts import Order, OrderLine, unstructure
+from event_contracts import Money, Order, OrderLine, Quantity, unstructure
 
 _ids = itertools.count(1)
 _lock = threading.Lock()
@@ -29,7 +29,7 @@ def new_order() -> Order:
         id=next_order_id(),
         customer_id="bench",
         currency="EUR",
-        lines=(OrderLine(id=1, quantity=2, unit_price=Decimal("4.50")),),
+        lines=(OrderLine(id=1, quantity=Quantity(2), unit_price=Money(Decimal("4.50"))),),
     )
 
 

@@ -204,7 +204,9 @@ def broker_phases(
             results["celery_same"] = celery_phase.run_same_guarantees(vhost, **common, **workers)
             loads["celery"] = list(os.getloadavg())
         if "layer" in args.phases:
-            results["layer"] = layer_phase.run(vhost, **common_once, **workers, pairs=args.pairs)
+            results["layer"] = layer_phase.run(
+                vhost, **common_once, **workers, pairs=args.pairs, stack=_stack_cpu(args.compose_project)
+            )
             loads["layer"] = list(os.getloadavg())
         if "platform" in args.phases:
             results["platform"] = platform_phase.run(

@@ -132,6 +132,10 @@ class Consumers:
     def handled(self) -> Handled:
         return Handled(list(self.outs))
 
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the consumers and their pool processes have used (Linux; else None)."""
+        return tree_cpu_seconds(self.pids)
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
@@ -142,6 +146,34 @@ class Consumers:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def tree_cpu_seconds(roots: Sequence[int]) -> float | None:
+    """User + system CPU seconds of ``roots`` and every live descendant, from /proc (None off
+    Linux). Prefork pool children live as long as their worker, so their counters keep adding up.
+    """
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        pid = int(entry)
+        parents[pid] = int(fields[1])  # after "pid (comm)": state ppid ... utime(12) stime(13)
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    wanted = set(roots)
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in wanted} - wanted
+        grew = bool(more)
+        wanted |= more
+    return sum(ticks.get(pid, 0) for pid in wanted) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager

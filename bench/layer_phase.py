@@ -11,16 +11,24 @@ the 10% being measured, and sequential phases also drift apart (Erlang garbage c
 disk, other processes). Here both consumer groups run side by side for the whole phase, and
 each pair measures both sides back to back, alternating which goes first (ABBA): drift falls on
 both sides alike. The verdict is the median of the pairs' ratios, with every pair shown.
+
+Throughput is the target's measure, but on this CPU-bound host it moves with everything else
+running. CPU per event does not: each measurement also counts the CPU its side spent (this
+process's publishers, that side's consumer processes, and the three broker nodes when the
+Docker API is reachable) divided by the events delivered, so the layer's cost shows up as
+CPU milliseconds, and where they go.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from typing import Any
 
 from bench import celery_phase, platform_phase
 from bench.broker import BenchVhost
-from bench.harness import close_app, consumers, measure_max_load, median_run, warm_up
+from bench.harness import Consumers, close_app, consumers, measure_max_load, median_run, warm_up
+from bench.stack_cpu import StackCpu
 
 
 def run(
@@ -33,6 +41,7 @@ def run(
     pool: str,
     concurrency: int,
     pairs: int = 3,
+    stack: StackCpu | None = None,
 ) -> dict[str, Any]:
     celery_app, celery_publish = celery_phase.fanout_publisher(vhost.url())
     platform_app, platform_publish = platform_phase.platform_publisher(vhost)
@@ -45,26 +54,27 @@ def run(
             raw.wait_ready()
             platform.wait_ready()
             sides = {
-                "celery": ("raw Celery, like platform", celery_publish, raw.handled()),
-                "platform": ("platform", platform_publish, platform.handled()),
+                "celery": ("raw Celery, like platform", celery_publish, raw.handled(), raw),
+                "platform": ("platform", platform_publish, platform.handled(), platform),
             }
-            for name, publish, handled in sides.values():
+            for name, publish, handled, _ in sides.values():
                 warm_up(name, publish, handled, seconds=warmup, publishers=publishers, drain=drain)
             runs: dict[str, list[dict[str, Any]]] = {"celery": [], "platform": []}
             for i in range(pairs):
                 order = ("celery", "platform") if i % 2 == 0 else ("platform", "celery")
                 for side in order:
-                    name, publish, handled = sides[side]
-                    runs[side].append(
-                        measure_max_load(
-                            f"{name} {i + 1}/{pairs}",
-                            publish,
-                            handled,
-                            seconds=seconds,
-                            publishers=publishers,
-                            drain=drain,
-                        )
+                    name, publish, handled, group = sides[side]
+                    before = _cpu(group, stack)
+                    result = measure_max_load(
+                        f"{name} {i + 1}/{pairs}",
+                        publish,
+                        handled,
+                        seconds=seconds,
+                        publishers=publishers,
+                        drain=drain,
                     )
+                    result["cpu_ms_per_event"] = _per_event(before, _cpu(group, stack), result["delivered"])
+                    runs[side].append(result)
     finally:
         close_app(celery_app)
         close_app(platform_app)
@@ -73,12 +83,46 @@ def run(
         for c, p in zip(runs["celery"], runs["platform"], strict=True)
     ]
     known = [r for r in ratios if r is not None]
+    cpu_ratios = [
+        round(p["cpu_ms_per_event"]["total"] / c["cpu_ms_per_event"]["total"], 3)
+        if c["cpu_ms_per_event"].get("total")
+        else None
+        for c, p in zip(runs["celery"], runs["platform"], strict=True)
+    ]
+    cpu_known = [r for r in cpu_ratios if r is not None]
     return {
         "celery": median_run(runs["celery"]),
         "platform": median_run(runs["platform"]),
         "pairs": [
-            {"celery": c["throughput"], "platform": p["throughput"], "ratio": r}
-            for c, p, r in zip(runs["celery"], runs["platform"], ratios, strict=True)
+            {
+                "celery": c["throughput"],
+                "platform": p["throughput"],
+                "ratio": r,
+                "celery_cpu_ms": c["cpu_ms_per_event"],
+                "platform_cpu_ms": p["cpu_ms_per_event"],
+                "cpu_ratio": cr,
+            }
+            for c, p, r, cr in zip(runs["celery"], runs["platform"], ratios, cpu_ratios, strict=True)
         ],
         "ratio_median": round(statistics.median(known), 3) if known else None,
+        "cpu_ratio_median": round(statistics.median(cpu_known), 3) if cpu_known else None,
     }
+
+
+def _cpu(group: Consumers, stack: StackCpu | None) -> dict[str, float]:
+    """CPU seconds so far: this process (the publishers), the side's consumers, the broker."""
+    spent = {"publisher": time.process_time()}
+    consumers_cpu = group.cpu_seconds()
+    if consumers_cpu is not None:
+        spent["consumers"] = consumers_cpu
+    if stack:
+        spent["broker"] = sum(v for k, v in stack.sample().items() if k.startswith("rabbit"))
+    return spent
+
+
+def _per_event(before: dict[str, float], after: dict[str, float], events: int) -> dict[str, float]:
+    """CPU milliseconds per delivered event, per part and in total (empty if nothing arrived)."""
+    if not events:
+        return {}
+    parts = {k: round((after[k] - before[k]) * 1000 / events, 3) for k in before}
+    return {**parts, "total": round(sum(parts.values()), 3)}

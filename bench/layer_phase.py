@@ -28,7 +28,7 @@ from typing import Any
 from bench import celery_phase, platform_phase
 from bench.broker import BenchVhost
 from bench.harness import Consumers, close_app, consumers, measure_max_load, median_run, warm_up
-from bench.stack_cpu import StackCpu
+from bench.stack_cpu import StackCpu, delta, per_unit
 
 
 def run(
@@ -73,7 +73,8 @@ def run(
                         publishers=publishers,
                         drain=drain,
                     )
-                    result["cpu_ms_per_event"] = _per_event(before, _cpu(group, stack), result["delivered"])
+                    spent = delta(before, _cpu(group, stack))
+                    result["cpu_ms_per_event"] = per_unit(spent, result["delivered"])
                     runs[side].append(result)
     finally:
         close_app(celery_app)
@@ -84,8 +85,8 @@ def run(
     ]
     known = [r for r in ratios if r is not None]
     cpu_ratios = [
-        round(p["cpu_ms_per_event"]["total"] / c["cpu_ms_per_event"]["total"], 3)
-        if c["cpu_ms_per_event"].get("total")
+        round(p["cpu_ms_per_event"]["total_ms"] / c["cpu_ms_per_event"]["total_ms"], 3)
+        if c["cpu_ms_per_event"].get("total_ms") and p["cpu_ms_per_event"]
         else None
         for c, p in zip(runs["celery"], runs["platform"], strict=True)
     ]
@@ -118,11 +119,3 @@ def _cpu(group: Consumers, stack: StackCpu | None) -> dict[str, float]:
     if stack:
         spent["broker"] = sum(v for k, v in stack.sample().items() if k.startswith("rabbit"))
     return spent
-
-
-def _per_event(before: dict[str, float], after: dict[str, float], events: int) -> dict[str, float]:
-    """CPU milliseconds per delivered event, per part and in total (empty if nothing arrived)."""
-    if not events:
-        return {}
-    parts = {k: round((after[k] - before[k]) * 1000 / events, 3) for k in before}
-    return {**parts, "total": round(sum(parts.values()), 3)}

@@ -223,11 +223,10 @@ def cpu_lines(results: dict[str, Any]) -> list[str]:
         costs = [p[f"{side}_cpu_ms"] for p in pairs if p.get(f"{side}_cpu_ms")]
         if costs:
             parts = ", ".join(
-                f"{part} {statistics.median(c[part] for c in costs):.2f}"
-                for part in costs[0]
-                if part != "total"
+                f"{part} {statistics.median(c['ms_per_unit'][part] for c in costs):.2f}"
+                for part in costs[0]["ms_per_unit"]
             )
-            total = statistics.median(c["total"] for c in costs)
+            total = statistics.median(c["total_ms"] for c in costs)
             lines.append(f"CPU ms per event, {name} (median of pairs): {total:.2f} ({parts})")
     edge = results.get("edge") or {}
     for key, what in (

@@ -125,6 +125,16 @@ def test_every_subscribed_version_has_a_task_and_nothing_else_does() -> None:
     assert all(q.no_declare for q in app.conf.task_queues)
 
 
+def test_each_app_s_tasks_know_their_own_service_and_queue() -> None:
+    """The service is cached per task, so two apps in one process must not share it."""
+    billing = create_app("billing", broker_urls=["amqp://u:p@localhost:1/shop"])
+    logistic = create_app("logistic", broker_urls=["amqp://u:p@localhost:1/shop"])
+    for app, service in ((billing, "billing"), (logistic, "logistic")):
+        task = app.tasks["order.v2.submit"]
+        assert (task.service, task.topology) == (service, TOPOLOGY)
+        assert task.own_queue() == f"{service}.order"
+
+
 def test_each_consumed_queue_has_retry_dlq_and_a_policy() -> None:
     generated = definitions()
     queues = {q["name"] for q in generated["queues"]}

@@ -23,6 +23,7 @@ import logging
 import os
 import traceback
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -77,7 +78,7 @@ class ServiceRequest(Request):  # type: ignore[misc]
 
     def __init__(self, message: Message, *args: Any, **kwargs: Any) -> None:
         super().__init__(message, *args, **kwargs)
-        suffix = f".{_service(self._app)}"
+        suffix = f".{self._task.service}"
         original = str(self._request_dict["id"])
         if not original.endswith(suffix):
             self._request_dict["original_id"] = original
@@ -90,14 +91,23 @@ class ServiceTask(Task):  # type: ignore[misc]
     Request = ServiceRequest
     typing = False
 
+    @cached_property
+    def service(self) -> str:
+        """The consuming service, read once: a lookup in ``app.conf`` (a chain of mappings with
+        key aliases) costs more than the rest of a delivery's bookkeeping, on every message."""
+        return _service(self.app)
+
+    @cached_property
+    def topology(self) -> Topology:
+        return _topology(self.app)
+
     def original_id(self) -> str:
         request = self.request
         return str(getattr(request, "original_id", None) or request.id)
 
     def own_queue(self) -> str:
         """The queue this task's messages come from, for private retries and dead letters."""
-        topology = _topology(self.app)
-        service = _service(self.app)
+        topology, service = self.topology, self.service
         try:
             key = RoutingKey.parse(self.name)
         except ValueError:
@@ -142,7 +152,7 @@ class ServiceTask(Task):  # type: ignore[misc]
             )
             raise exc
         delay = policy.delay(retries)
-        owner = _topology(self.app).owner_of_queue(queue)
+        owner = self.topology.owner_of_queue(queue)
         self.republish(owner.retry_exchange, queue, {}, retries + 1, expiration=delay)
         log.warning(
             "%s: retry %d/%d in %.1f s via %s.retry: %s",
@@ -158,8 +168,8 @@ class ServiceTask(Task):  # type: ignore[misc]
     def dead_letter(self, reason: str, detail: str) -> None:
         """A copy with the reason to ``<queue>.dlq``; falls back to the broker's own DLX."""
         queue = self.own_queue()
-        owner = _topology(self.app).owner_of_queue(queue)
-        headers = reason_headers(reason, detail, queue, _service(self.app), self.request.delivery_info or {})
+        owner = self.topology.owner_of_queue(queue)
+        headers = reason_headers(reason, detail, queue, self.service, self.request.delivery_info or {})
         try:
             self.republish(owner.dead_letter_exchange, queue, headers, int(self.request.retries or 0))
         except Exception as exc:
@@ -194,7 +204,7 @@ def _delivery(task: ServiceTask, routing_key: str) -> Delivery:
     return Delivery(
         event_id=Delivery.event_id_from(str(raw_id), routing_key),
         routing_key=routing_key,
-        consumer=_service(task.app),
+        consumer=task.service,
         correlation_id=headers.get("correlation-id"),
         retries=int(request.retries or 0),
         redelivered=bool((request.delivery_info or {}).get("redelivered")),

@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     load.add_argument(
         "--pairs",
         type=int,
-        default=3,
+        default=5,
         help="layer phase: alternating pairs of raw Celery and platform measurements (median ratio)",
     )
     load.add_argument(

@@ -40,7 +40,7 @@ def run(
     drain: float,
     pool: str,
     concurrency: int,
-    pairs: int = 3,
+    pairs: int = 5,
     stack: StackCpu | None = None,
 ) -> dict[str, Any]:
     celery_app, celery_publish = celery_phase.fanout_publisher(vhost.url())

@@ -32,19 +32,19 @@ Resp = TypeVar("Resp")
 DEFAULT_TIMEOUT = 2.0
 REPLY_TTL_MS = 60_000
 """Late answers (their call timed out) wait this long at most in a reply queue nobody reads."""
+REPLY_QUEUE_OPTIONS: dict[str, Any] = {
+    "durable": False,
+    "exclusive": True,  # gone with the connection
+    "auto_delete": False,  # py-amqp's default is True: it must outlive each call's consumer
+    "arguments": {"x-message-ttl": REPLY_TTL_MS},
+}
 
 
-def declare_reply_queue(channel: Any, caller: Service) -> str:
+def declare_reply_queue(channel: Any, caller: Service, suffix: str | None = None) -> str:
     """Declare an exclusive reply queue of ``caller`` on ``channel``'s connection and bind it to
     the caller's reply exchange by its own name; returns the name. Needs the caller's user."""
-    name = caller.reply_queue(uuid4().hex)
-    channel.queue_declare(
-        queue=name,
-        durable=False,
-        exclusive=True,
-        auto_delete=False,  # py-amqp's default is True: it must outlive each call's consumer
-        arguments={"x-message-ttl": REPLY_TTL_MS},
-    )
+    name = caller.reply_queue(suffix or uuid4().hex)
+    channel.queue_declare(queue=name, **REPLY_QUEUE_OPTIONS)
     channel.queue_bind(queue=name, exchange=caller.reply_exchange, routing_key=name)
     return name
 

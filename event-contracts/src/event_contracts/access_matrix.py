@@ -76,6 +76,8 @@ class Outcome:
     refused: bool
     arrived: tuple[str, ...] = ()
     detail: str = ""
+    still_queued: bool = False
+    """consume: the message put in the queue for the user was still there afterwards."""
 
 
 def _topic_matches(binding_key: str, routing_key: str) -> bool:
@@ -193,16 +195,22 @@ class MatrixRun:
         self._reply_owner = {q: topology.service(c).user for c, q in reply_queues(topology).items()}
 
     def __enter__(self) -> MatrixRun:
-        for user in [self.admin, *(s.user for s in self.topology.services)]:
-            conn = Connection(
-                self.url_for(user), connect_timeout=10, transport_options={"confirm_publish": True}
-            )
-            conn.ensure_connection(max_retries=3)
-            self._connections[user] = self._stack.enter_context(conn)
-        for caller in reply_queues(self.topology):
-            service = self.topology.service(caller)
-            with self._channel(service.user) as channel:
-                declare_reply_queue(channel, service, MATRIX_REPLY_SUFFIX)
+        try:
+            for user in [self.admin, *(s.user for s in self.topology.services)]:
+                conn = self._stack.enter_context(
+                    Connection(
+                        self.url_for(user), connect_timeout=10, transport_options={"confirm_publish": True}
+                    )
+                )
+                conn.ensure_connection(max_retries=3)
+                self._connections[user] = conn
+            for caller in reply_queues(self.topology):
+                service = self.topology.service(caller)
+                with self._channel(service.user) as channel:
+                    declare_reply_queue(channel, service, MATRIX_REPLY_SUFFIX)
+        except BaseException:
+            self._stack.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -237,7 +245,11 @@ class MatrixRun:
 
     def run(self, probe: Probe) -> Outcome:
         """Try the probe's action live; never raises for ACCESS_REFUSED (it is the outcome)."""
-        return getattr(self, f"_{probe.action}")(probe)  # type: ignore[no-any-return]
+        if probe.action == "publish":
+            return self._publish(probe)
+        if probe.action == "consume":
+            return self._consume(probe)
+        return self._declare(probe)
 
     def _publish(self, probe: Probe) -> Outcome:
         marker = str(uuid.uuid4())
@@ -275,8 +287,8 @@ class MatrixRun:
                         connection.drain_events(timeout=0.2)
             except AccessRefused as exc:
                 refused, detail = True, str(exc)
-        left = self._take(probe.resource, marker, wait=0.0)
-        return Outcome(refused, (probe.resource,) if marker in got else (), detail + f" (left: {left})")
+        still_queued = self._take(probe.resource, marker, wait=0.0)
+        return Outcome(refused, (probe.resource,) if marker in got else (), detail, still_queued)
 
     def _declare(self, probe: Probe) -> Outcome:
         with self._channel(probe.user) as channel:
@@ -316,6 +328,8 @@ def check(probe: Probe, outcome: Outcome) -> list[str]:
     expected = (probe.destinations or (probe.resource,)) if probe.granted else ()
     if probe.action != "declare" and tuple(sorted(outcome.arrived)) != tuple(sorted(expected)):
         problems.append(f"the message arrived in {list(outcome.arrived)}, expected {list(expected)}")
+    if probe.action == "consume" and outcome.refused and not outcome.still_queued:
+        problems.append("the consume was refused but the message left the queue")
     return problems
 
 

@@ -17,6 +17,11 @@ from event_contracts.schema import schema_of
 from event_contracts.topology import DELIVERY_LIMIT, TOPOLOGY, Topology
 
 SYNC_DELIVERY_LIMIT = 3
+"""A sync request is worth answering a few times at most; past that the broker drops it."""
+UNLIMITED_DELIVERIES = -1
+"""Quorum queues on RabbitMQ 4.x drop a message returned more than 20 times where no
+dead-letter target exists. Retry and dead-letter queues must never drop what they hold because
+someone browsed them (``dlq show``), so their limit is switched off explicitly."""
 
 
 def _exchange(vhost: str, name: str, type_: str) -> dict[str, Any]:
@@ -67,7 +72,10 @@ def definitions(topology: Topology = TOPOLOGY, vhost: str | None = None) -> dict
     """RabbitMQ definitions (vhost, exchanges, quorum queues, bindings, policies); no users.
 
     Dead-lettering, retry routing and delivery limits are policies, not queue arguments, so an
-    operator can change them on a live queue; only ``x-queue-type`` is a (fixed) argument.
+    operator can change them on a live queue; only ``x-queue-type`` is a (fixed) argument. Every
+    queue has an explicit delivery limit (RabbitMQ 4's default of 20 drops messages where no
+    dead-letter target exists): work queues dead-letter after :data:`DELIVERY_LIMIT`, sync
+    queues drop after :data:`SYNC_DELIVERY_LIMIT`, retry and dead-letter queues have none.
     """
     vh = vhost or topology.vhost
     exchanges, queues, bindings, policies = [], [], [], []
@@ -106,8 +114,12 @@ def definitions(topology: Topology = TOPOLOGY, vhost: str | None = None) -> dict
                         "dead-letter-routing-key": queue,
                         "dead-letter-strategy": "at-least-once",
                         "overflow": "reject-publish",
+                        "delivery-limit": UNLIMITED_DELIVERIES,
                     },
                 )
+            )
+            policies.append(
+                _policy(vh, f"{queue}.dlq", {"delivery-limit": UNLIMITED_DELIVERIES})
             )
         if service.answers_sync:
             exchanges.append(_exchange(vh, service.sync_queue, "direct"))

@@ -117,6 +117,8 @@ e2e: venv
 lint: venv bench-venv
 	@set -e; for p in $(PACKAGES) e2e; do echo "== lint: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/ruff check . && $(CURDIR)/$(VENV)/bin/ruff format --check .); done
+	@echo "== lint: tests"
+	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests
 	@set -e; for p in $(PACKAGES); do echo "== mypy: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/mypy src); done
 	@echo "== lint: bench"

@@ -36,7 +36,8 @@ def test_every_dockerfile_defaults_to_the_current_official_image() -> None:
 
 
 def test_compose_and_env_example_default_to_the_same_images() -> None:
-    compose = {m["name"]: m["image"] for m in COMPOSE_DEFAULT.finditer((ROOT / "docker-compose.yml").read_text())}
+    compose_file = (ROOT / "docker-compose.yml").read_text()
+    compose = {m["name"]: m["image"] for m in COMPOSE_DEFAULT.finditer(compose_file)}
     example = dict(
         line.split("=", 1)
         for line in (ROOT / ".env.example").read_text().splitlines()

@@ -77,3 +77,18 @@ def test_object_names_are_unique_valid_kubernetes_names() -> None:
     assert len(keys) == len(set(keys))
     for _, name in keys:
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name) and len(name) <= 253, name
+
+
+def test_workers_have_a_bounded_soft_shutdown_that_the_environment_can_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scaled-down worker finishes its running tasks for a while, then returns their messages."""
+    from event_contracts import create_app
+
+    app = create_app("billing", broker_urls=["amqp://u:p@localhost:1/shop"])
+    assert app.conf.worker_soft_shutdown_timeout == 15.0
+    assert app.conf.worker_enable_soft_shutdown_on_idle is False
+    assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
+    monkeypatch.setenv("WORKER_SOFT_SHUTDOWN_TIMEOUT", "20")
+    app = create_app("billing", broker_urls=["amqp://u:p@localhost:1/shop"])
+    assert app.conf.worker_soft_shutdown_timeout == 20.0

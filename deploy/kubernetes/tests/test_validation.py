@@ -11,8 +11,18 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from .manifests import CRDS, HERE, KUBERNETES_VERSION, OVERLAYS, crds, ident, is_custom, render, validate_core
-from .manifests import validate_custom
+from .manifests import (
+    CRDS,
+    HERE,
+    KUBERNETES_VERSION,
+    OVERLAYS,
+    crds,
+    ident,
+    is_custom,
+    render,
+    validate_core,
+    validate_custom,
+)
 
 OVERLAY_NAMES = sorted(OVERLAYS)
 
@@ -44,7 +54,16 @@ def test_core_objects_are_valid_strictly(overlay: str) -> None:
 def test_custom_objects_match_the_operators_crds(overlay: str) -> None:
     custom = [o for o in render(overlay) if is_custom(o)]
     kinds = {o["kind"] for o in custom}
-    assert {"RabbitmqCluster", "Vhost", "Exchange", "Queue", "Binding", "Policy", "User", "Permission"} <= kinds
+    assert {
+        "RabbitmqCluster",
+        "Vhost",
+        "Exchange",
+        "Queue",
+        "Binding",
+        "Policy",
+        "User",
+        "Permission",
+    } <= kinds
     assert {"ScaledObject", "TriggerAuthentication"} <= kinds
     errors = [e for obj in custom for e in validate_custom(obj)]
     assert not errors, "\n".join(errors)

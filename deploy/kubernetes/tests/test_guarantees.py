@@ -34,6 +34,14 @@ def _sorted(defs: dict[str, Any]) -> dict[str, list[str]]:
     return {kind: sorted(json.dumps(i, sort_keys=True) for i in items) for kind, items in defs.items()}
 
 
+def _workload(objs: tuple[dict[str, Any], ...], name: str) -> dict[str, Any]:
+    """The Deployment or StatefulSet running ``name``."""
+    (found,) = [
+        o for o in objs if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["name"] == name
+    ]
+    return found
+
+
 def _pod(deployment: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
     return spec
@@ -111,12 +119,17 @@ def test_relay_and_beat_are_exactly_one(overlay: str) -> None:
     objs = render(overlay)
     scaled = {o["spec"]["scaleTargetRef"]["name"] for o in of_kind(objs, "HorizontalPodAutoscaler")}
     scaled |= {o["spec"]["scaleTargetRef"]["name"] for o in of_kind(objs, "ScaledObject")}
-    for name in SINGLETONS:
-        deployment = named(objs, "Deployment", name)
-        assert deployment["spec"]["replicas"] == 1
-        assert deployment["spec"]["strategy"] == {"type": "Recreate"}, "a rollout must not run two"
-        assert name not in scaled
-    assert {o["metadata"]["name"] for o in of_kind(objs, "Deployment")} == set(SERVICES)
+    assert not SINGLETONS & scaled
+    # The beat: a StatefulSet, whose one pod is replaced only once the old one is gone.
+    beat = named(objs, "StatefulSet", "logistic-service-beat")
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["podManagementPolicy"] == "OrderedReady"
+    # The relay: one pod, no rollout overlap (brief overlaps on eviction are safe: SKIP LOCKED).
+    relay = named(objs, "Deployment", "order-service-relay")
+    assert relay["spec"]["replicas"] == 1
+    assert relay["spec"]["strategy"] == {"type": "Recreate"}, "a rollout must not run two"
+    deployments = {o["metadata"]["name"] for o in of_kind(objs, "Deployment")}
+    assert deployments == set(SERVICES) - {"logistic-service-beat"}
 
 
 @pytest.mark.parametrize("overlay", ["base", "dev"])
@@ -158,7 +171,7 @@ def test_a_scaled_down_worker_finishes_or_returns_its_messages() -> None:
     """SIGTERM → cold shutdown with a soft phase (Celery 5.5+), inside the pod's grace period."""
     objs = render("dev")
     for name in WORKERS:
-        pod = _pod(named(objs, "Deployment", name))
+        pod = _pod(_workload(objs, name))
         env = _env(pod["containers"][0])
         assert env["REMAP_SIGTERM"]["value"] == "SIGQUIT"
         soft = float(env["WORKER_SOFT_SHUTDOWN_TIMEOUT"]["value"])
@@ -190,7 +203,7 @@ def test_service_probes_are_the_dockerfiles_health_checks() -> None:
     assert edge["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert edge["readinessProbe"]["httpGet"]["path"] == "/readyz"
     for name in SERVICES.keys() - {"order-service"}:
-        container = _pod(named(objs, "Deployment", name))["containers"][0]
+        container = _pod(_workload(objs, name))["containers"][0]
         command = container["livenessProbe"]["exec"]["command"]
         dockerfile = (REPO / f"{container['image'].split('/')[1]}/Dockerfile").read_text()
         healthcheck = dockerfile[dockerfile.index("HEALTHCHECK") :].split("\n# ")[0]
@@ -255,7 +268,7 @@ def test_every_secret_reference_resolves_in_dev_and_passwords_come_only_from_sec
 def test_each_service_reads_only_its_own_credentials() -> None:
     objs = render("dev")
     for name, (user, db) in SERVICES.items():
-        deployment = named(objs, "Deployment", name)
+        deployment = _workload(objs, name)
         assert _secret_refs(deployment) == {f"{user}-broker", f"{user}-db"}, name
         env = _env(_pod(deployment)["containers"][0])
         assert env["BROKER_URLS"]["value"].startswith(f"amqp://{user}:$(BROKER_PASSWORD)@")
@@ -294,7 +307,7 @@ def test_services_reach_only_the_broker_the_database_and_dns() -> None:
         sort_keys=True,
     )
     for name in SERVICES:
-        labels = named(objs, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+        labels = _workload(objs, name)["spec"]["template"]["metadata"]["labels"]
         assert labels["app.kubernetes.io/component"] in APP_COMPONENTS
         assert _egress_of(objs, labels) == {(broker, 5672), (database, 5432), (dns, 53)}, name
     postgres = named(objs, "StatefulSet", "postgres")["spec"]["template"]["metadata"]["labels"]
@@ -321,7 +334,7 @@ def test_the_broker_and_database_take_connections_from_the_services_only() -> No
 
 
 def test_postgresql_is_a_dev_statefulset_built_from_compose_image() -> None:
-    assert not of_kind(render("base"), "StatefulSet")
+    assert all(o["metadata"]["name"] != "postgres" for o in of_kind(render("base"), "StatefulSet"))
     postgres = named(render("dev"), "StatefulSet", "postgres")
     container = _pod(postgres)["containers"][0]
     assert container["image"].startswith("shop/postgres:")

@@ -19,6 +19,9 @@
 #                  nothing (CI runs it after the tests; its numbers mean nothing)
 #   make deps      host tools the tests need (root): uv, chromium
 #   make broker-facts  the running cluster's RabbitMQ version and denied deprecated features
+#   make k8s-validate  the Kubernetes manifests, offline (no cluster): render the overlays, validate
+#                  every object (core: strict schemas; operators': their pinned CRDs), generated
+#                  topology = committed (deploy/kubernetes, docs/deploy.md)
 #
 # Project name: `shop` (compose.yml `name:`), or COMPOSE_PROJECT_NAME from the
 # environment (CI uses shopci).
@@ -37,7 +40,7 @@ VENV ?= .venv-test
 PYTHON := $(CURDIR)/$(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv
+.PHONY: broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate
 
 up:
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
@@ -115,7 +118,7 @@ e2e: venv
 	$(PYTHON) -m pytest e2e -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: venv bench-venv
-	@set -e; for p in $(PACKAGES) e2e; do echo "== lint: $$p"; \
+	@set -e; for p in $(PACKAGES) e2e deploy/kubernetes; do echo "== lint: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/ruff check . && $(CURDIR)/$(VENV)/bin/ruff format --check .); done
 	@echo "== lint: tests"
 	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests
@@ -152,3 +155,17 @@ bench-smoke: bench-venv
 	$(BENCH_PYTHON) -m bench $(BENCH_TARGET) --check --seconds 2 --paced-seconds 3 --warmup 1 \
 	  --pairs 1 --edge-seconds 2 --edge-alone-seconds 1 --edge-connections 2 \
 	  --out artifacts/bench-smoke --label smoke $(BENCH_ARGS)
+
+# The Kubernetes manifests, validated with no cluster (deploy/kubernetes/README.md): its own venv
+# with the pinned kubectl, kubernetes-validate and jsonschema, and event-contracts (the topology).
+K8S_VENV ?= .venv-k8s
+K8S_PYTHON := $(CURDIR)/$(K8S_VENV)/bin/python
+
+k8s-venv: $(K8S_VENV)/.installed
+$(K8S_VENV)/.installed: deploy/kubernetes/requirements.lock event-contracts/pyproject.toml
+	uv venv -q --allow-existing $(K8S_VENV) -p 3.11
+	uv pip install -q --python $(K8S_PYTHON) -r deploy/kubernetes/requirements.lock -e './event-contracts[kubernetes]'
+	touch $@
+
+k8s-validate: k8s-venv
+	cd deploy/kubernetes && $(K8S_PYTHON) -m pytest -q $(PYTEST_ARGS)

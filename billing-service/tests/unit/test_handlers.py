@@ -119,7 +119,7 @@ def test_chargeback_of_an_unknown_order_fails_and_changes_nothing() -> None:
     with pytest.raises(UnknownOrderError, match=f"order {order.id}"):
         billing.refund_order(order, chargeback_delivery(order))
 
-    assert uow.all_invoices() == [] and uow.processed_events.keys == set()
+    assert uow.all_invoices() == [] and uow.inbox.keys == set()
     assert bus.published == []
 
 
@@ -143,7 +143,7 @@ def test_deliveries_are_recorded_with_the_effects() -> None:
 
     billing.invoice_order(order, delivery_of(order))
 
-    assert uow.processed_events.keys == {f"billing:{order.event_id}"}
+    assert uow.inbox.keys == {f"billing:{order.event_id}"}
     assert uow.commits == 1
 
 

@@ -54,18 +54,30 @@ class Inbox(Protocol):
 
 
 class InMemoryInbox:
-    """The inbox for unit tests: ``admissions`` counts the effects let through per dedupe key."""
+    """The inbox for unit tests, transactional like the real one.
+
+    A fake unit of work calls :meth:`commit` and :meth:`rollback` with its own. ``keys`` are the
+    committed dedupe keys; ``admissions`` counts the committed effects let through per key.
+    """
 
     def __init__(self) -> None:
         self.keys: set[str] = set()
         self.admissions: Counter[str] = Counter()
+        self.staged: list[str] = []
 
     def admit(self, delivery: Delivery) -> bool:
-        if delivery.dedupe_key in self.keys:
+        if delivery.dedupe_key in self.keys or delivery.dedupe_key in self.staged:
             return False
-        self.keys.add(delivery.dedupe_key)
-        self.admissions[delivery.dedupe_key] += 1
+        self.staged.append(delivery.dedupe_key)
         return True
+
+    def commit(self) -> None:
+        self.keys.update(self.staged)
+        self.admissions.update(self.staged)
+        self.staged.clear()
+
+    def rollback(self) -> None:
+        self.staged.clear()
 
 
 def _seconds(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:

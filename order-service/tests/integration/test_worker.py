@@ -45,7 +45,7 @@ def shipment(order_id: int) -> Shipment:
 def processed(services: bootstrap.Services) -> int:
     with services.engine.connect() as connection:
         return int(
-            connection.execute(select(func.count()).select_from(orm.processed_events)).scalar_one()
+            connection.execute(select(func.count()).select_from(orm.inbox.processed)).scalar_one()
         )
 
 

@@ -6,8 +6,9 @@ Queues (bound by the topology, read by this service only)::
     [logistic] ── logistic.*.shipment_{dispatched,cancelled,returned} ─▶ order.logistic
 
 Each callback records the fact on the order once per event id (the inbox, same transaction).
-A fact about an order this service never took, or one that contradicts what is known (a shipment both cancelled and returned), cannot be fixed by retrying: it is dead-lettered
-at once with the reason (``PoisonMessage``). Anything else (the database restarting) raises and
+A fact about an order this service never took, or one that contradicts what is known (a
+shipment both cancelled and returned), cannot be fixed by retrying: it is dead-lettered at once
+with the reason (``PoisonMessage``). Anything else (the database restarting) raises and
 is retried privately by the runtime.
 
 The worker's main process also deletes what left the dedupe window (``INBOX_RETENTION_SECONDS``)

@@ -147,6 +147,19 @@ def test_deliveries_are_recorded_with_the_effects() -> None:
     assert uow.commits == 1
 
 
+def test_a_redelivery_is_not_let_through_to_the_ledger_but_its_fact_goes_out_again() -> None:
+    billing, uow, bus = fake_billing()
+    order = an_order()
+
+    billing.invoice_order(order, delivery_of(order))
+    billing.invoice_order(order, delivery_of(order))  # the same delivery again
+
+    assert uow.inbox.admissions == {f"billing:{order.event_id}": 1}
+    assert uow.commits == 1  # the redelivery committed nothing
+    first, second = bus.of(Invoice.invoiced)
+    assert first == second
+
+
 def test_invoice_view_shows_the_invoice_as_it_is_now() -> None:
     billing, _, _ = fake_billing()
     order = an_order(prices=("2.50",), currency="GBP")

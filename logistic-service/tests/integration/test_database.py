@@ -54,7 +54,7 @@ def add(engine: Engine, *shipments: Shipment) -> None:
 def test_migrations_build_exactly_the_mapped_schema(engine: Engine) -> None:
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), orm.metadata) == []
-        assert MigrationContext.configure(connection).get_current_revision() == head() == "0001"
+        assert MigrationContext.configure(connection).get_current_revision() == head() is not None
 
 
 def test_migrating_again_changes_nothing(engine: Engine, database_url: str) -> None:

@@ -135,7 +135,9 @@ def test_the_worker_purges_what_left_the_dedupe_window(
     customer: str,
 ) -> None:
     services.settings = attrs.evolve(
-        services.settings, inbox_retention=timedelta(hours=1), inbox_purge_every=timedelta(seconds=0.1)
+        services.settings,
+        inbox_retention=timedelta(hours=1),
+        inbox_purge_every=timedelta(seconds=0.1),
     )
     old_order, new_order = (place(api, customer, **{"Idempotency-Key": k})["id"] for k in "on")
     old_fact, new_fact = invoice(old_order), invoice(new_order)

@@ -72,7 +72,10 @@ def test_replicas_starting_together_migrate_one_at_a_time(
         pytest.skip("the advisory lock is PostgreSQL's (set TEST_DATABASE_URL); SQLite: one writer")
     with engine.connect() as connection:  # start from nothing (the database may be shared)
         connection.execute(
-            text("DROP TABLE IF EXISTS shipments, processed_events, inbox_admissions, alembic_version")
+            text(
+                "DROP TABLE IF EXISTS "
+                "shipments, processed_events, inbox_admissions, alembic_version"
+            )
         )
         connection.commit()
     waiting = text(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import attrs
-from event_contracts import Delivery, InMemoryInbox
+from event_contracts import InMemoryInbox
 from event_contracts.testing import InMemoryBus
 
 from logistic_service import bootstrap

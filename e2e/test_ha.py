@@ -1,4 +1,4 @@
-"""Scenario 5: the RabbitMQ node leading the consumer queues is killed while 1,000 orders are
+"""The RabbitMQ node leading the consumer queues is killed while 1,000 orders are
 submitted through the edge, and started again later. Every order is handled exactly once by
 billing and by logistic (each order's event let through once by each inbox), and every quorum
 queue gets back to 3 online members.

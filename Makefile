@@ -39,6 +39,10 @@ PACKAGES := event-contracts order-service billing-service logistic-service
 VENV ?= .venv-test
 PYTHON := $(CURDIR)/$(VENV)/bin/python
 PYTEST_ARGS ?=
+# Integration tests (and db-tests) start a throwaway broker: a container of the stack's own
+# RabbitMQ base image (the offline stand-in once `make offline` ran, else the official image).
+RABBITMQ_IMAGE ?= $(or $(shell sed -n 's/^RABBITMQ_IMAGE=//p' infra/offline/offline.env 2>/dev/null),rabbitmq:4.3-management)
+export SHOP_TEST_RABBITMQ_IMAGE ?= $(RABBITMQ_IMAGE)
 
 .PHONY: broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate
 
@@ -89,14 +93,10 @@ unit: venv
 	@echo "== unit: repository (tests/)"
 	@$(PYTHON) -m pytest tests -m unit -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# Integration tests start a throwaway broker: a container of the stack's own RabbitMQ base image
-# (the offline stand-in once `make offline` ran, else the official image), 4.3's strict defaults on.
-RABBITMQ_IMAGE ?= $(or $(shell sed -n 's/^RABBITMQ_IMAGE=//p' infra/offline/offline.env 2>/dev/null),rabbitmq:4.3-management)
 integration: venv
-	@echo "== broker for integration tests: $(RABBITMQ_IMAGE)"
+	@echo "== broker for integration tests: $(SHOP_TEST_RABBITMQ_IMAGE)"
 	@set -e; for p in $(PACKAGES); do echo "== integration: $$p"; \
-	  (cd $$p && SHOP_TEST_RABBITMQ_IMAGE=$(RABBITMQ_IMAGE) \
-	    $(PYTHON) -m pytest -m integration -q -p no:cacheprovider $(PYTEST_ARGS)); done
+	  (cd $$p && $(PYTHON) -m pytest -m integration -q -p no:cacheprovider $(PYTEST_ARGS)); done
 
 # What the running cluster is: the broker's version and the deprecated features it denies.
 broker-facts:

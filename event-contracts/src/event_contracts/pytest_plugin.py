@@ -1,7 +1,8 @@
 """pytest fixtures for integration tests, loaded wherever event-contracts is installed.
 
-``rabbit``: one real RabbitMQ node for the session (Debian's rabbitmq-server on a free loopback
-port); ``vhost``: a fresh vhost per test with the generated topology and least-privilege users.
+``rabbit``: one real RabbitMQ node for the session (a container of ``$SHOP_TEST_RABBITMQ_IMAGE``
+on a free loopback port); ``vhost``: a fresh vhost per test with the generated topology and
+least-privilege users.
 """
 
 from __future__ import annotations

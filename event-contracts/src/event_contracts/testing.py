@@ -1,9 +1,8 @@
 """Test support: a real, throwaway RabbitMQ node and a fresh vhost per test; an in-memory bus.
 
 ``LocalRabbit`` starts a throwaway broker on a free loopback port: a container of the shop's
-broker base image (``$SHOP_TEST_RABBITMQ_IMAGE``, RabbitMQ 4 with 4.3's strict defaults), or
-Debian's ``rabbitmq-server`` on the host when no image is named, so integration tests of this
-package and of the services talk to a real broker.
+broker base image (``$SHOP_TEST_RABBITMQ_IMAGE``, RabbitMQ 4 with 4.3's strict defaults), so
+integration tests of this package and of the services talk to the broker the shop runs.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -32,11 +30,11 @@ from event_contracts.event import Delivery, Event
 from event_contracts.generate import definitions, permissions
 from event_contracts.topology import TOPOLOGY
 
-RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
-#: The broker image integration tests run (a container per test session) when set; otherwise
-#: Debian's ``rabbitmq-server`` on the host. `make integration` sets it to the stack's own base
-#: image, so the packages are tested on the broker major the shop runs (RabbitMQ 4).
+#: The broker image integration tests run, one container per test session. `make` sets it to the
+#: stack's own base image (the offline stand-in once `make offline` ran), so the packages are
+#: tested on the broker the shop runs; the default is the official image compose defaults to.
 IMAGE_VARIABLE = "SHOP_TEST_RABBITMQ_IMAGE"
+DEFAULT_IMAGE = "rabbitmq:4.3-management"
 
 #: What RabbitMQ 4.3 denies by default, denied on every node the tests start too (4.0 permits
 #: them unless told): a client relying on one of them fails here first, not in production.
@@ -46,16 +44,6 @@ STRICT_4X_CONFIG = (
     "deprecated_features.permit.queue_master_locator = false\n"
     "deprecated_features.permit.classic_queue_mirroring = false\n"
 )
-
-
-def _die_with_parent() -> None:
-    """Linux: the node gets SIGTERM when the test process dies, even by SIGKILL (no leaks)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def _free_port() -> int:
@@ -77,73 +65,39 @@ def wait_until(predicate: Any, *, timeout: float, what: str, interval: float = 0
 
 
 class LocalRabbit:
-    """One RabbitMQ node on loopback, started and stopped by the tests.
+    """One RabbitMQ node in a throwaway container, its AMQP port on a free loopback port.
 
-    With ``image`` (default: ``$SHOP_TEST_RABBITMQ_IMAGE``) the node is a container of that
-    image, its AMQP port published on a free loopback port and ``rabbitmqctl`` run through
-    ``docker exec``; without, Debian's ``rabbitmq-server`` on the host.
+    ``rabbitmqctl`` runs inside it through ``docker exec`` as the broker's own user (as root it
+    would create the Erlang cookie first, unreadable for the booting node).
     """
 
     def __init__(self, image: str | None = None) -> None:
-        self.image = image if image is not None else os.environ.get(IMAGE_VARIABLE, "")
+        self.image = image or os.environ.get(IMAGE_VARIABLE) or DEFAULT_IMAGE
         self.port = _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="rabbit-test-"))
         self.dir.chmod(0o755)  # the broker's own user reads definitions files from here
-        self.node = f"test{self.port}@localhost"
         self.container = f"rabbit-test-{self.port}-{uuid.uuid4().hex[:6]}"
-        self.env = {
-            **os.environ,
-            "RABBITMQ_NODENAME": self.node,
-            "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(_free_port()),
-            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
-            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
-            "RABBITMQ_PID_FILE": str(self.dir / "pid"),
-        }
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 90) -> None:
-        if self.image:
-            self._start_container(timeout)
-            return
-        server = RABBIT_BIN / "rabbitmq-server"
-        if not server.exists():
-            raise RuntimeError(
-                f"integration tests need RabbitMQ: set {IMAGE_VARIABLE} to a broker image "
-                "(make integration does) or apt-get install rabbitmq-server"
-            )
-        (self.dir / "enabled_plugins").write_text("[].\n")
-        (self.dir / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n"
-            "log.console = false\nlog.file.level = warning\n"
-        )
-        self.process = subprocess.Popen(
-            [str(server)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.ctl("wait", str(self.dir / "pid"), "--timeout", str(int(timeout)))
-
-    def _start_container(self, timeout: float) -> None:
-        (self.dir / "30-test.conf").write_text(
-            "loopback_users = none\nlog.console.level = warning\n" + STRICT_4X_CONFIG
-        )
-        (self.dir / "30-test.conf").chmod(0o644)
-        subprocess.run(
+        config = self.dir / "30-test.conf"
+        config.write_text("loopback_users = none\nlog.console.level = warning\n" + STRICT_4X_CONFIG)
+        config.chmod(0o644)
+        started = subprocess.run(
             [
                 "docker", "run", "-d", "--rm", "--name", self.container,
                 "--label", "shop.test-broker=1",
                 "-p", f"127.0.0.1:{self.port}:5672",
-                "-v", f"{self.dir / '30-test.conf'}:/etc/rabbitmq/conf.d/30-test.conf:ro",
+                "-v", f"{config}:/etc/rabbitmq/conf.d/30-test.conf:ro",
                 "-v", f"{self.dir}:{self.dir}:ro",
                 self.image,
             ],
-            check=True, capture_output=True, timeout=60,
+            capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
+        if started.returncode != 0:
+            raise RuntimeError(
+                f"integration tests need a RabbitMQ container ({IMAGE_VARIABLE}={self.image}): "
+                f"{started.stderr.strip()} (no registry? `make offline` builds a local image)"
+            )
 
         def booted() -> bool:
             try:
@@ -155,13 +109,12 @@ class LocalRabbit:
         wait_until(booted, timeout=timeout, what=f"{self.image} to boot", interval=0.5)
 
     def ctl(self, *args: str) -> str:
-        command = (
-            ["docker", "exec", "-u", "rabbitmq", self.container, "rabbitmqctl", "-q", *args]
-            if self.image
-            else [str(RABBIT_BIN / "rabbitmqctl"), "-q", *args]
-        )
         result = subprocess.run(
-            command, env=self.env, capture_output=True, text=True, timeout=120, check=False
+            ["docker", "exec", "-u", "rabbitmq", self.container, "rabbitmqctl", "-q", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         if result.returncode != 0:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {result.stderr or result.stdout}")
@@ -175,22 +128,7 @@ class LocalRabbit:
         return f"amqp://{user}:{password}@127.0.0.1:{self.port}/{vhost}"
 
     def stop(self) -> None:
-        if self.image:
-            subprocess.run(
-                ["docker", "rm", "-f", self.container], capture_output=True, timeout=60, check=False
-            )
-        elif self.process is not None:
-            subprocess.run(
-                [str(RABBIT_BIN / "rabbitmqctl"), "-q", "stop"],
-                env=self.env,
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        subprocess.run(["docker", "rm", "-f", self.container], capture_output=True, timeout=60, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

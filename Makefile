@@ -19,6 +19,8 @@
 #                  nothing (CI runs it after the tests; its numbers mean nothing)
 #   make deps      host tools the tests need (root): uv, chromium
 #   make broker-facts  the running cluster's RabbitMQ version and denied deprecated features
+#   make swarm-up | swarm-down | swarm-e2e | swarm-test   the shop as a Docker Swarm stack
+#                  (deploy/swarm/README.md); swarm-test = up, the Swarm scenarios, always down
 #
 # Project name: `shop` (compose.yml `name:`), or COMPOSE_PROJECT_NAME from the
 # environment (CI uses shopci).
@@ -37,7 +39,7 @@ VENV ?= .venv-test
 PYTHON := $(CURDIR)/$(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv
+.PHONY: swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv
 
 up:
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
@@ -77,7 +79,7 @@ $(VENV)/.installed: $(foreach p,$(PACKAGES),$(p)/pyproject.toml) e2e/requirement
 	uv venv -q --allow-existing $(VENV) -p 3.11
 	uv pip install -q --python $(PYTHON) -e 'event-contracts[test,sqlalchemy]' \
 	  $(foreach p,$(filter-out event-contracts,$(PACKAGES)),-e '$(p)[test]') \
-	  -r e2e/requirements.lock ruff mypy
+	  -r e2e/requirements.lock ruff mypy types-PyYAML
 	touch $@
 
 unit: venv
@@ -117,8 +119,9 @@ e2e: venv
 lint: venv bench-venv
 	@set -e; for p in $(PACKAGES) e2e; do echo "== lint: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/ruff check . && $(CURDIR)/$(VENV)/bin/ruff format --check .); done
-	@echo "== lint: tests"
-	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests
+	@echo "== lint: tests, deploy"
+	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests deploy && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests deploy
+	@$(VENV)/bin/mypy --strict deploy/swarm/swarm.py
 	@set -e; for p in $(PACKAGES); do echo "== mypy: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/mypy src); done
 	@echo "== lint: bench"
@@ -152,3 +155,24 @@ bench-smoke: bench-venv
 	$(BENCH_PYTHON) -m bench $(BENCH_TARGET) --check --seconds 2 --paced-seconds 3 --warmup 1 \
 	  --pairs 1 --edge-seconds 2 --edge-alone-seconds 1 --edge-connections 2 \
 	  --out artifacts/bench-smoke --label smoke $(BENCH_ARGS)
+
+# Docker Swarm (deploy/swarm/README.md). Never on an engine where a compose project runs:
+# joining or leaving a swarm breaks its containers' name resolution (swarm-up refuses).
+SWARM_STACK ?= shopswarm
+SWARM = $(PYTHON) deploy/swarm/swarm.py
+
+swarm-stack: venv
+	$(SWARM) generate
+	$(SWARM) generate --routing-mesh -o deploy/swarm/shop-stack.routing-mesh.yml
+
+swarm-up: venv build
+	$(SWARM) up --stack $(SWARM_STACK) $(ENV_FILES) --compose "$(COMPOSE)"
+
+swarm-down: venv
+	$(SWARM) down --stack $(SWARM_STACK)
+
+swarm-e2e: venv
+	E2E_SWARM_STACK=$(SWARM_STACK) $(PYTHON) -m pytest e2e/test_submit.py e2e/swarm -p no:cacheprovider $(PYTEST_ARGS)
+
+swarm-test:
+	@rc=0; $(MAKE) swarm-up && $(MAKE) swarm-e2e || rc=$$?; $(MAKE) swarm-down || rc=1; exit $$rc

@@ -28,7 +28,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -276,7 +275,9 @@ def render(*, routing_mesh: bool = False) -> str:
 
 
 # --- docker ----------------------------------------------------------------------------------
-def docker(*args: str, stdin: str | None = None, check: bool = True, env: Mapping[str, str] | None = None) -> str:
+def docker(
+    *args: str, stdin: str | None = None, check: bool = True, env: Mapping[str, str] | None = None
+) -> str:
     result = subprocess.run(
         ["docker", *args], input=stdin, capture_output=True, text=True, check=False, env=env
     )
@@ -311,7 +312,13 @@ def read_env_files(paths: Iterable[str]) -> dict[str, str]:
 
 
 def compose_running_projects() -> set[str]:
-    out = docker("ps", "--filter", "label=com.docker.compose.project", "--format", '{{.Label "com.docker.compose.project"}}')
+    out = docker(
+        "ps",
+        "--filter",
+        "label=com.docker.compose.project",
+        "--format",
+        '{{.Label "com.docker.compose.project"}}',
+    )
     return {p for p in out.splitlines() if p}
 
 
@@ -362,7 +369,9 @@ def create_secrets(stack: str, stack_file: Path, compose_cmd: list[str]) -> None
     the value's hash (a label) tells whether it changed.
     """
     config = json.loads(
-        subprocess.run([*compose_cmd, "config", "--format", "json"], capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            [*compose_cmd, "config", "--format", "json"], capture_output=True, text=True, check=True
+        ).stdout
     )
     wanted: dict[str, str] = {}
     for secret, service, var in stack_secrets(stack_file):
@@ -371,17 +380,36 @@ def create_secrets(stack: str, stack_file: Path, compose_cmd: list[str]) -> None
             raise SystemExit(f"swarm: secret {secret} would have two values ({service} {var})")
     for secret, value in wanted.items():
         digest = hashlib.sha256(value.encode()).hexdigest()
-        existing = docker("secret", "inspect", "--format", '{{index .Spec.Labels "shop.sha256"}}', secret, check=False)
+        existing = docker(
+            "secret", "inspect", "--format", '{{index .Spec.Labels "shop.sha256"}}', secret, check=False
+        )
         if existing == digest:
             continue
         if existing:
             docker("secret", "rm", secret)  # fails (and says why) while a service still uses it
-        docker("secret", "create", "--label", f"shop.stack={stack}", "--label", f"shop.sha256={digest}", secret, "-", stdin=value)
+        docker(
+            "secret",
+            "create",
+            "--label",
+            f"shop.stack={stack}",
+            "--label",
+            f"shop.sha256={digest}",
+            secret,
+            "-",
+            stdin=value,
+        )
     log(f"{len(wanted)} secrets in place")
 
 
 def service_states(stack: str) -> dict[str, tuple[str, str]]:
-    out = docker("service", "ls", "--filter", f"label=com.docker.stack.namespace={stack}", "--format", "{{.Name}}\t{{.Mode}}\t{{.Replicas}}")
+    out = docker(
+        "service",
+        "ls",
+        "--filter",
+        f"label=com.docker.stack.namespace={stack}",
+        "--format",
+        "{{.Name}}\t{{.Mode}}\t{{.Replicas}}",
+    )
     states = {}
     for line in out.splitlines():
         name, mode, replicas = line.split("\t")
@@ -393,7 +421,7 @@ def converged(mode: str, replicas: str) -> bool:
     """`1/1` running for a service; `(1/1 completed)` for a job."""
     if "job" in mode:
         match = re.search(r"\((\d+)/(\d+) completed\)", replicas)
-        return bool(match) and match[1] == match[2]
+        return match is not None and match[1] == match[2]
     running, _, desired = replicas.partition("/")
     return running == desired.split(" ", 1)[0] and running != "0"
 
@@ -405,10 +433,25 @@ def wait_stack(stack: str, expected: int, timeout: float) -> None:
 
     def state() -> str:
         lines = [f"  {n}: {m} {r}" for n, (m, r) in sorted(service_states(stack).items())]
-        lines += [docker("stack", "ps", stack, "--no-trunc", "--format", "{{.Name}} {{.CurrentState}} {{.Error}}", check=False)]
+        lines += [
+            docker(
+                "stack",
+                "ps",
+                stack,
+                "--no-trunc",
+                "--format",
+                "{{.Name}} {{.CurrentState}} {{.Error}}",
+                check=False,
+            )
+        ]
         return "\n".join(lines)
 
-    wait_for(ready, timeout=timeout, what=f"the {expected} services of stack {stack} to run (healthy) or complete", state=state)
+    wait_for(
+        ready,
+        timeout=timeout,
+        what=f"the {expected} services of stack {stack} to run (healthy) or complete",
+        state=state,
+    )
     log(f"stack {stack}: every service running and healthy, rabbitmq-init completed")
 
 
@@ -419,7 +462,9 @@ def up(args: argparse.Namespace) -> None:
     label_node()
     create_secrets(args.stack, stack_file, shlex.split(args.compose))
     started = time.monotonic()
-    docker("stack", "deploy", "--resolve-image", "never", "--prune", "-c", str(stack_file), args.stack, env=env)
+    docker(
+        "stack", "deploy", "--resolve-image", "never", "--prune", "-c", str(stack_file), args.stack, env=env
+    )
     expected = len(yaml.safe_load(stack_file.read_text())["services"])
     wait_stack(args.stack, expected, args.timeout)
     log(f"deployed in {time.monotonic() - started:.0f} s")
@@ -437,9 +482,22 @@ def down(args: argparse.Namespace) -> None:
     def containers() -> list[str]:
         return docker("ps", "-aq", "--filter", f"label=com.docker.stack.namespace={stack}").split()
 
-    wait_for(lambda: not containers(), timeout=args.timeout, what=f"the containers of stack {stack} to be gone", state=lambda: " ".join(containers()))
-    networks = lambda: docker("network", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={stack}").split()  # noqa: E731
-    wait_for(lambda: not networks(), timeout=60, what=f"the networks of stack {stack} to be gone", state=lambda: " ".join(networks()))
+    wait_for(
+        lambda: not containers(),
+        timeout=args.timeout,
+        what=f"the containers of stack {stack} to be gone",
+        state=lambda: " ".join(containers()),
+    )
+
+    def networks() -> list[str]:
+        return docker("network", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={stack}").split()
+
+    wait_for(
+        lambda: not networks(),
+        timeout=60,
+        what=f"the networks of stack {stack} to be gone",
+        state=lambda: " ".join(networks()),
+    )
     volumes = [f"{stack}_{v}" for v in yaml.safe_load(stack_file.read_text()).get("volumes") or {}]
     present = set(docker("volume", "ls", "-q").split())
     for volume in volumes:
@@ -448,7 +506,9 @@ def down(args: argparse.Namespace) -> None:
     for secret in docker("secret", "ls", "-q", "--filter", f"label=shop.stack={stack}").split():
         docker("secret", "rm", secret)
     log(f"stack {stack} removed with its volumes and secrets")
-    initialised_by = docker("node", "inspect", "--format", f'{{{{index .Spec.Labels "{INIT_LABEL}"}}}}', "self", check=False)
+    initialised_by = docker(
+        "node", "inspect", "--format", f'{{{{index .Spec.Labels "{INIT_LABEL}"}}}}', "self", check=False
+    )
     if initialised_by == stack:
         docker("swarm", "leave", "--force")
         log("left the swarm `make swarm-up` had initialised")
@@ -460,7 +520,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="write the stack file from docker-compose.yml")
-    gen.add_argument("--routing-mesh", action="store_true", help="full-swarm variant: virtual IPs, ingress ports")
+    gen.add_argument(
+        "--routing-mesh", action="store_true", help="full-swarm variant: virtual IPs, ingress ports"
+    )
     gen.add_argument("-o", "--output", help=f"default {STACK_FILE.relative_to(ROOT)}")
     gen.add_argument("--check", action="store_true", help="fail if the file differs instead of writing it")
     for name in ("up", "wait", "down"):
@@ -470,8 +532,12 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--timeout", type=float, default=float(os.environ.get("SWARM_TIMEOUT", "600")))
         if name == "up":
             p.add_argument("--env-file", action="append", default=[], help="env files compose reads too")
-            p.add_argument("--compose", default="docker compose", help="compose command (with its --env-file options)")
-            p.add_argument("--force", action="store_true", help="init a swarm even though compose projects run")
+            p.add_argument(
+                "--compose", default="docker compose", help="compose command (with its --env-file options)"
+            )
+            p.add_argument(
+                "--force", action="store_true", help="init a swarm even though compose projects run"
+            )
     args = parser.parse_args(argv)
     if args.command == "generate":
         output = Path(args.output) if args.output else STACK_FILE
@@ -484,10 +550,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "up":
         up(args)
     elif args.command == "wait":
-        wait_stack(args.stack, len(yaml.safe_load(Path(args.stack_file).read_text())["services"]), args.timeout)
+        wait_stack(
+            args.stack, len(yaml.safe_load(Path(args.stack_file).read_text())["services"]), args.timeout
+        )
     else:
         down(args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

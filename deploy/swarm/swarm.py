@@ -499,10 +499,20 @@ def down(args: argparse.Namespace) -> None:
         state=lambda: " ".join(networks()),
     )
     volumes = [f"{stack}_{v}" for v in yaml.safe_load(stack_file.read_text()).get("volumes") or {}]
-    present = set(docker("volume", "ls", "-q").split())
-    for volume in volumes:
-        if volume in present:
-            docker("volume", "rm", volume)
+
+    def volumes_left() -> list[str]:
+        """Removes what it can (a volume stays busy until its task's container is gone)."""
+        present = set(docker("volume", "ls", "-q").split())
+        for volume in set(volumes) & present:
+            docker("volume", "rm", volume, check=False)
+        return sorted(set(volumes) & set(docker("volume", "ls", "-q").split()))
+
+    wait_for(
+        lambda: not volumes_left(),
+        timeout=120,
+        what=f"the volumes of stack {stack} to be removed",
+        state=lambda: " ".join(volumes_left()),
+    )
     for secret in docker("secret", "ls", "-q", "--filter", f"label=shop.stack={stack}").split():
         docker("secret", "rm", secret)
     log(f"stack {stack} removed with its volumes and secrets")

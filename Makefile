@@ -22,6 +22,8 @@
 #   make k8s-validate  the Kubernetes manifests, offline (no cluster): render the overlays, validate
 #                  every object (core: strict schemas; operators': their pinned CRDs), generated
 #                  topology = committed (deploy/kubernetes, docs/deploy.md)
+#   make swarm-up | swarm-down | swarm-e2e | swarm-test   the shop as a Docker Swarm stack
+#                  (deploy/swarm/README.md); swarm-test = up, the Swarm scenarios, always down
 #
 # Project name: `shop` (compose.yml `name:`), or COMPOSE_PROJECT_NAME from the
 # environment (CI uses shopci).
@@ -44,7 +46,7 @@ PYTEST_ARGS ?=
 RABBITMQ_IMAGE ?= $(or $(shell sed -n 's/^RABBITMQ_IMAGE=//p' infra/offline/offline.env 2>/dev/null),rabbitmq:4.3-management)
 export SHOP_TEST_RABBITMQ_IMAGE ?= $(RABBITMQ_IMAGE)
 
-.PHONY: broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate
+.PHONY: swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate
 
 up:
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
@@ -84,7 +86,7 @@ $(VENV)/.installed: $(foreach p,$(PACKAGES),$(p)/pyproject.toml) e2e/requirement
 	uv venv -q --allow-existing $(VENV) -p 3.11
 	uv pip install -q --python $(PYTHON) -e 'event-contracts[test,sqlalchemy]' \
 	  $(foreach p,$(filter-out event-contracts,$(PACKAGES)),-e '$(p)[test]') \
-	  -r e2e/requirements.lock ruff mypy
+	  -r e2e/requirements.lock ruff mypy types-PyYAML
 	touch $@
 
 unit: venv
@@ -120,8 +122,9 @@ e2e: venv
 lint: venv bench-venv
 	@set -e; for p in $(PACKAGES) e2e deploy/kubernetes; do echo "== lint: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/ruff check . && $(CURDIR)/$(VENV)/bin/ruff format --check .); done
-	@echo "== lint: tests"
-	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests
+	@echo "== lint: tests, deploy"
+	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests deploy && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests deploy
+	@$(VENV)/bin/mypy --strict deploy/swarm/swarm.py
 	@set -e; for p in $(PACKAGES); do echo "== mypy: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/mypy src); done
 	@echo "== lint: bench"
@@ -169,3 +172,24 @@ $(K8S_VENV)/.installed: deploy/kubernetes/requirements.lock event-contracts/pypr
 
 k8s-validate: k8s-venv
 	cd deploy/kubernetes && $(K8S_PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+# Docker Swarm (deploy/swarm/README.md). Never on an engine where a compose project runs:
+# joining or leaving a swarm breaks its containers' name resolution (swarm-up refuses).
+SWARM_STACK ?= shopswarm
+SWARM = $(PYTHON) deploy/swarm/swarm.py
+
+swarm-stack: venv
+	$(SWARM) generate
+	$(SWARM) generate --routing-mesh -o deploy/swarm/shop-stack.routing-mesh.yml
+
+swarm-up: venv build
+	$(SWARM) up --stack $(SWARM_STACK) $(ENV_FILES) --compose "$(COMPOSE)"
+
+swarm-down: venv
+	$(SWARM) down --stack $(SWARM_STACK)
+
+swarm-e2e: venv
+	E2E_SWARM_STACK=$(SWARM_STACK) $(PYTHON) -m pytest e2e/test_submit.py e2e/swarm -p no:cacheprovider $(PYTEST_ARGS)
+
+swarm-test:
+	@rc=0; $(MAKE) swarm-up && $(MAKE) swarm-e2e || rc=$$?; $(MAKE) swarm-down || rc=1; exit $$rc

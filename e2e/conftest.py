@@ -11,6 +11,7 @@ fixture, and the run ends with ONE line per scenario (outcome and numbers).
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections import defaultdict
@@ -36,6 +37,8 @@ _RECORDS: dict[str, dict[str, Any]] = defaultdict(dict)
 _OUTCOMES: dict[str, list[str]] = defaultdict(list)
 _DURATIONS: dict[str, float] = defaultdict(float)
 _unreachable: dict[str, str] = {}
+# e2e/swarm/ runs against the Swarm stack only (`make swarm-test` sets E2E_SWARM_STACK).
+collect_ignore = [] if os.environ.get("E2E_SWARM_STACK") else ["swarm"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -110,3 +110,96 @@ class Containers:
         """SIGKILL the prefork pool processes of the Celery worker in container ``name``."""
         out = self.exec(name, "python3", "-c", _KILL_POOL_CHILDREN, pattern)
         return [int(p) for p in out.split()]
+
+
+class SwarmContainers(Containers):
+    """The task containers of a Swarm stack (``docker stack deploy``), found by their service
+    label ``com.docker.swarm.service.name=<stack>_<service>``, and the stack's services.
+
+    Swarm replaces a task whose container dies with a new task (a new container): ``of`` answers
+    the containers that exist now, ``ensure_running`` only waits for the replacement.
+    """
+
+    def __init__(self, stack: str) -> None:
+        super().__init__(stack)
+        self.stack = stack
+
+    def service(self, service: str) -> str:
+        return f"{self.stack}_{service}"
+
+    def of(self, service: str, *, running_only: bool = True) -> list[str]:
+        """Container names of a stack service's tasks (running ones by default: old tasks linger)."""
+        args = [
+            "ps",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            f"label=com.docker.swarm.service.name={self.service(service)}",
+        ]
+        if not running_only:
+            args.insert(1, "-a")
+        names = sorted(n for n in self.docker(*args).splitlines() if n)
+        assert names, f"no container of service {service!r} in stack {self.stack!r}"
+        return names
+
+    def ensure_running(self, name: str) -> None:
+        """Swarm restarts tasks itself: nothing to start by hand."""
+
+    def replicas(self, service: str) -> tuple[int, int]:
+        """(running, desired) tasks, as ``docker service ls`` counts them (running = healthy)."""
+        out = self.docker(
+            "service",
+            "ls",
+            "--filter",
+            f"name={self.service(service)}",
+            "--format",
+            "{{.Name}} {{.Replicas}}",
+        )
+        for line in out.splitlines():
+            name, replicas = line.split(" ", 1)
+            if name == self.service(service):
+                running, _, desired = replicas.partition("/")
+                return int(running), int(desired.split(" ", 1)[0])
+        raise AssertionError(f"no service {self.service(service)}")
+
+    def wait_converged(self, service: str, *, timeout: float = 300) -> None:
+        def done() -> bool:
+            running, desired = self.replicas(service)
+            return running == desired and len(self.of(service)) == desired
+
+        wait_until(
+            done,
+            timeout=timeout,
+            interval=1,
+            what=f"service {self.service(service)} to run all its tasks healthy",
+            describe=lambda: f"running/desired {self.replicas(service)}, containers {self.of(service)}",
+        )
+
+    def scale(self, service: str, replicas: int, *, timeout: float = 300) -> None:
+        self.docker("service", "scale", "--detach", f"{self.service(service)}={replicas}")
+        self.wait_converged(service, timeout=timeout)
+
+    def update_force(self, service: str, *, timeout: float = 600) -> None:
+        """A rolling update (every task replaced, per the service's update_config); returns when
+        Swarm reports it converged."""
+        self.docker(
+            "service",
+            "update",
+            "--force",
+            "--detach=false",
+            "--quiet",
+            self.service(service),
+            timeout=timeout,
+        )
+        state = self.docker(
+            "service",
+            "inspect",
+            "-f",
+            "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+            self.service(service),
+        )
+        assert state in ("", "completed"), f"update of {self.service(service)} ended {state!r}"
+        self.wait_converged(service, timeout=timeout)
+
+    def container_id(self, name: str) -> str:
+        return self.docker("inspect", "-f", "{{.Id}}", name)

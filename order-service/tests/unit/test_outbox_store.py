@@ -64,8 +64,10 @@ def test_published_rows_are_marked_and_the_failed_one_keeps_its_error(
     assert outcome.published == 2
     assert [row["event_id"] for row in rows[:2]] == publisher.event_ids
     assert [row["published_at"] is not None for row in rows] == [True, True, False, False]
-    assert [row["attempts"] for row in rows] == [1, 1, 1, 0]
+    # the broker was not reached: the error is noted, no attempt counted toward parking
+    assert [row["attempts"] for row in rows] == [1, 1, 0, 0]
     assert rows[2]["last_error"] == "ConnectionError: broker unreachable"
+    assert rows[2]["next_attempt_at"] is None and rows[2]["parked_at"] is None
 
     publisher.fail_after = None
     assert relay.run_once().published == 2  # picks up where it stopped, in order

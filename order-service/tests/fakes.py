@@ -151,9 +151,7 @@ class FakeOutboxStore(OutboxStore):
     @contextmanager
     def _claim(self, limit: int) -> Iterator[Batch]:
         claimable = [r for _, r in sorted(self.rows.items()) if self._claimable(r)]
-        batch = Batch(
-            [attrs.evolve(r, attempts=self.attempts[r.id]) for r in claimable[:limit]]
-        )
+        batch = Batch([attrs.evolve(r, attempts=self.attempts[r.id]) for r in claimable[:limit]])
         try:
             yield batch
         finally:
@@ -174,7 +172,11 @@ class FakeOutboxStore(OutboxStore):
         return len(self.parked_ids)
 
     def requeue(
-        self, *, row_ids: Sequence[int] = (), order_ids: Sequence[int] = (), everything: bool = False
+        self,
+        *,
+        row_ids: Sequence[int] = (),
+        order_ids: Sequence[int] = (),
+        everything: bool = False,
     ) -> int:
         chosen = {
             i

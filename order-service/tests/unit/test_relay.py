@@ -203,9 +203,7 @@ def test_a_refused_row_is_retried_with_backoff_then_parked() -> None:
         outcomes.append(relay.run_once())
 
     assert [r.retry_in for r in store.refusals] == [0.01, 0.02, 0.04, None]
-    assert [(o.refused, o.parked, o.error) for o in outcomes] == [(1, 0, None)] * 3 + [
-        (1, 1, None)
-    ]
+    assert [(o.refused, o.parked, o.error) for o in outcomes] == [(1, 0, None)] * 3 + [(1, 1, None)]
     assert store.parked_ids == {1} and store.attempts[1] == 4 and relay.parked_total == 1
     assert relay.run_once().claimed == 0  # parked: neither it nor its chargeback (row 3) goes
     assert {oid for oid, _ in publisher.sent} == {2}

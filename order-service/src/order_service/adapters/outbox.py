@@ -173,7 +173,11 @@ class OutboxStore(abc.ABC):
 
     @abc.abstractmethod
     def requeue(
-        self, *, row_ids: Sequence[int] = (), order_ids: Sequence[int] = (), everything: bool = False
+        self,
+        *,
+        row_ids: Sequence[int] = (),
+        order_ids: Sequence[int] = (),
+        everything: bool = False,
     ) -> int:
         """Give parked rows (these, those of these orders, or all) to the relay again, with a
         fresh count of attempts; returns how many."""
@@ -285,7 +289,11 @@ class SqlOutboxStore(OutboxStore):
             return int(session.scalar(query) or 0)
 
     def requeue(
-        self, *, row_ids: Sequence[int] = (), order_ids: Sequence[int] = (), everything: bool = False
+        self,
+        *,
+        row_ids: Sequence[int] = (),
+        order_ids: Sequence[int] = (),
+        everything: bool = False,
     ) -> int:
         table = orm.outbox
         chosen = [table.c.id.in_(row_ids), table.c.order_id.in_(order_ids)]

@@ -20,11 +20,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.orm import sessionmaker
+
 from order_service import bootstrap
 from order_service.adapters.database import make_engine
 from order_service.adapters.outbox import OutboxStore, SqlOutboxStore
 from order_service.config import Settings
-from sqlalchemy.orm import sessionmaker
 
 
 def parser() -> argparse.ArgumentParser:

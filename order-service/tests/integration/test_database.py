@@ -7,15 +7,18 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, insert, inspect, text
 from sqlalchemy.engine import make_url
 
 from order_service.adapters import orm
-from order_service.adapters.database import make_engine, migrate
+from order_service.adapters.database import alembic_config, make_engine, migrate
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +50,8 @@ def test_replicas_migrating_at_once_all_succeed(database_url: str) -> None:
     assert [replica.returncode for replica in replicas] == [0, 0, 0], outputs
     engine = create_engine(database_url)
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0001"
+        current = MigrationContext.configure(connection).get_current_revision()
+    assert current == ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert {"orders", "order_lines", "idempotency_keys", "outbox", "processed_events"} <= set(
         inspect(engine).get_table_names()
     )
@@ -73,3 +77,36 @@ def test_replicas_migrating_an_empty_postgres_database_at_once() -> None:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_the_parking_migration_gives_waiting_rows_their_order_and_goes_back_down(
+    database_url: str,
+) -> None:
+    """0002_outbox_parking on a table with rows: unpublished rows learn their order id from the
+    payload; the downgrade restores the 0001 schema."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    config = alembic_config()
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+        connection.execute(  # only 0001's columns
+            insert(orm.outbox),
+            [
+                {
+                    "event_id": uuid.uuid4(),
+                    "exchange": "order",
+                    "routing_key": "order.v2.submit",
+                    "payload": {"id": order_id},
+                    "attempts": attempts,
+                    "published_at": published_at,
+                }
+                for order_id, attempts, published_at in [(41, 0, None), (42, 1, datetime.now(UTC))]
+            ],
+        )
+        assert "order_id" not in {c["name"] for c in inspect(connection).get_columns("outbox")}
+        command.upgrade(config, "head")
+        rows = connection.execute(text("SELECT order_id, attempts FROM outbox ORDER BY id")).all()
+        connection.commit()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [(41, 0), (None, 1)]  # published rows need none

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+import attrs
 from event_contracts import Event, InMemoryInbox
+from event_contracts.errors import UnroutableMessage
 
 from order_service.adapters.billing import AbstractBilling
 from order_service.adapters.idempotency import (
@@ -15,7 +18,14 @@ from order_service.adapters.idempotency import (
     IdempotencyKeyTaken,
     StoredResponse,
 )
-from order_service.adapters.outbox import AbstractOutbox, Batch, OutboxRow, OutboxStore
+from order_service.adapters.outbox import (
+    AbstractOutbox,
+    Batch,
+    OutboxRow,
+    OutboxStore,
+    ParkedRow,
+    Refusal,
+)
 from order_service.adapters.repository import AbstractOrderRepository
 from order_service.domain.model import Order
 from order_service.service_layer.unit_of_work import AbstractUnitOfWork
@@ -51,12 +61,16 @@ class FakeOutbox(AbstractOutbox):
     def __init__(self) -> None:
         self.pending: list[tuple[Event[Any], Any, str | None]] = []
         self.committed: list[tuple[Event[Any], Any, str | None]] = []
+        self.parked_rows: list[ParkedRow] = []
 
     def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
         self.pending.append((event, message, correlation_id))
 
     def messages(self, event: Event[Any]) -> list[Any]:
         return [message for e, message, _ in self.committed if e is event]
+
+    def parked(self, order_id: int) -> list[ParkedRow]:
+        return [row for row in self.parked_rows if row.order_id == order_id]
 
 
 class FakeUnitOfWork(AbstractUnitOfWork):
@@ -103,31 +117,95 @@ class FakeBilling(AbstractBilling):
 
 
 class FakeOutboxStore(OutboxStore):
-    def __init__(self, rows: list[OutboxRow]) -> None:
+    """The claim contract of ``SqlOutboxStore``: id order, parked rows and rows whose retry time
+    has not come are skipped, and so is a row while an earlier row of its order is unpublished
+    (``hold_orders=False``: only while that earlier row is held, so that one batch can carry
+    several rows of an order, as a relay of another store could see)."""
+
+    def __init__(self, rows: list[OutboxRow], *, hold_orders: bool = True) -> None:
         self.rows = {row.id: row for row in rows}
+        self.hold_orders = hold_orders
         self.published: list[int] = []
         self.failures: list[tuple[int, str]] = []
+        self.refusals: list[Refusal] = []
+        self.attempts: dict[int, int] = {row.id: row.attempts for row in rows}
+        self.retry_at: dict[int, float] = {}
+        self.parked_ids: set[int] = set()
 
     def claim(self, limit: int) -> AbstractContextManager[Batch]:
         return self._claim(limit)
 
+    def _held(self, row_id: int) -> bool:
+        return row_id in self.parked_ids or self.retry_at.get(row_id, 0.0) > time.monotonic()
+
+    def _claimable(self, row: OutboxRow) -> bool:
+        if row.id in self.published or self._held(row.id):
+            return False
+        earlier = [
+            other.id
+            for other in self.rows.values()
+            if other.id < row.id
+            and other.payload.get("id") == row.payload.get("id")
+            and other.id not in self.published
+        ]
+        return not any(self._held(i) or self.hold_orders for i in earlier)
+
     @contextmanager
     def _claim(self, limit: int) -> Iterator[Batch]:
-        unpublished = [r for i, r in sorted(self.rows.items()) if i not in self.published]
-        batch = Batch(unpublished[:limit])
+        claimable = [r for _, r in sorted(self.rows.items()) if self._claimable(r)]
+        batch = Batch([attrs.evolve(r, attempts=self.attempts[r.id]) for r in claimable[:limit]])
         try:
             yield batch
         finally:
             self.published += batch.published
             self.failures += batch.failures
+            for refusal in batch.refusals:
+                self.refusals.append(refusal)
+                self.attempts[refusal.row_id] += 1
+                if refusal.retry_in is None:
+                    self.parked_ids.add(refusal.row_id)
+                else:
+                    self.retry_at[refusal.row_id] = time.monotonic() + refusal.retry_in
+
+    def parked(self) -> list[ParkedRow]:
+        raise NotImplementedError
+
+    def count_parked(self) -> int:
+        return len(self.parked_ids)
+
+    def requeue(
+        self,
+        *,
+        row_ids: Sequence[int] = (),
+        order_ids: Sequence[int] = (),
+        everything: bool = False,
+    ) -> int:
+        chosen = {
+            i
+            for i in self.parked_ids
+            if everything or i in row_ids or self.rows[i].payload.get("id") in order_ids
+        }
+        self.parked_ids -= chosen
+        for row_id in chosen:
+            self.attempts[row_id] = 0
+            self.retry_at.pop(row_id, None)
+        return len(chosen)
 
 
 class FakePublisher:
     """Records what it publishes (thread-safe: the relay publishes from several lanes)."""
 
-    def __init__(self, fail_after: int | None = None, fail_for: Iterable[int] = ()) -> None:
+    def __init__(
+        self,
+        fail_after: int | None = None,
+        fail_for: Iterable[int] = (),
+        unroutable: Iterable[str] = (),
+    ) -> None:
         self.fail_after = fail_after
         self.fail_for = set(fail_for)
+        """Orders whose events fail as if the broker could not be reached."""
+        self.unroutable = set(unroutable)
+        """Routing keys no queue is bound for: the broker returns such messages."""
         self.event_ids: list[Any] = []
         self.sent: list[tuple[int, str]] = []
         self.lock = threading.Lock()
@@ -148,5 +226,7 @@ class FakePublisher:
                 raise ConnectionError("broker unreachable")
             if payload.get("id") in self.fail_for:
                 raise ConnectionError(f"cannot publish order {payload['id']}")
+            if routing_key in self.unroutable:
+                raise UnroutableMessage(exchange, routing_key)
             self.event_ids.append(event_id)
             self.sent.append((payload.get("id"), routing_key))

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from amqp.exceptions import ConnectionError as AmqpConnectionError
+from amqp.exceptions import MessageNacked
 from celery import Celery
-from event_contracts import Publisher, RpcClient, create_app
+from event_contracts import Publisher, RetryPolicy, RpcClient, create_app
 from kombu.connection import Connection
+from kombu.exceptions import OperationalError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,12 +26,16 @@ from order_service.adapters.billing import AbstractBilling, RpcBilling
 from order_service.adapters.database import make_engine, migrate
 from order_service.adapters.notifications import OutboxListener
 from order_service.adapters.order_ids import SequenceBlocks
-from order_service.adapters.outbox import SqlOutboxStore
+from order_service.adapters.outbox import OutboxStore, SqlOutboxStore
 from order_service.config import Settings
 from order_service.service_layer.relay import Backoff, PayloadPublisher, Relay
 from order_service.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 
 SERVICE = "order"
+BROKER_UNREACHABLE = (OSError, OperationalError, AmqpConnectionError, MessageNacked)
+"""Publish errors that say nothing about the row: no node answered, or none could take any
+message (a nack, e.g. while a quorum queue elects its leader). kombu's and py-amqp's types;
+event-contracts' ``PublishFailed`` carries them as its cause."""
 
 
 @attrs.define
@@ -47,6 +54,11 @@ class Services:
     @property
     def uow_factory(self) -> Callable[[], AbstractUnitOfWork]:
         return self.uow
+
+    def outbox_store(self) -> OutboxStore:
+        """What the relay, ``/readyz`` and ``order-service-outbox`` read and change."""
+        postgres = self.engine.dialect.name == "postgresql"
+        return SqlOutboxStore(self.session_factory, hold_locks=postgres)
 
 
 def configure_logging() -> None:
@@ -89,7 +101,7 @@ def build_relay(
     postgres = services.engine.dialect.name == "postgresql"
     listener = OutboxListener(services.engine.url) if postgres else None
     return Relay(
-        store=SqlOutboxStore(services.session_factory, hold_locks=postgres),
+        store=services.outbox_store(),
         publisher=publisher or Publisher(services.celery_app),
         batch_size=settings.relay_batch_size,
         publishers=settings.relay_publishers,
@@ -101,6 +113,12 @@ def build_relay(
         retention=timedelta(hours=settings.outbox_retention_hours)
         if settings.outbox_retention_hours > 0
         else None,
+        row_retries=RetryPolicy(
+            max_retries=settings.relay_row_retries,
+            first_delay=settings.relay_row_retry_start,
+            max_delay=settings.relay_row_retry_max,
+        ),
+        unreachable_errors=BROKER_UNREACHABLE,
     )
 
 

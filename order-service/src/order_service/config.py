@@ -44,6 +44,10 @@ class Settings:
     """Idle relay: seconds between polls (on PostgreSQL LISTEN/NOTIFY wakes it sooner)."""
     relay_backoff_start: float = 0.5
     relay_backoff_max: float = 10.0
+    relay_row_retries: int = 8
+    """A row the broker refuses is tried again this many times (backoff below), then parked."""
+    relay_row_retry_start: float = 1.0
+    relay_row_retry_max: float = 60.0
     outbox_retention_hours: float = 168.0
     """Published outbox rows are deleted after this many hours (0: never)."""
     inbox_retention: timedelta = DEFAULT_RETENTION
@@ -67,6 +71,9 @@ class Settings:
             relay_poll_interval=_float("RELAY_POLL_INTERVAL", 0.2),
             relay_backoff_start=_float("RELAY_BACKOFF_START", 0.5),
             relay_backoff_max=_float("RELAY_BACKOFF_MAX", 10.0),
+            relay_row_retries=_int("RELAY_ROW_RETRIES", 8),
+            relay_row_retry_start=_float("RELAY_ROW_RETRY_START", 1.0),
+            relay_row_retry_max=_float("RELAY_ROW_RETRY_MAX", 60.0),
             outbox_retention_hours=_float("OUTBOX_RETENTION_HOURS", 168.0),
             inbox_retention=retention_from_env(),
             inbox_purge_every=purge_every_from_env(),

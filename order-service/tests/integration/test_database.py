@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, insert, inspect, text
 from sqlalchemy.engine import make_url
 
 from order_service.adapters import orm
@@ -80,3 +82,36 @@ def test_replicas_migrating_an_empty_postgres_database_at_once() -> None:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_the_parking_migration_gives_waiting_rows_their_order_and_goes_back_down(
+    database_url: str,
+) -> None:
+    """0003_outbox_parking on a table with rows: unpublished rows learn their order id from the
+    payload; the downgrade restores the schema before it."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    config = alembic_config()
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002_inbox")
+        connection.execute(  # only the columns before parking
+            insert(orm.outbox),
+            [
+                {
+                    "event_id": uuid.uuid4(),
+                    "exchange": "order",
+                    "routing_key": "order.v2.submit",
+                    "payload": {"id": order_id},
+                    "attempts": attempts,
+                    "published_at": published_at,
+                }
+                for order_id, attempts, published_at in [(41, 0, None), (42, 1, datetime.now(UTC))]
+            ],
+        )
+        assert "order_id" not in {c["name"] for c in inspect(connection).get_columns("outbox")}
+        command.upgrade(config, "head")
+        rows = connection.execute(text("SELECT order_id, attempts FROM outbox ORDER BY id")).all()
+        connection.commit()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [(41, 0), (None, 1)]  # published rows need none

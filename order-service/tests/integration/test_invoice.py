@@ -93,4 +93,8 @@ def test_unreachable_broker_is_503(
 def test_readyz_is_ready_with_database_and_broker(api: FlaskClient) -> None:
     response = api.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
+    assert response.get_json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "broker": "ok"},
+        "outbox": {"parked": 0},
+    }

@@ -6,10 +6,11 @@ import os
 import threading
 import uuid
 
+import attrs
 import pytest
 from event_contracts.testing import TestVhost, drain, queue_depth, wait_until
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from order_service import bootstrap
 from order_service.adapters import orm
@@ -131,3 +132,71 @@ def test_two_relays_never_publish_a_row_twice(
         ids = event_ids(drain(vhost.url(), queue, expect=len(orders)))
         assert len(ids) == len(set(ids)) == 60
         assert queue_depth(vhost.url(), queue) == 0
+
+
+def test_an_unroutable_row_is_parked_and_every_other_order_is_published(
+    services: bootstrap.Services,
+    api: FlaskClient,
+    vhost: TestVhost,
+    customer: str,
+) -> None:
+    """The issue's case: one row no queue is bound for, then orders in every lane, with a claim
+    window small enough that the bad row's lane would fill it (it stalled every order)."""
+    bad_order = place(api, customer)["id"]
+    with services.engine.begin() as connection:
+        connection.execute(
+            update(orm.outbox)
+            .where(orm.outbox.c.order_id == bad_order)
+            .values(routing_key="order.v2.unbound")
+        )
+    assert api.post(f"/orders/{bad_order}/chargeback").status_code == 202  # waits behind it
+    orders = [place(api, customer)["id"] for _ in range(40)]
+    assert {order_id % 4 for order_id in orders} == {0, 1, 2, 3}  # every lane
+    small_window = attrs.evolve(
+        services,
+        settings=attrs.evolve(
+            services.settings,
+            relay_batch_size=4,
+            relay_row_retries=3,
+            relay_row_retry_start=0.1,
+            relay_row_retry_max=0.4,
+        ),
+    )
+
+    with relay_running(small_window) as relay:
+        wait_until(
+            lambda: all(row["published_at"] for row in outbox(services)[2:]),
+            timeout=30,
+            what="the 40 other orders' submits to be published",
+        )
+        wait_until(lambda: relay.parked_total == 1, timeout=15, what="the bad row parked")
+        assert relay.backoff.failures == 0  # a refused row never backs off the relay
+
+    submits = {str(row["event_id"]) for row in outbox(services)[2:]}
+    for queue in CONSUMER_QUEUES:
+        assert set(event_ids(drain(vhost.url(), queue, expect=40))) == submits
+        assert queue_depth(vhost.url(), queue) == 0
+    bad, chargeback = outbox(services)[:2]
+    assert bad["parked_at"] is not None and bad["published_at"] is None
+    assert bad["attempts"] == 4  # the first try and 3 retries
+    assert "no queue is bound on exchange 'order' for routing key 'order.v2.unbound'" in str(
+        bad["last_error"]
+    )
+    assert (chargeback["published_at"], chargeback["attempts"]) == (None, 0)  # held behind it
+    [parked] = api.get(f"/orders/{bad_order}").get_json()["parked_events"]
+    assert parked["event_id"] == str(bad["event_id"])
+    assert api.get("/readyz").get_json()["outbox"] == {"parked": 1}
+
+    with services.engine.begin() as connection:  # the operator fixes the cause, then requeues
+        connection.execute(
+            update(orm.outbox)
+            .where(orm.outbox.c.id == bad["id"])
+            .values(routing_key="order.v2.submit")
+        )
+    assert services.outbox_store().requeue(order_ids=[bad_order]) == 1
+    with relay_running(services):
+        wait_until(lambda: all_published(services), timeout=20, what="the requeued order")
+    for queue in CONSUMER_QUEUES:
+        messages = drain(vhost.url(), queue, expect=2)
+        assert event_ids(messages) == [str(bad["event_id"]), str(chargeback["event_id"])]
+        assert [m.headers["task"] for m in messages] == ["order.v2.submit", "order.v2.chargeback"]

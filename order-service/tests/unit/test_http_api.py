@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from event_contracts import RetryPolicy
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response
 
@@ -26,7 +27,7 @@ from order_service.adapters.billing import (
 )
 from order_service.config import Settings
 from order_service.entrypoints.flask_app import create_app
-from tests.fakes import FakeBilling
+from tests.fakes import FakeBilling, FakePublisher
 
 pytestmark = pytest.mark.unit
 
@@ -640,6 +641,31 @@ def test_readyz_names_the_failing_dependency(client: FlaskClient) -> None:
     checks = response.get_json()["checks"]
     assert checks["database"] == "ok"
     assert checks["broker"].startswith("failed")
+
+
+def test_a_parked_event_shows_in_its_order_and_in_readyz(
+    client: FlaskClient, services: bootstrap.Services, customer: str
+) -> None:
+    bad = post_order(client, order_body(customer)).get_json()
+    good = post_order(client, order_body(customer)).get_json()
+    with services.engine.begin() as connection:  # a routing key no queue is bound for
+        connection.execute(
+            update(orm.outbox)
+            .where(orm.outbox.c.order_id == bad["id"])
+            .values(routing_key="order.v2.unbound")
+        )
+    relay = bootstrap.build_relay(
+        services, publisher=FakePublisher(unroutable={"order.v2.unbound"})
+    )
+    relay.row_retries = RetryPolicy(max_retries=0)
+    assert relay.run_once().parked == 1
+
+    [parked] = client.get(f"/orders/{bad['id']}").get_json()["parked_events"]
+    assert parked["routing_key"] == "order.v2.unbound" and parked["attempts"] == 1
+    assert parked["event_id"] and parked["parked_at"]
+    assert parked["last_error"].startswith("UnroutableMessage: no queue is bound")
+    assert client.get(f"/orders/{good['id']}").get_json()["parked_events"] == []
+    assert client.get("/readyz").get_json()["outbox"] == {"parked": 1}
 
 
 def test_openapi_documents_every_route_and_resolves_every_reference(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import uuid
 
+import attrs
 import pytest
+from event_contracts import RetryPolicy
 from event_contracts.testing import wait_until
 
 from order_service.adapters.outbox import OutboxRow
@@ -110,7 +114,7 @@ def two_events_per_order(orders: int) -> list[OutboxRow]:
 
 def test_lanes_publish_everything_once_and_keep_each_orders_events_in_order() -> None:
     outbox = two_events_per_order(30)
-    store, publisher = FakeOutboxStore(outbox), FakePublisher()
+    store, publisher = FakeOutboxStore(outbox, hold_orders=False), FakePublisher()
     relay = Relay(store, publisher, publishers=4)
     try:
         assert relay.run_once().published == 60
@@ -125,9 +129,9 @@ def test_lanes_publish_everything_once_and_keep_each_orders_events_in_order() ->
     assert sorted(store.published) == list(range(1, 61))
 
 
-def test_a_failing_lane_stops_alone_and_its_order_stays_in_order() -> None:
+def test_an_unreachable_broker_stops_the_lane_alone_and_its_order_stays_in_order() -> None:
     outbox = two_events_per_order(8)
-    store, publisher = FakeOutboxStore(outbox), FakePublisher(fail_for={3})
+    store, publisher = FakeOutboxStore(outbox, hold_orders=False), FakePublisher(fail_for={3})
     relay = Relay(store, publisher, publishers=4)
     outcome = relay.run_once()
 
@@ -146,3 +150,112 @@ def test_a_failing_lane_stops_alone_and_its_order_stays_in_order() -> None:
     assert len(publisher.event_ids) == 16
     if relay.pool:
         relay.pool.shutdown()
+
+
+UNBOUND = "order.v2.unbound"
+
+
+def with_unroutable_submit(outbox: list[OutboxRow], order_id: int) -> list[OutboxRow]:
+    """``order_id``'s submit goes to a routing key no queue is bound for."""
+    return [
+        attrs.evolve(row, routing_key=UNBOUND)
+        if row.payload["id"] == order_id and row.routing_key == "order.v2.submit"
+        else row
+        for row in outbox
+    ]
+
+
+def drain_relay(relay: Relay, rounds: int = 10) -> None:
+    for _ in range(rounds):
+        if relay.run_once().claimed == 0:
+            return
+
+
+@pytest.mark.parametrize("hold_orders", [True, False], ids=["store holds", "lane holds"])
+def test_a_refused_row_holds_back_its_own_order_and_nothing_else(hold_orders: bool) -> None:
+    outbox = with_unroutable_submit(two_events_per_order(12), order_id=3)
+    store = FakeOutboxStore(outbox, hold_orders=hold_orders)
+    publisher = FakePublisher(unroutable={UNBOUND})
+    relay = Relay(store, publisher, batch_size=4, publishers=4, row_retries=RetryPolicy(5, 60.0))
+    try:
+        drain_relay(relay)
+    finally:
+        relay.stop()
+        if relay.pool:
+            relay.pool.shutdown()
+
+    assert {oid for oid, _ in publisher.sent} == set(range(1, 13)) - {3}
+    assert len(publisher.sent) == 22  # every event of every other order, once
+    assert [(r.row_id, r.retry_in) for r in store.refusals] == [(3, 60.0)]  # tried once so far
+    assert "UnroutableMessage" in store.refusals[0].error
+    assert store.failures == []  # not an outage: no lane stopped, no relay backoff
+    assert relay.backoff.failures == 0
+
+
+def test_a_refused_row_is_retried_with_backoff_then_parked() -> None:
+    outbox = with_unroutable_submit(two_events_per_order(2), order_id=1)
+    store, publisher = FakeOutboxStore(outbox), FakePublisher(unroutable={UNBOUND})
+    relay = Relay(store, publisher, row_retries=RetryPolicy(max_retries=3, first_delay=0.01))
+
+    outcomes = []
+    for _ in range(4):
+        wait_until(lambda: store.retry_at.get(1, 0) <= time.monotonic(), timeout=5, what="retry")
+        outcomes.append(relay.run_once())
+
+    assert [r.retry_in for r in store.refusals] == [0.01, 0.02, 0.04, None]
+    assert [(o.refused, o.parked, o.error) for o in outcomes] == [(1, 0, None)] * 3 + [(1, 1, None)]
+    assert store.parked_ids == {1} and store.attempts[1] == 4 and relay.parked_total == 1
+    assert relay.run_once().claimed == 0  # parked: neither it nor its chargeback (row 3) goes
+    assert {oid for oid, _ in publisher.sent} == {2}
+
+
+def test_parking_is_logged_at_error_with_the_row_and_how_to_requeue_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outbox = with_unroutable_submit(two_events_per_order(1), order_id=1)
+    store, publisher = FakeOutboxStore(outbox), FakePublisher(unroutable={UNBOUND})
+    relay = Relay(store, publisher, row_retries=RetryPolicy(max_retries=0))
+    with caplog.at_level(logging.WARNING, logger="order_service.service_layer.relay"):
+        assert relay.run_once().parked == 1
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "PARKED row 1" in record.getMessage()
+    assert UNBOUND in record.getMessage() and "order-service-outbox requeue" in record.getMessage()
+
+
+def test_a_requeued_row_is_published_and_then_its_orders_later_events() -> None:
+    outbox = with_unroutable_submit(two_events_per_order(2), order_id=1)
+    store, publisher = FakeOutboxStore(outbox), FakePublisher(unroutable={UNBOUND})
+    relay = Relay(store, publisher, row_retries=RetryPolicy(max_retries=0))
+    drain_relay(relay)
+    assert store.parked_ids == {1}
+
+    publisher.unroutable.clear()  # the operator bound the key, then requeued
+    assert store.requeue(order_ids=[1]) == 1
+    drain_relay(relay)
+
+    assert [key for oid, key in publisher.sent if oid == 1] == [UNBOUND, "order.v2.chargeback"]
+    assert sorted(store.published) == [1, 2, 3, 4]
+
+
+def test_refused_rows_never_back_off_the_relay_nor_stall_other_orders() -> None:
+    outbox = with_unroutable_submit(two_events_per_order(300), order_id=5)
+    store, publisher = FakeOutboxStore(outbox), FakePublisher(unroutable={UNBOUND})
+    relay = Relay(
+        store,
+        publisher,
+        batch_size=20,
+        publishers=4,
+        poll_interval=0.01,
+        row_retries=RetryPolicy(max_retries=2, first_delay=0.01),
+        backoff=Backoff(5.0, 5.0),  # one relay-wide backoff would blow the deadline below
+    )
+    thread = threading.Thread(target=relay.run)
+    thread.start()
+    try:
+        wait_until(lambda: store.parked_ids == {5}, timeout=5, what="order 5's submit parked")
+        wait_until(lambda: len(publisher.sent) == 598, timeout=5, what="598 events published")
+    finally:
+        relay.stop()
+        thread.join(5)
+    assert relay.backoff.failures == 0 and store.failures == []
+    assert 5 not in {oid for oid, _ in publisher.sent}

@@ -131,12 +131,26 @@ outbox = Table(
     Column("published_at", Timestamp, nullable=True),
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("last_error", Text, nullable=True),
+    # The order the event is about: its events are published in id order, and one that cannot
+    # be published holds back only the later events of this order.
+    Column("order_id", BigInteger, nullable=True),
+    Column("next_attempt_at", Timestamp, nullable=True),  # refused: not tried before this
+    Column("parked_at", Timestamp, nullable=True),  # refused too often: until requeued
 )
+_waiting = outbox.c.published_at.is_(None) & outbox.c.parked_at.is_(None)
+Index("ix_outbox_unpublished", outbox.c.id, postgresql_where=_waiting, sqlite_where=_waiting)
 Index(
-    "ix_outbox_unpublished",
+    "ix_outbox_unpublished_order_id",
+    outbox.c.order_id,
     outbox.c.id,
     postgresql_where=outbox.c.published_at.is_(None),
     sqlite_where=outbox.c.published_at.is_(None),
+)
+Index(
+    "ix_outbox_parked_order_id",
+    outbox.c.order_id,
+    postgresql_where=outbox.c.parked_at.is_not(None),
+    sqlite_where=outbox.c.parked_at.is_not(None),
 )
 
 inbox = inbox_tables(metadata)

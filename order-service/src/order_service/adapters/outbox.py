@@ -1,7 +1,11 @@
 """The transactional outbox: events are rows written with the change they announce.
 
 ``SqlOutbox`` (the writer) runs inside the API's transaction. ``SqlOutboxStore`` is what the
-relay reads: unpublished rows in id order, claimed in batches. On PostgreSQL a batch is claimed
+relay reads: unpublished rows in id order, claimed in batches. A row is claimed only when every
+earlier event of its order is published, it is not parked and its retry time (after the broker
+refused it) has come: a row that cannot be published holds back its own order and nothing
+else. Parked rows stay until an operator requeues them (``order-service-outbox``). On
+PostgreSQL a batch is claimed
 with ``SELECT ... FOR UPDATE SKIP LOCKED`` and the transaction is held while the batch is
 published (a second relay would skip those rows); a trigger on the table sends ``NOTIFY
 order_outbox`` (delivered at commit) so the relay wakes at once instead of at its next poll.
@@ -12,15 +16,15 @@ one, so publishing never holds the database lock the API needs to keep accepting
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import attrs
 from event_contracts import Event
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from order_service.adapters import orm
@@ -30,17 +34,35 @@ NOTIFY_CHANNEL = "order_outbox"
 ERROR_LIMIT = 2000
 
 
+@attrs.frozen
+class ParkedRow:
+    """An event the broker refused until the relay gave up on it: kept for an operator."""
+
+    id: int
+    order_id: int | None
+    event_id: UUID
+    routing_key: str
+    attempts: int
+    last_error: str | None
+    parked_at: datetime
+
+
 class AbstractOutbox(abc.ABC):
     @abc.abstractmethod
     def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
         """Queue ``message`` to be published as ``event`` once the transaction commits."""
 
+    @abc.abstractmethod
+    def parked(self, order_id: int) -> list[ParkedRow]:
+        """The order's events the relay parked (normally none)."""
+
 
 class SqlOutbox(AbstractOutbox):
     """Rows join the unit of work's insert batch: written with the order, in one statement."""
 
-    def __init__(self, inserts: InsertBatch) -> None:
+    def __init__(self, inserts: InsertBatch, session: Session) -> None:
         self.inserts = inserts
+        self.session = session
 
     def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
         payload = event.encode(message)
@@ -53,8 +75,36 @@ class SqlOutbox(AbstractOutbox):
                 "payload": payload,
                 "correlation_id": correlation_id,
                 "attempts": 0,
+                "order_id": _order_id(payload),
             },
         )
+
+    def parked(self, order_id: int) -> list[ParkedRow]:
+        return _parked(self.session, orm.outbox.c.order_id == order_id)
+
+
+def _order_id(payload: Mapping[str, Any]) -> int | None:
+    """The order an event is about (every order event carries the order's ``id``)."""
+    order_id = payload.get("id")
+    return order_id if isinstance(order_id, int) else None
+
+
+def _parked(session: Session, *where: Any) -> list[ParkedRow]:
+    table = orm.outbox
+    query = (
+        select(
+            table.c.id,
+            table.c.order_id,
+            table.c.event_id,
+            table.c.routing_key,
+            table.c.attempts,
+            table.c.last_error,
+            table.c.parked_at,
+        )
+        .where(table.c.parked_at.is_not(None), *where)
+        .order_by(table.c.id)
+    )
+    return [ParkedRow(*row) for row in session.execute(query)]
 
 
 @attrs.frozen
@@ -68,6 +118,16 @@ class OutboxRow:
     attempts: int
 
 
+@attrs.frozen
+class Refusal:
+    """The broker refused the row itself: try it again ``retry_in`` seconds from now, or, with
+    ``retry_in`` None, park it."""
+
+    row_id: int
+    error: str
+    retry_in: float | None
+
+
 @attrs.define
 class Batch:
     """Rows claimed by the relay, and what became of each."""
@@ -75,12 +135,21 @@ class Batch:
     rows: list[OutboxRow]
     published: list[int] = attrs.field(factory=list)
     failures: list[tuple[int, str]] = attrs.field(factory=list)
+    """Not published because the broker could not be reached: only the error is noted."""
+    refusals: list[Refusal] = attrs.field(factory=list)
 
     def mark_published(self, row: OutboxRow) -> None:
         self.published.append(row.id)
 
     def mark_failed(self, row: OutboxRow, error: BaseException) -> None:
-        self.failures.append((row.id, f"{type(error).__name__}: {error}"[:ERROR_LIMIT]))
+        self.failures.append((row.id, describe(error)))
+
+    def mark_refused(self, row: OutboxRow, error: BaseException, retry_in: float | None) -> None:
+        self.refusals.append(Refusal(row.id, describe(error), retry_in))
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:ERROR_LIMIT]
 
 
 class OutboxStore(abc.ABC):
@@ -94,6 +163,25 @@ class OutboxStore(abc.ABC):
         """Forget rows published before ``published_before`` (the table stays small)."""
         return 0
 
+    @abc.abstractmethod
+    def parked(self) -> list[ParkedRow]:
+        """Every parked row, oldest first."""
+
+    @abc.abstractmethod
+    def count_parked(self) -> int:
+        """How many rows are parked (``/readyz``)."""
+
+    @abc.abstractmethod
+    def requeue(
+        self,
+        *,
+        row_ids: Sequence[int] = (),
+        order_ids: Sequence[int] = (),
+        everything: bool = False,
+    ) -> int:
+        """Give parked rows (these, those of these orders, or all) to the relay again, with a
+        fresh count of attempts; returns how many."""
+
 
 class SqlOutboxStore(OutboxStore):
     def __init__(self, session_factory: Callable[[], Session], *, hold_locks: bool) -> None:
@@ -106,6 +194,16 @@ class SqlOutboxStore(OutboxStore):
     @contextmanager
     def _claim(self, limit: int) -> Iterator[Batch]:
         table = orm.outbox
+        earlier = table.alias("earlier")
+        order_waits = (
+            select(earlier.c.id)
+            .where(
+                earlier.c.order_id == table.c.order_id,
+                earlier.c.id < table.c.id,
+                earlier.c.published_at.is_(None),
+            )
+            .exists()
+        )
         with self.session_factory() as session:
             query = (
                 select(
@@ -117,7 +215,15 @@ class SqlOutboxStore(OutboxStore):
                     table.c.correlation_id,
                     table.c.attempts,
                 )
-                .where(table.c.published_at.is_(None))
+                .where(
+                    table.c.published_at.is_(None),
+                    table.c.parked_at.is_(None),
+                    or_(
+                        table.c.next_attempt_at.is_(None),
+                        table.c.next_attempt_at <= datetime.now(UTC),
+                    ),
+                    ~order_waits,
+                )
                 .order_by(table.c.id)
                 .limit(limit)
             )
@@ -139,13 +245,28 @@ class SqlOutboxStore(OutboxStore):
             session.execute(
                 update(table)
                 .where(table.c.id.in_(batch.published))
-                .values(published_at=now, attempts=table.c.attempts + 1, last_error=None)
+                .values(
+                    published_at=now,
+                    attempts=table.c.attempts + 1,
+                    last_error=None,
+                    next_attempt_at=None,
+                )
             )
-        for row_id, error in batch.failures:
+        for row_id, error in batch.failures:  # the broker was not reached: not an attempt
+            session.execute(update(table).where(table.c.id == row_id).values(last_error=error))
+        for refusal in batch.refusals:
+            parked = refusal.retry_in is None
             session.execute(
                 update(table)
-                .where(table.c.id == row_id)
-                .values(attempts=table.c.attempts + 1, last_error=error)
+                .where(table.c.id == refusal.row_id)
+                .values(
+                    attempts=table.c.attempts + 1,
+                    last_error=refusal.error,
+                    next_attempt_at=None
+                    if refusal.retry_in is None
+                    else now + timedelta(seconds=refusal.retry_in),
+                    parked_at=now if parked else None,
+                )
             )
         session.commit()
 
@@ -154,5 +275,35 @@ class SqlOutboxStore(OutboxStore):
         table = orm.outbox
         with self.session_factory() as session:
             result = session.execute(delete(table).where(table.c.published_at < published_before))
+            session.commit()
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def parked(self) -> list[ParkedRow]:
+        with self.session_factory() as session:
+            return _parked(session)
+
+    def count_parked(self) -> int:
+        table = orm.outbox
+        with self.session_factory() as session:
+            query = select(func.count()).select_from(table).where(table.c.parked_at.is_not(None))
+            return int(session.scalar(query) or 0)
+
+    def requeue(
+        self,
+        *,
+        row_ids: Sequence[int] = (),
+        order_ids: Sequence[int] = (),
+        everything: bool = False,
+    ) -> int:
+        table = orm.outbox
+        chosen = [table.c.id.in_(row_ids), table.c.order_id.in_(order_ids)]
+        with self.session_factory() as session:
+            result = session.execute(
+                update(table)
+                .where(table.c.parked_at.is_not(None), *(() if everything else (or_(*chosen),)))
+                .values(parked_at=None, next_attempt_at=None, attempts=0)
+            )
+            if session.get_bind().dialect.name == "postgresql":  # wake the relay now
+                session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
             session.commit()
             return int(result.rowcount)  # type: ignore[attr-defined]

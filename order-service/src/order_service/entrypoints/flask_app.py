@@ -8,6 +8,7 @@ another service, synchronously, with a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -149,9 +150,11 @@ def _operations_routes(app: Flask, services: bootstrap.Services) -> None:
     def readyz() -> Response:
         checks = {"database": _check_database(services), "broker": _check_broker(services)}
         ready = all(result == "ok" for result in checks.values())
-        return json_response(
-            {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
-        )
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+        if checks["database"] == "ok":  # parked events need an operator, not a restart
+            with contextlib.suppress(Exception):  # the database went away since: said next time
+                body["outbox"] = {"parked": services.outbox_store().count_parked()}
+        return json_response(body, 200 if ready else 503)
 
     @app.get("/openapi.json")
     def openapi_document() -> Response:

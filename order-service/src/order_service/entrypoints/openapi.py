@@ -88,6 +88,12 @@ def document() -> dict[str, Any]:
                 "type": "object",
                 "properties": {"database": {"type": "string"}, "broker": {"type": "string"}},
             },
+            "outbox": {
+                "type": "object",
+                "description": "Present when the database answered. `parked`: events the "
+                "relay gave up on (kept; `order-service-outbox requeue`); readiness ignores it.",
+                "properties": {"parked": {"type": "integer", "minimum": 0}},
+            },
         },
     }
     location = {"Location": {"description": "`/orders/{id}`", "schema": {"type": "string"}}}

@@ -88,7 +88,7 @@ def get_order(order_id: int, uow: AbstractUnitOfWork) -> dict[str, Any]:
         order = uow.orders.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
-        return views.order_view(order)
+        return views.order_view(order, uow.outbox.parked(order_id))
 
 
 FACTS: dict[commands.Fact, Callable[[Order], None]] = {

@@ -2,19 +2,25 @@
 
 One loop::
 
-    claim ≤ batch_size unpublished rows (id order) ─▶ split into lanes by order id; each lane
-          │                                            publishes its rows in order (confirmed,
-          │                                            mandatory) on its own connection
-          │                                            ├─ ok: mark published
-          │                                            └─ error: record attempts/last_error,
-          │                                               stop that lane, back off 0.5 → 10 s
+    claim ≤ batch_size rows that may go now ─▶ split into lanes by order id; each lane
+    (id order; not parked, retry time come,    publishes its rows in order (confirmed,
+     every earlier event of the order out)     mandatory) on its own connection
+          │                                    ├─ ok: mark published
+          │                                    ├─ the broker refused the row (unroutable,
+          │                                    │  rejected): attempts+1, last_error; retry it
+          │                                    │  later (RetryPolicy), or park it after the
+          │                                    │  last retry; its order's later rows wait,
+          │                                    │  the lane goes on with other orders
+          │                                    └─ the broker is unreachable: note the error,
+          │                                       stop that lane, back off 0.5 → 10 s
           └─ nothing claimed: wait for a NOTIFY (PostgreSQL) or the poll interval
 
 A row is marked only after the broker confirmed it, so an outage loses nothing. A crash between
 the confirm and the mark publishes the row again under the SAME event id, which consumers drop
 (they dedupe by event id): at-least-once on the wire, exactly-once in effect. An order's rows
-go out in id order through one lane and a failure stops that lane, so an order's chargeback
-never overtakes its submit.
+go out in id order, and a row that failed holds back the later rows of its order only, so an
+order's chargeback never overtakes its submit and one bad row never stalls the other orders.
+A parked row is kept (with its last error and attempts) until an operator requeues it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import attrs
+from event_contracts import RetryPolicy
 
 from order_service.adapters.outbox import OutboxRow, OutboxStore
 
@@ -74,6 +81,21 @@ class Backoff:
 class Outcome:
     published: int
     error: BaseException | None = None
+    """The broker (or the database) could not be reached: the whole relay backs off."""
+    claimed: int = 0
+    refused: int = 0
+    parked: int = 0
+
+
+ROW_RETRIES = RetryPolicy(max_retries=8, first_delay=1.0, max_delay=60.0)
+"""A refused row is tried 9 times over ~3 minutes (1, 2, 4 … 60 s apart), then parked."""
+
+
+@attrs.define
+class LaneResult:
+    published: list[OutboxRow] = attrs.field(factory=list)
+    refused: list[tuple[OutboxRow, BaseException]] = attrs.field(factory=list)
+    unreachable: tuple[OutboxRow, BaseException] | None = None
 
 
 @attrs.define
@@ -98,44 +120,68 @@ class Relay:
     pool: ThreadPoolExecutor | None = None
     retention: timedelta | None = timedelta(days=7)
     """Published rows older than this are deleted (checked every ``PURGE_EVERY``); None: kept."""
+    row_retries: RetryPolicy = ROW_RETRIES
+    """How often and how far apart a row the broker refuses is tried before it is parked."""
+    unreachable_errors: tuple[type[BaseException], ...] = (OSError,)
+    """A publish error of these types (or caused by one) means the broker could not be
+    reached, which is no fault of the row: the relay backs off as a whole and the row keeps
+    its attempts. Any other error is the row's own (unroutable, refused by the broker)."""
     # counters, for logs and tests
     rounds: int = 0
     published_total: int = 0
+    parked_total: int = 0
     broker_ok: bool = False
     purged_at: float = 0.0
 
     def run_once(self) -> Outcome:
-        """One batch: each lane publishes until done or its first failure; marks are saved."""
-        published, error = 0, None
+        """One batch: each lane publishes its rows; a refused row holds back its order only, an
+        unreachable broker stops the lane. The marks are saved when the claim ends."""
+        published, refused, error = 0, 0, None
+        parked: list[tuple[OutboxRow, BaseException]] = []
         with self.store.claim(self.batch_size) as batch:
             lanes = self._lanes(batch.rows)
             if len(lanes) > 1:
                 results = list(self._executor().map(self._publish_lane, lanes))
             else:
                 results = [self._publish_lane(lane) for lane in lanes]
-            for done, failure in results:
-                for row in done:
+            for result in results:
+                for row in result.published:
                     batch.mark_published(row)
-                published += len(done)
-                if failure is not None:
-                    batch.mark_failed(*failure)
-                    error = error or failure[1]
-        return Outcome(published, error)
+                published += len(result.published)
+                for row, exc in result.refused:
+                    retry_in = self._retry_in(row)
+                    batch.mark_refused(row, exc, retry_in)
+                    if retry_in is None:
+                        parked.append((row, exc))
+                    else:
+                        _log_refusal(row, exc, retry_in)
+                refused += len(result.refused)
+                if result.unreachable is not None:
+                    batch.mark_failed(*result.unreachable)
+                    error = error or result.unreachable[1]
+        for row, exc in parked:  # saved: now say so
+            _log_parked(row, exc)
+        self.parked_total += len(parked)
+        return Outcome(published, error, len(batch.rows), refused, len(parked))
+
+    def _retry_in(self, row: OutboxRow) -> float | None:
+        """Seconds until the refused row's next try; None: it had its last one, park it."""
+        if row.attempts >= self.row_retries.max_retries:
+            return None
+        return self.row_retries.delay(row.attempts)
 
     def _lanes(self, rows: list[OutboxRow]) -> list[list[OutboxRow]]:
         """Rows split by order id: one order's events stay in one lane, in id order."""
         lanes: list[list[OutboxRow]] = [[] for _ in range(max(1, self.publishers))]
         for row in rows:
-            key = row.payload.get("id")
-            lanes[(key if isinstance(key, int) else row.id) % len(lanes)].append(row)
+            lanes[_order_key(row) % len(lanes)].append(row)
         return [lane for lane in lanes if lane]
 
-    def _publish_lane(
-        self,
-        rows: list[OutboxRow],
-    ) -> tuple[list[OutboxRow], tuple[OutboxRow, BaseException] | None]:
-        done: list[OutboxRow] = []
+    def _publish_lane(self, rows: list[OutboxRow]) -> LaneResult:
+        result, held = LaneResult(), set()
         for row in rows:
+            if _order_key(row) in held:  # an earlier event of its order failed: it waits
+                continue
             try:
                 self.publisher.publish_payload(
                     row.routing_key,
@@ -146,9 +192,22 @@ class Relay:
                     occurred_at=str(row.payload.get("occurred_at") or "") or None,
                 )
             except Exception as exc:
-                return done, (row, exc)
-            done.append(row)
-        return done, None
+                if self._unreachable(exc):
+                    result.unreachable = (row, exc)
+                    return result
+                result.refused.append((row, exc))
+                held.add(_order_key(row))
+                continue
+            result.published.append(row)
+        return result
+
+    def _unreachable(self, exc: BaseException) -> bool:
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, self.unreachable_errors):
+                return True
+            cause = cause.__cause__
+        return False
 
     def _executor(self) -> ThreadPoolExecutor:
         if self.pool is None:
@@ -190,7 +249,7 @@ class Relay:
                 self.backoff.reset()
             if outcome.published:
                 log.debug("outbox relay: published %d", outcome.published)
-            if outcome.published == 0:  # else more may be waiting: claim again at once
+            if outcome.claimed == 0:  # else more may be waiting: claim again at once
                 self._housekeeping()
                 self._idle()
         if self.pool is not None:
@@ -225,3 +284,37 @@ class Relay:
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def _order_key(row: OutboxRow) -> int:
+    """The order the row is about (its lane, and what a failure holds back)."""
+    key = row.payload.get("id")
+    return key if isinstance(key, int) else row.id
+
+
+def _log_refusal(row: OutboxRow, exc: BaseException, retry_in: float) -> None:
+    log.warning(
+        "outbox relay: row %d (%s, order %s, event %s) refused on attempt %d: %s; "
+        "its order's later events wait; retrying in %.1f s",
+        row.id,
+        row.routing_key,
+        row.payload.get("id"),
+        row.event_id,
+        row.attempts + 1,
+        exc,
+        retry_in,
+    )
+
+
+def _log_parked(row: OutboxRow, exc: BaseException) -> None:
+    log.error(
+        "outbox relay: PARKED row %d (%s, order %s, event %s) after %d attempts: %s; it and "
+        "its order's later events wait for `order-service-outbox requeue --row %d`",
+        row.id,
+        row.routing_key,
+        row.payload.get("id"),
+        row.event_id,
+        row.attempts + 1,
+        exc,
+        row.id,
+    )

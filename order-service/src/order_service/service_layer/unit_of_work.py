@@ -81,7 +81,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         )
         self.orders = SqlOrderRepository(self.session, self.inserts, self.next_order_id)
         self.idempotency_keys = SqlIdempotencyKeys(self.session, self.inserts)
-        self.outbox = SqlOutbox(self.inserts)
+        self.outbox = SqlOutbox(self.inserts, self.session)
         self.inbox = SqlInbox(self.session, orm.inbox)
         return super().__enter__()
 

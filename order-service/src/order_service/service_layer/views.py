@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,7 @@ import attrs
 import event_contracts
 from event_contracts.serialization import CurrencyCode, Money, Quantity
 
+from order_service.adapters.outbox import ParkedRow
 from order_service.domain.model import Order
 from order_service.domain.money import normalized
 
@@ -33,6 +35,18 @@ class OrderLineView:
 
 
 @attrs.frozen(kw_only=True)
+class ParkedEventView:
+    """An event of this order the broker kept refusing: not published, kept for an operator
+    (``order-service-outbox requeue``); the order's later events wait behind it."""
+
+    event_id: str
+    routing_key: str
+    attempts: int
+    last_error: str | None
+    parked_at: datetime
+
+
+@attrs.frozen(kw_only=True)
 class OrderView:
     """An order and where it stands (``status`` is derived from the facts below it)."""
 
@@ -49,9 +63,11 @@ class OrderView:
     shipment_outcome: str | None
     created_at: datetime
     updated_at: datetime
+    parked_events: tuple[ParkedEventView, ...] = ()
+    """Normally empty: events of this order the outbox relay could not publish."""
 
 
-def order_view(order: Order) -> dict[str, Any]:
+def order_view(order: Order, parked: Sequence[ParkedRow] = ()) -> dict[str, Any]:
     """The JSON body of an order."""
     if order.id is None:
         raise ValueError("an order is shown once it has its id")
@@ -74,5 +90,15 @@ def order_view(order: Order) -> dict[str, Any]:
         shipment_outcome=order.shipment_outcome,
         created_at=instant(order.created_at),
         updated_at=instant(order.updated_at),
+        parked_events=tuple(
+            ParkedEventView(
+                event_id=str(row.event_id),
+                routing_key=row.routing_key,
+                attempts=row.attempts,
+                last_error=row.last_error,
+                parked_at=instant(row.parked_at),
+            )
+            for row in parked
+        ),
     )
     return event_contracts.unstructure(view)

@@ -115,6 +115,31 @@ def inbox_tables(metadata: MetaData) -> InboxTables:
     return InboxTables(processed_events_table(metadata), inbox_admissions_table(metadata))
 
 
+def upgrade_to_inbox(op: Any) -> None:
+    """Migration step (alembic ``op``) from the 1.0 ``processed_events`` table to the inbox.
+
+    Every service's migration calls this one function, so the schema cannot drift between them.
+    Released migration steps never change: a later schema change is a new step.
+    """
+    op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"])
+    op.create_table(
+        ADMISSIONS_TABLE_NAME,
+        Column("id", _BigId, autoincrement=True),
+        Column("dedupe_key", String(200), nullable=False),
+        Column("routing_key", String(200), nullable=False),
+        Column("admitted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("id", name=f"pk_{ADMISSIONS_TABLE_NAME}"),
+    )
+    op.create_index(f"ix_{ADMISSIONS_TABLE_NAME}_dedupe_key", ADMISSIONS_TABLE_NAME, ["dedupe_key"])
+    op.create_index(f"ix_{ADMISSIONS_TABLE_NAME}_admitted_at", ADMISSIONS_TABLE_NAME, ["admitted_at"])
+
+
+def downgrade_from_inbox(op: Any) -> None:
+    """The reverse of :func:`upgrade_to_inbox`."""
+    op.drop_table(ADMISSIONS_TABLE_NAME)
+    op.drop_index("ix_processed_events_processed_at", table_name="processed_events")
+
+
 class SqlInbox:
     """:class:`~event_contracts.inbox.Inbox` in the caller's session and transaction."""
 

@@ -33,9 +33,15 @@ class Rabbit4Container:
         conf = self.dir / "30-test.conf"
         conf.write_text("loopback_users = none\nlog.console.level = warning\n")
         self._docker(
-            "create", "--name", self.name, "-p", f"127.0.0.1:{self.port}:5672",
-            "-v", f"{self.dir}:{self.dir}:ro", IMAGE,
-        )  # fmt: skip
+            "create",
+            "--name",
+            self.name,
+            "-p",
+            f"127.0.0.1:{self.port}:5672",
+            "-v",
+            f"{self.dir}:{self.dir}:ro",
+            IMAGE,
+        )
         self._docker("cp", str(conf), f"{self.name}:/etc/rabbitmq/conf.d/30-test.conf")
         self._docker("start", self.name)
 
@@ -44,8 +50,12 @@ class Rabbit4Container:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
             except OSError:
                 return False
-            return self._docker("exec", "-u", "rabbitmq", self.name, "rabbitmqctl", "-q", "await_startup",
-                                check=False).returncode == 0  # fmt: skip
+            return (
+                self._docker(
+                    "exec", "-u", "rabbitmq", self.name, "rabbitmqctl", "-q", "await_startup", check=False
+                ).returncode
+                == 0
+            )
 
         wait_until(ready, timeout=timeout, what=f"RabbitMQ 4 in container {self.name}", interval=1.0)
 

@@ -56,9 +56,17 @@ def rabbit4() -> Iterator[Rabbit4Container]:
 def vhost4(rabbit4: Rabbit4Container) -> Iterator[TestVhost]:
     with topology_vhost(rabbit4) as fresh:  # type: ignore[arg-type]
         rabbit4.ctl(
-            "set_policy", "-p", fresh.name, "--apply-to", "queues", "--priority", "20",
-            "dlq-limit", r"\.dlq$", json.dumps({"delivery-limit": BROWSE_LIMIT}),
-        )  # fmt: skip
+            "set_policy",
+            "-p",
+            fresh.name,
+            "--apply-to",
+            "queues",
+            "--priority",
+            "20",
+            "dlq-limit",
+            r"\.dlq$",
+            json.dumps({"delivery-limit": BROWSE_LIMIT}),
+        )
         wait_until(
             lambda: "dlq-limit" in rabbit4.ctl("list_queues", "-p", fresh.name, "name", "policy"),
             timeout=10,
@@ -112,8 +120,9 @@ def test_peeking_by_get_and_return_loses_messages_at_the_delivery_limit(vhost4: 
     """The premise: on 4.x a quorum DLQ's delivery limit drops a message looked at too often."""
     dead_letter(vhost4, 1)
     for _ in range(BROWSE_LIMIT + 1):
-        with amqp.Connection(f"127.0.0.1:{vhost4.rabbit.port}", userid="admin", password="admin",
-                             virtual_host=vhost4.name) as conn:  # fmt: skip
+        with amqp.Connection(
+            f"127.0.0.1:{vhost4.rabbit.port}", userid="admin", password="admin", virtual_host=vhost4.name
+        ) as conn:
             channel = conn.channel()
             assert channel.basic_get(DLQ, no_ack=False) is not None  # closed unacked: returned
     assert queue_depth(vhost4.url(), DLQ) == 0
@@ -153,7 +162,9 @@ def test_list_counts_by_reason_and_shows_empty_queues(vhost4: TestVhost) -> None
     line = next(row for row in result.output.splitlines() if row.startswith(DLQ))
     assert "3 message(s)" in line and "invalid-payload=1, retries-exhausted=2" in line
     assert "oldest 3.0 h" in line
-    assert any(row.startswith("logistic.order.dlq") and row.endswith("empty") for row in result.output.splitlines())
+    assert any(
+        row.startswith("logistic.order.dlq") and row.endswith("empty") for row in result.output.splitlines()
+    )
     assert queue_depth(vhost4.url(), DLQ) == 3
 
 
@@ -212,11 +223,15 @@ def test_replay_refuses_past_the_bound_and_beyond_the_dedupe_window_unless_force
 
 
 def test_purge_by_reason_prints_and_drops_only_those(vhost4: TestVhost) -> None:
-    ids = [dead_letter(vhost4, n, "invalid-payload" if n in (1, 2) else "retries-exhausted") for n in range(4)]
+    ids = [
+        dead_letter(vhost4, n, "invalid-payload" if n in (1, 2) else "retries-exhausted") for n in range(4)
+    ]
     assert run(vhost4, "purge", DLQ).exit_code == 2  # no --yes
     result = run(vhost4, "purge", DLQ, "--reason", "invalid-payload", "--yes")
     assert result.exit_code == 0, result.output
-    assert ids[1] in result.output and ids[2] in result.output and "purged 2, 2 message(s) left" in result.output
+    assert (
+        ids[1] in result.output and ids[2] in result.output and "purged 2, 2 message(s) left" in result.output
+    )
     assert ids_in(vhost4) == [ids[0], ids[3]]
 
 
@@ -224,7 +239,9 @@ def test_clear_errors_and_exit_codes(vhost4: TestVhost) -> None:
     assert run(vhost4, "show", "billing.order").exit_code == 4
     missing = run(vhost4, "show", "nobody.dlq")
     assert missing.exit_code == 4 and "no queue 'nobody.dlq'" in missing.output
-    as_billing = CliRunner().invoke(dlq, ["show", "logistic.order.dlq", "--url", vhost4.url("billing-service")])
+    as_billing = CliRunner().invoke(
+        dlq, ["show", "logistic.order.dlq", "--url", vhost4.url("billing-service")]
+    )
     assert as_billing.exit_code == 5 and "may not" in as_billing.output
     bad_login = vhost4.url().replace("admin:admin", "admin:wrong")
     assert CliRunner().invoke(dlq, ["list", "--url", bad_login]).exit_code == 5
@@ -244,25 +261,44 @@ def _closed_port() -> int:
 def test_killing_the_command_mid_replay_loses_no_message(vhost4: TestVhost) -> None:
     total = 1500
     ids = [str(uuid.uuid4()) for _ in range(total)]
-    with amqp.Connection(f"127.0.0.1:{vhost4.rabbit.port}", userid="admin", password="admin",
-                         virtual_host=vhost4.name, confirm_publish=True) as conn:  # fmt: skip
+    with amqp.Connection(
+        f"127.0.0.1:{vhost4.rabbit.port}",
+        userid="admin",
+        password="admin",
+        virtual_host=vhost4.name,
+        confirm_publish=True,
+    ) as conn:
         channel = conn.channel()
         for n, event_id in enumerate(ids):
             headers, body = seed_v1_message(n)
-            headers.update({"event-id": event_id, "occurred-at": datetime.now(UTC).isoformat(),
-                            **reason_headers("retries-exhausted", "x", "billing.order", "billing", {})})  # fmt: skip
-            channel.basic_publish(amqp.Message(body, application_headers=headers, content_type="application/json"),
-                                  exchange="", routing_key=DLQ)  # fmt: skip
+            headers.update(
+                {
+                    "event-id": event_id,
+                    "occurred-at": datetime.now(UTC).isoformat(),
+                    **reason_headers("retries-exhausted", "x", "billing.order", "billing", {}),
+                }
+            )
+            channel.basic_publish(
+                amqp.Message(body, application_headers=headers, content_type="application/json"),
+                exchange="",
+                routing_key=DLQ,
+            )
     command = [sys.executable, "-m", "event_contracts", "dlq", "replay", DLQ, "--url", vhost4.url()]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
     try:
-        wait_until(lambda: queue_depth(vhost4.url(), "billing.order") >= 200, timeout=60,
-                   what="200 messages replayed before the kill", interval=0.01)  # fmt: skip
+        wait_until(
+            lambda: queue_depth(vhost4.url(), "billing.order") >= 200,
+            timeout=60,
+            what="200 messages replayed before the kill",
+            interval=0.01,
+        )
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    replayed = [m.headers["event-id"] for m in drain(vhost4.url(), "billing.order",
-                                                     expect=queue_depth(vhost4.url(), "billing.order"))]  # fmt: skip
+    replayed = [
+        m.headers["event-id"]
+        for m in drain(vhost4.url(), "billing.order", expect=queue_depth(vhost4.url(), "billing.order"))
+    ]
     left = ids_in(vhost4)
     assert 200 <= len(replayed) < total, "killed too late to prove anything"
     assert set(replayed) | set(left) == set(ids)  # nothing lost

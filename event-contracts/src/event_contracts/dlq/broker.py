@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import amqp
@@ -115,10 +115,8 @@ class Broker:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
+        with suppress(Exception):  # closing a broken connection: the original error is what matters
             self.connection.close()
-        except Exception:  # noqa: S110 - closing a broken connection; the original error matters
-            pass
 
     @contextmanager
     def errors(self, queue: str | None = None) -> Iterator[None]:
@@ -176,7 +174,7 @@ class Broker:
                 while not arrived:
                     try:
                         self.connection.drain_events(timeout=NEXT_MESSAGE_TIMEOUT)
-                    except socket.timeout:
+                    except TimeoutError:
                         return visited  # fewer ready than counted: someone else took some
                 message = arrived.pop(0)
                 letter = _letter(visited, message)

@@ -54,7 +54,11 @@ def _url_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option(
-        "--reason", "reasons", multiple=True, metavar="R", help="Only messages dead-lettered for R (repeatable)."
+        "--reason",
+        "reasons",
+        multiple=True,
+        metavar="R",
+        help="Only messages dead-lettered for R (repeatable).",
     )(command)
     return command
 
@@ -164,6 +168,7 @@ def _outcome_line(outcome: service.Outcome) -> str:
 )
 @_url_option
 def replay_command(
+    *,
     queue: str,
     reasons: tuple[str, ...],
     event_ids: tuple[str, ...],
@@ -200,7 +205,9 @@ def replay_command(
     verb = "would replay" if dry_run else "replayed"
     done = tally.count("would-replay" if dry_run else "replayed")
     refused = tally.count("refused")
-    click.echo(f"{verb} {done}, refused {refused}, {left} message(s) left in {queue} ({selection.describe()})")
+    click.echo(
+        f"{verb} {done}, refused {refused}, {left} message(s) left in {queue} ({selection.describe()})"
+    )
     if refused:
         sys.exit(EXIT_REFUSED)
 

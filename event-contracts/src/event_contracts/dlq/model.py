@@ -101,7 +101,9 @@ class DeadLetter:
 
     @property
     def event_id(self) -> str | None:
-        return _text(self.headers.get("event-id") or self.headers.get("id") or self.properties.get("message_id"))
+        return _text(
+            self.headers.get("event-id") or self.headers.get("id") or self.properties.get("message_id")
+        )
 
     @property
     def correlation_id(self) -> str | None:

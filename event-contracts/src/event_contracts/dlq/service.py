@@ -46,20 +46,24 @@ def list_queues(broker: Broker, topology: Topology = TOPOLOGY) -> list[QueueRepo
         if depth == 0:
             reports.append(QueueReport(queue, exists=True))
             continue
-        reasons: Counter[str] = Counter()
-        ages: list[timedelta] = []
-        now = utc_now()
-
-        def tally(letter: DeadLetter, reasons: Counter[str] = reasons, ages: list[timedelta] = ages) -> Action:
-            reasons[letter.reason] += 1
-            age = letter.age(now)
-            if age is not None:
-                ages.append(age)
-            return Keep()
-
-        seen = broker.walk(queue, tally)
-        reports.append(QueueReport(queue, True, seen, dict(reasons), max(ages) if ages else None))
+        reports.append(_tally(broker, queue))
     return reports
+
+
+def _tally(broker: Broker, queue: str) -> QueueReport:
+    reasons: Counter[str] = Counter()
+    ages: list[timedelta] = []
+    now = utc_now()
+
+    def count(letter: DeadLetter) -> Action:
+        reasons[letter.reason] += 1
+        age = letter.age(now)
+        if age is not None:
+            ages.append(age)
+        return Keep()
+
+    seen = broker.walk(queue, count)
+    return QueueReport(queue, True, seen, dict(reasons), max(ages) if ages else None)
 
 
 def show(broker: Broker, queue: str, selection: Selection) -> list[DeadLetter]:

@@ -142,3 +142,12 @@ def test_format_shows_what_an_operator_needs() -> None:
         '"id": 7',
     ):
         assert expected in text
+
+
+def test_the_routing_key_is_the_events_even_after_a_retry_hop() -> None:
+    """Back from ``billing.order.retry`` the last hop's key is the queue's name, not the event's."""
+    dead = letter(**{"x-original-routing-key": "billing.order"})
+    assert dead.routing_key == "order.v2.submit"
+    foreign = letter(task="e2e.not_a_registered_task")
+    assert foreign.routing_key == "order.v2.submit"  # from x-original-routing-key
+    assert Selection(routing_keys=("order.v2.submit",)).matches(dead)

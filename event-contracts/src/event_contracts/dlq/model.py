@@ -79,7 +79,14 @@ class DeadLetter:
 
     @property
     def routing_key(self) -> str | None:
-        """The routing key it was published with (the event and version for platform events)."""
+        """The routing key it was published with (the event and version for platform events).
+
+        A platform event's task name is its routing key; ``x-original-routing-key`` is only the
+        last hop's (the consumer queue's name once the message came back from a retry).
+        """
+        task = _text(self.headers.get("task"))
+        if task and _is_event_key(task):
+            return task
         key = _text(self.headers.get("x-original-routing-key"))
         if key:
             return key
@@ -200,6 +207,14 @@ class DeadLetter:
             "x_death": _jsonable(self.deaths),
             "payload": self.payload(),
         }
+
+
+def _is_event_key(text: str) -> bool:
+    try:
+        RoutingKey.parse(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _int(value: Any) -> int:

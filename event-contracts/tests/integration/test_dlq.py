@@ -133,10 +133,16 @@ def test_showing_more_often_than_the_delivery_limit_loses_nothing_and_keeps_orde
     for _ in range(3 * BROWSE_LIMIT):
         result = run(vhost4, "show", DLQ)
         assert result.exit_code == 0, result.output
+        assert queue_depth(vhost4.url(), DLQ) == 5  # all ready: none left checked out by the look
         assert ids_in(vhost4) == expected
-    assert queue_depth(vhost4.url(), DLQ) == 5
     assert "5 message(s) shown" in result.output
     assert "reason=retries-exhausted" in result.output and '"id": 4' in result.output
+    with amqp.Connection(
+        f"127.0.0.1:{vhost4.rabbit.port}", userid="admin", password="admin", virtual_host=vhost4.name
+    ) as conn:
+        head = conn.channel().basic_get(DLQ, no_ack=False)
+    assert head.headers["event-id"] == expected[0]
+    assert "x-delivery-count" not in head.headers, "a look was counted as a delivery"
 
 
 def test_show_json_selects_by_reason_and_limit(vhost4: TestVhost) -> None:

@@ -175,15 +175,21 @@ class Broker:
                     try:
                         self.connection.drain_events(timeout=NEXT_MESSAGE_TIMEOUT)
                     except TimeoutError:
+                        channel.close()
                         return visited  # fewer ready than counted: someone else took some
                 message = arrived.pop(0)
+                if visited == count - 1:
+                    # before the last ack: else the broker hands this consumer the next message
+                    # (the pass's first copy) and closing the channel returns it, a counted delivery
+                    channel.basic_cancel(tag)
                 letter = _letter(visited, message)
                 action = visit(letter)
                 self._apply(channel, queue, letter, message, action)
                 visited += 1
                 if on_done is not None:
                     on_done(letter, action)
-            channel.basic_cancel(tag)
+            if count == 0:
+                channel.basic_cancel(tag)
             channel.close()
             return visited
 

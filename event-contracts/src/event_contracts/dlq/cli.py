@@ -191,7 +191,8 @@ def replay_command(
     rules = ReplayRules(max_replays=max_replays, dedupe_window=timedelta(seconds=dedupe_window), force=force)
     with _reported(), Broker(url) as broker:
         depth = broker.depth(queue)
-        with click.progressbar(length=depth, label=f"replaying from {queue}", file=sys.stderr) as bar:
+        label = f"{'reading' if dry_run else 'replaying from'} {queue}"
+        with click.progressbar(length=depth, label=label, file=sys.stderr) as bar:
             tally = service.replay(
                 broker,
                 queue,

@@ -17,7 +17,11 @@
 #   make bench     `python -m bench` against the running shop (~15 min; bench/README.md)
 #   make bench-smoke  every benchmark phase for seconds, `--check`: runs end to end, loses
 #                  nothing (CI runs it after the tests; its numbers mean nothing)
-#   make deps      host tools the tests need (root): uv, Debian's rabbitmq-server, chromium
+#   make deps      host tools the tests need (root): uv, chromium
+#   make broker-facts  the running cluster's RabbitMQ version and denied deprecated features
+#   make k8s-validate  the Kubernetes manifests, offline (no cluster): render the overlays, validate
+#                  every object (core: strict schemas; operators': their pinned CRDs), generated
+#                  topology = committed (deploy/kubernetes, docs/deploy.md)
 #
 # Project name: `shop` (compose.yml `name:`), or COMPOSE_PROJECT_NAME from the
 # environment (CI uses shopci).
@@ -36,7 +40,7 @@ VENV ?= .venv-test
 PYTHON := $(CURDIR)/$(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv
+.PHONY: broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate
 
 up:
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
@@ -67,12 +71,8 @@ config:
 
 deps:
 	command -v uv >/dev/null || python3 -m pip install -q uv
-	# policy-rc.d: the package must not start a broker of its own (the tests start theirs)
-	test -x /usr/lib/rabbitmq/bin/rabbitmq-server && test -x /usr/bin/chromium || { \
-	  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    --no-install-recommends rabbitmq-server chromium >/dev/null; \
-	  rc=$$?; rm -f /usr/sbin/policy-rc.d; exit $$rc; }
+	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 # One venv with every package (editable) and the e2e suite's pinned dependencies.
 venv: $(VENV)/.installed
@@ -86,10 +86,25 @@ $(VENV)/.installed: $(foreach p,$(PACKAGES),$(p)/pyproject.toml) e2e/requirement
 unit: venv
 	@set -e; for p in $(PACKAGES); do echo "== unit: $$p"; \
 	  (cd $$p && $(PYTHON) -m pytest -m unit -q -p no:cacheprovider $(PYTEST_ARGS)); done
+	@echo "== unit: repository (tests/)"
+	@$(PYTHON) -m pytest tests -m unit -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# Integration tests start a throwaway broker: a container of the stack's own RabbitMQ base image
+# (the offline stand-in once `make offline` ran, else the official image), 4.3's strict defaults on.
+RABBITMQ_IMAGE ?= $(or $(shell sed -n 's/^RABBITMQ_IMAGE=//p' infra/offline/offline.env 2>/dev/null),rabbitmq:4.3-management)
 integration: venv
+	@echo "== broker for integration tests: $(RABBITMQ_IMAGE)"
 	@set -e; for p in $(PACKAGES); do echo "== integration: $$p"; \
-	  (cd $$p && $(PYTHON) -m pytest -m integration -q -p no:cacheprovider $(PYTEST_ARGS)); done
+	  (cd $$p && SHOP_TEST_RABBITMQ_IMAGE=$(RABBITMQ_IMAGE) \
+	    $(PYTHON) -m pytest -m integration -q -p no:cacheprovider $(PYTEST_ARGS)); done
+
+# What the running cluster is: the broker's version and the deprecated features it denies.
+broker-facts:
+	@echo "RabbitMQ $$($(COMPOSE) exec -T rabbit1 rabbitmqctl -q version)," \
+	  "nodes: $$($(COMPOSE) exec -T rabbit1 rabbitmqctl -q eval 'rabbit_nodes:list_running().')"
+	@for f in transient_nonexcl_queues global_qos queue_master_locator classic_queue_mirroring; do \
+	  echo "  deprecated feature $$f permitted: $$($(COMPOSE) exec -T rabbit1 rabbitmqctl -q eval \
+	    "rabbit_deprecated_features:is_permitted($$f)." 2>/dev/null)"; done
 
 # order-service writes differently on PostgreSQL (one statement per new order, ids drawn from
 # the sequence): its unit and integration tests once more on the running shop's server, in a
@@ -103,8 +118,10 @@ e2e: venv
 	$(PYTHON) -m pytest e2e -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: venv bench-venv
-	@set -e; for p in $(PACKAGES) e2e; do echo "== lint: $$p"; \
+	@set -e; for p in $(PACKAGES) e2e deploy/kubernetes; do echo "== lint: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/ruff check . && $(CURDIR)/$(VENV)/bin/ruff format --check .); done
+	@echo "== lint: tests"
+	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests
 	@set -e; for p in $(PACKAGES); do echo "== mypy: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/mypy src); done
 	@echo "== lint: bench"
@@ -138,3 +155,17 @@ bench-smoke: bench-venv
 	$(BENCH_PYTHON) -m bench $(BENCH_TARGET) --check --seconds 2 --paced-seconds 3 --warmup 1 \
 	  --pairs 1 --edge-seconds 2 --edge-alone-seconds 1 --edge-connections 2 \
 	  --out artifacts/bench-smoke --label smoke $(BENCH_ARGS)
+
+# The Kubernetes manifests, validated with no cluster (deploy/kubernetes/README.md): its own venv
+# with the pinned kubectl, kubernetes-validate and jsonschema, and event-contracts (the topology).
+K8S_VENV ?= .venv-k8s
+K8S_PYTHON := $(CURDIR)/$(K8S_VENV)/bin/python
+
+k8s-venv: $(K8S_VENV)/.installed
+$(K8S_VENV)/.installed: deploy/kubernetes/requirements.lock event-contracts/pyproject.toml
+	uv venv -q --allow-existing $(K8S_VENV) -p 3.11
+	uv pip install -q --python $(K8S_PYTHON) -r deploy/kubernetes/requirements.lock -e './event-contracts[kubernetes]'
+	touch $@
+
+k8s-validate: k8s-venv
+	cd deploy/kubernetes && $(K8S_PYTHON) -m pytest -q $(PYTEST_ARGS)

@@ -1,6 +1,6 @@
-# Stand-in for the official rabbitmq:4.1-management: Debian's rabbitmq-server 3.10
+# Stand-in for the official rabbitmq:4.3-management: Debian's rabbitmq-server 4.0 (Erlang 27)
 # on the locally debootstrapped base. Built by ./build-bases.
-ARG BASE_IMAGE=shop-offline/debian:bookworm
+ARG BASE_IMAGE=shop-offline/debian:trixie
 FROM ${BASE_IMAGE}
 
 ENV LANG=C.UTF-8 LANGUAGE=C.UTF-8 LC_ALL=C.UTF-8 \
@@ -15,16 +15,19 @@ RUN set -eux; \
     apt-get install -y --no-install-recommends rabbitmq-server; \
     rm -rf /var/lib/apt/lists/*; \
     mkdir -p /etc/rabbitmq/conf.d; \
+    ln -s /usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins /usr/lib/rabbitmq/plugins; \
     chown -R rabbitmq:rabbitmq /etc/rabbitmq /var/lib/rabbitmq /var/log/rabbitmq
 
 # Debian's /usr/sbin wrappers send the server's output to a startup_log file and
 # re-exec the CLI through su; the real scripts live in /usr/lib/rabbitmq/bin.
 # HOME: where the server and the CLI (also run as root via docker exec) find the
-# Erlang cookie, as in the official image. RUNNING_UNDER_SYSTEMD: the server script
+# Erlang cookie, as in the official image. RABBITMQ_PLUGINS_DIR: Debian's 4.0 CLI cannot find
+# the plugins from the /usr/lib/rabbitmq/bin links by itself. RUNNING_UNDER_SYSTEMD: the server script
 # then execs erl (beam becomes the container's main process), as in the official image.
 ENV PATH=/usr/lib/rabbitmq/bin:$PATH \
     HOME=/var/lib/rabbitmq \
     RABBITMQ_DATA_DIR=/var/lib/rabbitmq \
+    RABBITMQ_PLUGINS_DIR=/usr/lib/rabbitmq/plugins \
     RUNNING_UNDER_SYSTEMD=true
 
 RUN set -eux; \

@@ -1,4 +1,4 @@
-"""``python -m event_contracts {definitions,users,asyncapi}``: print a generated artefact.
+"""``python -m event_contracts {definitions,users,asyncapi,kubernetes}``: print a generated artefact.
 
 ``python -m event_contracts dlq ...``: the dead-letter tool (:mod:`event_contracts.dlq.cli`).
 """
@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from event_contracts import __version__
+from event_contracts import __version__, kubernetes
 from event_contracts.generate import asyncapi, definitions, users_tsv
 
 
@@ -20,6 +20,8 @@ def render(artefact: str, vhost: str | None = None) -> str:
         return users_tsv()
     if artefact == "asyncapi":
         return json.dumps(asyncapi(version=__version__.split("+")[0]), indent=2) + "\n"
+    if artefact == "kubernetes":
+        return kubernetes.render()
     raise ValueError(artefact)
 
 
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="event_contracts", description=__doc__, epilog="dlq: see `event_contracts dlq --help`"
     )
-    parser.add_argument("artefact", choices=["definitions", "users", "asyncapi"])
+    parser.add_argument("artefact", choices=["definitions", "users", "asyncapi", "kubernetes"])
     parser.add_argument("--vhost", help="definitions for another vhost (tests use a fresh one)")
     args = parser.parse_args(argv)
     sys.stdout.write(render(args.artefact, args.vhost))

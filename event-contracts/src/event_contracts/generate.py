@@ -8,6 +8,7 @@ committed copy differs from what the code generates.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from event_contracts.event import EVENTS, Event
@@ -16,6 +17,11 @@ from event_contracts.schema import schema_of
 from event_contracts.topology import DELIVERY_LIMIT, TOPOLOGY, Topology
 
 SYNC_DELIVERY_LIMIT = 3
+"""A sync request is worth answering a few times at most; past that the broker drops it."""
+UNLIMITED_DELIVERIES = -1
+"""Quorum queues on RabbitMQ 4.x drop a message returned more than 20 times where no
+dead-letter target exists. Retry and dead-letter queues must never drop what they hold because
+someone browsed them (``dlq show``), so their limit is switched off explicitly."""
 
 
 def _exchange(vhost: str, name: str, type_: str) -> dict[str, Any]:
@@ -66,7 +72,10 @@ def definitions(topology: Topology = TOPOLOGY, vhost: str | None = None) -> dict
     """RabbitMQ definitions (vhost, exchanges, quorum queues, bindings, policies); no users.
 
     Dead-lettering, retry routing and delivery limits are policies, not queue arguments, so an
-    operator can change them on a live queue; only ``x-queue-type`` is a (fixed) argument.
+    operator can change them on a live queue; only ``x-queue-type`` is a (fixed) argument. Every
+    queue has an explicit delivery limit (RabbitMQ 4's default of 20 drops messages where no
+    dead-letter target exists): work queues dead-letter after :data:`DELIVERY_LIMIT`, sync
+    queues drop after :data:`SYNC_DELIVERY_LIMIT`, retry and dead-letter queues have none.
     """
     vh = vhost or topology.vhost
     exchanges, queues, bindings, policies = [], [], [], []
@@ -105,14 +114,20 @@ def definitions(topology: Topology = TOPOLOGY, vhost: str | None = None) -> dict
                         "dead-letter-routing-key": queue,
                         "dead-letter-strategy": "at-least-once",
                         "overflow": "reject-publish",
+                        "delivery-limit": UNLIMITED_DELIVERIES,
                     },
                 )
+            )
+            policies.append(
+                _policy(vh, f"{queue}.dlq", {"delivery-limit": UNLIMITED_DELIVERIES})
             )
         if service.answers_sync:
             exchanges.append(_exchange(vh, service.sync_queue, "direct"))
             queues.append(_queue(vh, service.sync_queue))
             bindings.append(_binding(vh, service.sync_queue, service.sync_queue, service.sync_queue))
             policies.append(_policy(vh, service.sync_queue, {"delivery-limit": SYNC_DELIVERY_LIMIT}))
+        if service.calls:
+            exchanges.append(_exchange(vh, service.reply_exchange, "direct"))
     for sub in topology.subscriptions:
         bindings += [_binding(vh, sub.producer, sub.queue, key) for key in sub.binding_keys]
     return {
@@ -124,38 +139,46 @@ def definitions(topology: Topology = TOPOLOGY, vhost: str | None = None) -> dict
     }
 
 
-def _alternatives(names: list[str]) -> str:
-    return "^(" + "|".join(re.escape(n) for n in names) + ")$"
+def _alternatives(names: Sequence[str], patterns: Sequence[str] = ()) -> str:
+    """One anchored regular expression: any of ``names`` (literally) or of ``patterns``."""
+    return "^(" + "|".join([*(re.escape(n) for n in names), *patterns]) + ")$"
 
 
 def permissions(topology: Topology = TOPOLOGY) -> list[dict[str, str]]:
-    """Least privilege per service user: publish only on its own exchanges, read only its queues.
+    """Least privilege per service user: publish only where its own messages belong, read only
+    its own queues, configure only its own throwaway queues.
 
-    Besides its own resources a worker may declare and use what Celery's monitoring needs: the
-    ``celeryev`` event exchange and its own exclusive remote-control (pidbox) queue, named
-    ``<user>@<host>.celery.pidbox``. The ``amq.default`` write lets a sync responder answer
-    through direct reply-to, which RabbitMQ routes via the default exchange.
+    Nobody may write on ``amq.default``: the default exchange routes by queue name, so that
+    write would reach every queue in the vhost. A remote call's answer goes through the
+    caller's own reply exchange (``<caller>.reply``), which only the caller can bind, and only
+    its own exclusive reply queues; the responder may write there. Besides its own resources a
+    worker may declare and use what Celery's monitoring needs: the ``celeryev`` event exchange
+    and its own exclusive remote-control (pidbox) queue, named ``<user>@<host>.celery.pidbox``.
     """
     rows = []
     for service in topology.services:
         own_pidbox = re.escape(service.user) + r"@.+\.celery\.pidbox"
+        own_replies = [service.reply_queue_pattern] if service.calls else []
         write = [service.exchange, "celeryev", "reply.celery.pidbox"]
         if topology.consumed_queues(service.name):
             write += [service.retry_exchange, service.dead_letter_exchange]
         if service.internal_queue:
             write.append(service.internal)
-        if service.answers_sync:
-            write.append("amq.default")
         write += [topology.service(callee).sync_queue for callee in service.calls]
+        if service.answers_sync:
+            write += [caller.reply_exchange for caller in topology.callers_of(service.name)]
         read = [*topology.worker_queues(service.name), "celery.pidbox"]
+        if service.calls:
+            read.append(service.reply_exchange)
         configure = ["celeryev", "celery.pidbox", "reply.celery.pidbox"]
         rows.append(
             {
                 "user": service.user,
                 "tags": "",
-                "configure": _alternatives(configure)[:-2] + "|" + own_pidbox + ")$",
-                "write": _alternatives(write)[:-2] + "|" + own_pidbox + ")$",
-                "read": _alternatives(read)[:-2] + "|" + own_pidbox + ")$",
+                "configure": _alternatives(configure, [*own_replies, own_pidbox]),
+                # write on its reply queues: queue.bind needs it on the destination queue
+                "write": _alternatives(write, [*own_replies, own_pidbox]),
+                "read": _alternatives(read, [*own_replies, own_pidbox]),
             }
         )
     return rows
@@ -322,8 +345,12 @@ def asyncapi(topology: Topology = TOPOLOGY, version: str = "1.0.0") -> dict[str,
             },
         }
         channels[reply_name] = {
-            "address": "amq.rabbitmq.reply-to",
+            "address": None,
             "title": reply_name,
+            "description": "The request's reply_to: an exclusive reply queue of the caller, "
+            "<caller>.reply.<32 hex>, reached through the caller's direct exchange <caller>.reply "
+            f"({', '.join(c.reply_exchange for c in topology.callers_of(call.service))}) with the "
+            "queue's name as routing key.",
             "messages": {
                 reply_name.replace(".", "_"): {
                     "$ref": f"#/components/messages/{reply_name.replace('.', '_')}"

@@ -5,7 +5,8 @@ question and waits (briefly) for the answer, as the seed article's sync queues d
 
     order-service ──request──▶ [billing.sync] ──▶ billing.sync ──▶ billing worker
          ▲                                                            │
-         └──────────────── reply (direct reply-to, no queue) ◀───────┘
+         └── order.reply.<id> ◀── [order.reply] ◀──── reply ──────────┘
+             (the caller's exclusive reply queue, one per connection)
 """
 
 from __future__ import annotations

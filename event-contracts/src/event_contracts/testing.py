@@ -1,8 +1,9 @@
 """Test support: a real, throwaway RabbitMQ node and a fresh vhost per test; an in-memory bus.
 
-``LocalRabbit`` starts Debian's ``rabbitmq-server`` (3.10 here) on a free loopback port with its
-own data directory (~5 s to start), so integration tests of this package and of the services
-talk to a real broker without Docker.
+``LocalRabbit`` starts a throwaway broker on a free loopback port: a container of the shop's
+broker base image (``$SHOP_TEST_RABBITMQ_IMAGE``, RabbitMQ 4 with 4.3's strict defaults), or
+Debian's ``rabbitmq-server`` on the host when no image is named, so integration tests of this
+package and of the services talk to a real broker.
 """
 
 from __future__ import annotations
@@ -32,6 +33,19 @@ from event_contracts.generate import definitions, permissions
 from event_contracts.topology import TOPOLOGY
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
+#: The broker image integration tests run (a container per test session) when set; otherwise
+#: Debian's ``rabbitmq-server`` on the host. `make integration` sets it to the stack's own base
+#: image, so the packages are tested on the broker major the shop runs (RabbitMQ 4).
+IMAGE_VARIABLE = "SHOP_TEST_RABBITMQ_IMAGE"
+
+#: What RabbitMQ 4.3 denies by default, denied on every node the tests start too (4.0 permits
+#: them unless told): a client relying on one of them fails here first, not in production.
+STRICT_4X_CONFIG = (
+    "deprecated_features.permit.transient_nonexcl_queues = false\n"
+    "deprecated_features.permit.global_qos = false\n"
+    "deprecated_features.permit.queue_master_locator = false\n"
+    "deprecated_features.permit.classic_queue_mirroring = false\n"
+)
 
 
 def _die_with_parent() -> None:
@@ -63,12 +77,20 @@ def wait_until(predicate: Any, *, timeout: float, what: str, interval: float = 0
 
 
 class LocalRabbit:
-    """One RabbitMQ node on loopback, started and stopped by the tests."""
+    """One RabbitMQ node on loopback, started and stopped by the tests.
 
-    def __init__(self) -> None:
+    With ``image`` (default: ``$SHOP_TEST_RABBITMQ_IMAGE``) the node is a container of that
+    image, its AMQP port published on a free loopback port and ``rabbitmqctl`` run through
+    ``docker exec``; without, Debian's ``rabbitmq-server`` on the host.
+    """
+
+    def __init__(self, image: str | None = None) -> None:
+        self.image = image if image is not None else os.environ.get(IMAGE_VARIABLE, "")
         self.port = _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="rabbit-test-"))
+        self.dir.chmod(0o755)  # the broker's own user reads definitions files from here
         self.node = f"test{self.port}@localhost"
+        self.container = f"rabbit-test-{self.port}-{uuid.uuid4().hex[:6]}"
         self.env = {
             **os.environ,
             "RABBITMQ_NODENAME": self.node,
@@ -83,9 +105,15 @@ class LocalRabbit:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 90) -> None:
+        if self.image:
+            self._start_container(timeout)
+            return
         server = RABBIT_BIN / "rabbitmq-server"
         if not server.exists():
-            raise RuntimeError("integration tests need RabbitMQ: apt-get install rabbitmq-server")
+            raise RuntimeError(
+                f"integration tests need RabbitMQ: set {IMAGE_VARIABLE} to a broker image "
+                "(make integration does) or apt-get install rabbitmq-server"
+            )
         (self.dir / "enabled_plugins").write_text("[].\n")
         (self.dir / "rabbitmq.conf").write_text(
             f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n"
@@ -100,24 +128,58 @@ class LocalRabbit:
         )
         self.ctl("wait", str(self.dir / "pid"), "--timeout", str(int(timeout)))
 
+    def _start_container(self, timeout: float) -> None:
+        (self.dir / "30-test.conf").write_text(
+            "loopback_users = none\nlog.console.level = warning\n" + STRICT_4X_CONFIG
+        )
+        (self.dir / "30-test.conf").chmod(0o644)
+        subprocess.run(
+            [
+                "docker", "run", "-d", "--rm", "--name", self.container,
+                "--label", "shop.test-broker=1",
+                "-p", f"127.0.0.1:{self.port}:5672",
+                "-v", f"{self.dir / '30-test.conf'}:/etc/rabbitmq/conf.d/30-test.conf:ro",
+                "-v", f"{self.dir}:{self.dir}:ro",
+                self.image,
+            ],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+        def booted() -> bool:
+            try:
+                self.ctl("await_startup", "--timeout", "5")
+            except RuntimeError:
+                return False
+            return True
+
+        wait_until(booted, timeout=timeout, what=f"{self.image} to boot", interval=0.5)
+
     def ctl(self, *args: str) -> str:
+        command = (
+            ["docker", "exec", "-u", "rabbitmq", self.container, "rabbitmqctl", "-q", *args]
+            if self.image
+            else [str(RABBIT_BIN / "rabbitmqctl"), "-q", *args]
+        )
         result = subprocess.run(
-            [str(RABBIT_BIN / "rabbitmqctl"), "-q", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+            command, env=self.env, capture_output=True, text=True, timeout=120, check=False
         )
         if result.returncode != 0:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {result.stderr or result.stdout}")
         return result.stdout
 
+    def version(self) -> str:
+        """The broker's version, as the node reports it."""
+        return self.ctl("version").strip()
+
     def url(self, user: str, password: str, vhost: str) -> str:
         return f"amqp://{user}:{password}@127.0.0.1:{self.port}/{vhost}"
 
     def stop(self) -> None:
-        if self.process is not None:
+        if self.image:
+            subprocess.run(
+                ["docker", "rm", "-f", self.container], capture_output=True, timeout=60, check=False
+            )
+        elif self.process is not None:
             subprocess.run(
                 [str(RABBIT_BIN / "rabbitmqctl"), "-q", "stop"],
                 env=self.env,

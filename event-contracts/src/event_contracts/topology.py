@@ -13,8 +13,10 @@ consumes. A new consumer is one more :class:`Subscription` here and never a chan
     each consumed queue Q also has:
       <svc>.retry (direct) ── Q ──▶ Q.retry   (per-message TTL, then dead-lettered back into Q)
       <svc>.dlx   (direct) ── Q ──▶ Q.dlq     (poison and exhausted messages, with the reason)
-    billing.sync (direct) ── billing.sync ──▶ billing.sync   (request/response; replies by
-                                                              direct reply-to, no reply queue)
+    billing.sync (direct) ── billing.sync ──▶ billing.sync   (request/response)
+    order.reply  (direct) ── order.reply.<id> ──▶ order.reply.<id>   (the caller's own exclusive
+                                                  reply queue, one per connection; billing may
+                                                  write here and nowhere else of order's)
 """
 
 from __future__ import annotations
@@ -109,6 +111,24 @@ class Service:
     def internal(self) -> str:
         return f"{self.name}.internal"
 
+    @property
+    def reply_exchange(self) -> str:
+        """Direct exchange the answers to its remote calls come back through (callers only).
+
+        Bound only to the caller's own reply queues, so the responder's write permission on it
+        reaches nothing else: unlike the default exchange direct reply-to needs.
+        """
+        return f"{self.name}.reply"
+
+    def reply_queue(self, suffix: str) -> str:
+        """An exclusive reply queue of this caller (one per connection), named by ``suffix``."""
+        return f"{self.reply_exchange}.{suffix}"
+
+    @property
+    def reply_queue_pattern(self) -> str:
+        """A regular expression matching exactly this caller's reply queue names."""
+        return re.escape(f"{self.reply_exchange}.") + "[0-9a-f]{32}"
+
 
 @attrs.frozen
 class Topology:
@@ -147,6 +167,21 @@ class Topology:
         if service.answers_sync:
             queues.append(service.sync_queue)
         return tuple(queues)
+
+    def callers_of(self, callee: str) -> tuple[Service, ...]:
+        """Services that call ``callee``'s ``.sync`` queue (and so own a reply exchange)."""
+        return tuple(s for s in self.services if callee in s.calls)
+
+    def reply_route(self, callee: str, reply_to: str) -> tuple[str, str] | None:
+        """(exchange, routing key) answering a call to ``callee`` whose ``reply_to`` is given.
+
+        ``None`` unless ``reply_to`` names a reply queue of a service that calls ``callee``: a
+        responder never publishes where a request merely asks it to.
+        """
+        for caller in self.callers_of(callee):
+            if re.fullmatch(caller.reply_queue_pattern, reply_to):
+                return caller.reply_exchange, reply_to
+        return None
 
     def owner_of_queue(self, queue: str) -> Service:
         return self.service(queue.split(".", 1)[0])

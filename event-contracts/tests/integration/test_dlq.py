@@ -1,4 +1,8 @@
-"""``dlq`` against a RabbitMQ 4.x node: looking costs nothing, replays go to one queue, confirmed."""
+"""``dlq`` against a RabbitMQ 4.x node: looking costs nothing, replays go to one queue, confirmed.
+
+The node is the plugin's ``rabbit`` (a container of ``$SHOP_TEST_RABBITMQ_IMAGE``, RabbitMQ 4.x),
+where a quorum queue's delivery limit drops a message returned too often: the first test shows it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,11 +34,8 @@ from event_contracts.testing import (
     running_worker,
     seed_v1_message,
     subscribed,
-    topology_vhost,
     wait_until,
 )
-
-from .rabbit4 import Rabbit4Container
 
 pytestmark = pytest.mark.integration
 
@@ -44,35 +44,19 @@ BROWSE_LIMIT = 2
 """The delivery limit these tests put on every DLQ: far below how often they look."""
 
 
-@pytest.fixture(scope="session")
-def rabbit4() -> Iterator[Rabbit4Container]:
-    node = Rabbit4Container()
-    node.start()
-    yield node
-    node.stop()
-
-
 @pytest.fixture
-def vhost4(rabbit4: Rabbit4Container) -> Iterator[TestVhost]:
-    with topology_vhost(rabbit4) as fresh:  # type: ignore[arg-type]
-        rabbit4.ctl(
-            "set_policy",
-            "-p",
-            fresh.name,
-            "--apply-to",
-            "queues",
-            "--priority",
-            "20",
-            "dlq-limit",
-            r"\.dlq$",
-            json.dumps({"delivery-limit": BROWSE_LIMIT}),
-        )
-        wait_until(
-            lambda: "dlq-limit" in rabbit4.ctl("list_queues", "-p", fresh.name, "name", "policy"),
-            timeout=10,
-            what="the delivery-limit policy on the DLQs",
-        )
-        yield fresh
+def vhost4(vhost: TestVhost) -> TestVhost:
+    """The test vhost with a delivery limit on every DLQ (a policy above the generated ones)."""
+    vhost.rabbit.ctl(
+        "set_policy", "-p", vhost.name, "--apply-to", "queues", "--priority", "20",
+        "dlq-limit", r"\.dlq$", json.dumps({"delivery-limit": BROWSE_LIMIT}),
+    )  # fmt: skip
+    wait_until(
+        lambda: "dlq-limit" in vhost.rabbit.ctl("list_queues", "-p", vhost.name, "name", "policy"),
+        timeout=10,
+        what="the delivery-limit policy on the DLQs",
+    )
+    return vhost
 
 
 def dead_letter(

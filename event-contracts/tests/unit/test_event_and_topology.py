@@ -232,3 +232,34 @@ def test_a_service_app_routes_its_own_tasks_to_its_internal_queue() -> None:
     from event_contracts.runtime.consumer import ServiceTask
 
     assert isinstance(app.tasks["logistic.internal.pick"], ServiceTask)
+
+
+def test_nobody_writes_on_the_default_exchange_and_answers_go_to_the_callers_reply_queues() -> None:
+    import re
+
+    rows = {row["user"]: row for row in permissions()}
+    assert not [user for user, row in rows.items() if re.search(row["write"], "amq.default")]
+    reply_queue = TOPOLOGY.service("order").reply_queue("ab" * 16)
+    billing, order = rows["billing-service"], rows["order-service"]
+    assert re.search(billing["write"], "order.reply")
+    assert not re.search(billing["write"], reply_queue)  # cannot bind it anywhere
+    assert not re.search(billing["read"], "order.reply")  # cannot bind anything to the exchange
+    assert re.search(order["configure"], reply_queue) and re.search(order["read"], reply_queue)
+    assert not re.search(rows["logistic-service"]["configure"], reply_queue)
+
+
+@pytest.mark.parametrize(
+    ("callee", "reply_to", "route"),
+    [
+        ("billing", "order.reply." + "0f" * 16, ("order.reply", "order.reply." + "0f" * 16)),
+        ("billing", "logistic.order", None),
+        ("billing", "order.reply.0f", None),
+        ("billing", "amq.rabbitmq.reply-to.g2dkAA", None),
+        ("billing", "", None),
+        ("logistic", "order.reply." + "0f" * 16, None),  # order does not call logistic
+    ],
+)
+def test_a_responder_answers_only_a_reply_queue_of_one_of_its_callers(
+    callee: str, reply_to: str, route: tuple[str, str] | None
+) -> None:
+    assert TOPOLOGY.reply_route(callee, reply_to) == route

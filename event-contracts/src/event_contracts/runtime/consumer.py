@@ -250,15 +250,21 @@ def _responder_task(call: RemoteCall[Any, Any]) -> Callable[..., None]:
         except Exception as exc:
             log.exception("%s failed", call.name)
             reply = {"ok": False, "kind": "error", "message": repr(exc)}
-        reply_to = task.request.reply_to
-        if not reply_to:
-            log.warning("%s: request %s has no reply_to; answer dropped", call.name, task.request.id)
+        route = _topology(task.app).reply_route(call.service, task.request.reply_to or "")
+        if route is None:
+            log.warning(
+                "%s: request %s has reply_to %r, not a reply queue of a caller; answer dropped",
+                call.name,
+                task.request.id,
+                task.request.reply_to,
+            )
             return
+        exchange, routing_key = route
         publish_with_confirm(
             task.app,
             reply,
-            exchange="",
-            routing_key=reply_to,
+            exchange=exchange,
+            routing_key=routing_key,
             headers={},
             properties={"correlation_id": task.request.correlation_id},
             mandatory=False,

@@ -1,4 +1,4 @@
-"""Billing's answers, asked synchronously over the broker (``billing.sync``, direct reply-to)."""
+"""Billing's answers, asked over the broker (``billing.sync``; replies via ``order.reply``)."""
 
 from __future__ import annotations
 

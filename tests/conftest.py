@@ -1,0 +1,1 @@
+"""Repository-level tests (files that span the packages: Dockerfiles, compose, CI)."""

@@ -1,4 +1,4 @@
-"""Scenario 10: every error case of the order API answers its 4xx, with the field path for
+"""Every error case of the order API answers its 4xx, with the field path for
 validation errors, always as JSON, and publishes nothing (the outbox does not grow, and
 billing.order receives no message for them)."""
 

@@ -1,4 +1,4 @@
-"""Scenario 4: Flower's API (basic auth) shows billing's and logistic's handling of one event as
+"""Flower's API (basic auth) shows billing's and logistic's handling of one event as
 two succeeded tasks, ``<event id>.billing`` and ``<event id>.logistic``, on their own workers."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Scenario 11: Flower's dashboard in headless Chromium (Debian's ``chromium``, driven by
+"""Flower's dashboard in headless Chromium (Debian's ``chromium``, driven by
 playwright without downloading a browser), with basic auth: the three services' workers are
 listed online; the screenshot is saved as ``artifacts/flower-workers.png``."""
 

@@ -1,6 +1,7 @@
-"""Scenario 5: the RabbitMQ node leading the consumer queues is killed while 1,000 orders are
+"""The RabbitMQ node leading the consumer queues is killed while 1,000 orders are
 submitted through the edge, and started again later. Every order is handled exactly once by
-billing and by logistic, and every quorum queue gets back to 3 online members.
+billing and by logistic (each order's event let through once by each inbox), and every quorum
+queue gets back to 3 online members.
 
 Recovery times (printed): kill → billing and logistic handle orders again (see ResumeWatch), the
 longest pause in their progress, node start → every quorum queue has 3 online members again
@@ -118,7 +119,7 @@ def test_leader_node_killed_under_load(
     online_at = time.monotonic()
 
     try:
-        billing, logistic = dbs.wait_handled(ids, timeout=HANDLE_TIMEOUT)
+        dbs.wait_handled(ids, timeout=HANDLE_TIMEOUT)
     finally:
         if watch is not None:
             watch.stop.set()
@@ -127,8 +128,10 @@ def test_leader_node_killed_under_load(
     # scenario (or run) starts on a quiet stack, and every order ends dispatched.
     dbs.wait_statuses(ids, "dispatched", timeout=HANDLE_TIMEOUT)
     dispatched_at = time.monotonic()
-    billing_lost, billing_dup = exactly_once(ids, billing)
-    logistic_lost, logistic_dup = exactly_once(ids, logistic)
+    # Per event id, what the inboxes let through: the effects' own tables cannot hold a second
+    # invoice or shipment of an order (unique keys), so only this count can show a duplicate.
+    billing_lost, billing_dup = exactly_once(ids, dbs.invoice_admissions(ids))
+    logistic_lost, logistic_dup = exactly_once(ids, dbs.shipment_admissions(ids))
     resumed = {k: v - killed_at for k, v in watch.at.items()}
     record(
         orders=len(ids),

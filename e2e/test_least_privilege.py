@@ -1,4 +1,4 @@
-"""Scenario 8: least privilege, proven as a matrix on the live cluster.
+"""Least privilege, proven as a matrix on the live cluster.
 
 Each service user tries publish, consume and declare on every exchange (the default one routed
 by every queue's name) and queue: each outcome must be exactly what the generated permissions say,

@@ -1,4 +1,4 @@
-"""Scenario 7: poison published straight to the ``order`` exchange ends in billing.order.dlq and
+"""Poison published straight to the ``order`` exchange ends in billing.order.dlq and
 logistic.order.dlq with its reason, while good events keep flowing. Afterwards the test takes
 exactly its own messages (by task id) out of the DLQs, so it can run again."""
 

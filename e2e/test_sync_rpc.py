@@ -1,4 +1,4 @@
-"""Scenario 9: GET /orders/{id}/invoice is answered by billing over the broker; with billing
+"""GET /orders/{id}/invoice is answered by billing over the broker; with billing
 stopped the edge answers 504 within its timeout; once billing is back it answers again."""
 
 from __future__ import annotations

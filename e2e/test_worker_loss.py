@@ -1,5 +1,6 @@
-"""Scenario 6: billing's prefork pool processes are SIGKILLed while a burst of orders is handled;
-the broker redelivers what they held (acks_late) and every order is posted exactly once."""
+"""Billing's prefork pool processes are SIGKILLed while a burst of orders is handled;
+the broker redelivers what they held (acks_late) and every order is posted exactly once: its
+event let through once by billing's inbox (``inbox_admissions``, which no unique key limits)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import os
 
 import pytest
 
-from e2e.clients.broker_admin import BrokerAdmin
 from e2e.clients.containers import Containers
 from e2e.clients.databases import Databases, exactly_once
 from e2e.clients.edge import Edge
@@ -20,11 +20,8 @@ KILLS = 3
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def test_billing_pool_killed_mid_handling(
-    edge: Edge, broker: BrokerAdmin, dbs: Databases, containers: Containers, record
-) -> None:
+def test_billing_pool_killed_mid_handling(edge: Edge, dbs: Databases, containers: Containers, record) -> None:
     workers = containers.of("billing-service", running_only=True)
-    before = broker.counters("billing.order")
     clock = Stopwatch()
     burst = OrderBurst(edge, ORDERS)
     killed: list[int] = []
@@ -55,10 +52,9 @@ def test_billing_pool_killed_mid_handling(
     assert killed, (
         "found no prefork pool process to kill in billing's containers (WORKER_POOL must be prefork)"
     )
-    billing, logistic = dbs.wait_handled(ids, timeout=600)
-    lost, duplicated = exactly_once(ids, billing)
+    dbs.wait_handled(ids, timeout=600)
+    lost, duplicated = exactly_once(ids, dbs.invoice_admissions(ids))
     handled = clock()
-    grown = broker.wait_counters("billing.order", before, at_least={"ack": len(ids)}, timeout=60)
     dbs.wait_statuses(ids, "dispatched", timeout=600)  # quiet stack for what runs next
     record(
         orders=len(ids),
@@ -66,10 +62,9 @@ def test_billing_pool_killed_mid_handling(
         processes_killed=len(killed),
         lost=len(lost),
         duplicated=len(duplicated),
-        redelivered=grown["redeliver"],
         handled_s=handled,
         all_dispatched_s=clock(),
     )
     assert (lost, duplicated) == ([], []), f"lost {lost[:10]}, posted twice {duplicated[:10]}"
-    assert grown["redeliver"] >= 1, f"no redelivery on billing.order after the kills: {grown}"
-    assert exactly_once(ids, logistic) == ([], [])
+    assert kills >= 1, "billing finished the burst before a pool could be killed mid-way"
+    assert exactly_once(ids, dbs.shipment_admissions(ids)) == ([], [])

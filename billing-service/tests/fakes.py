@@ -7,7 +7,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from event_contracts import Delivery, InMemoryProcessedEvents, Order, OrderLine
+from event_contracts import Delivery, InMemoryInbox, Order, OrderLine
 from event_contracts.testing import InMemoryBus
 
 from billing_service.adapters.repository import AbstractInvoiceRepository
@@ -52,23 +52,25 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     """Leaving the block without ``commit()`` restores the state of the last commit."""
 
     invoices: FakeInvoiceRepository
-    processed_events: InMemoryProcessedEvents
+    inbox: InMemoryInbox
 
     def __init__(self) -> None:
         self.invoices = FakeInvoiceRepository()
-        self.processed_events = InMemoryProcessedEvents()
+        self.inbox = InMemoryInbox()
         self.commits = 0
         self._committed = self._state()
 
-    def _state(self) -> tuple[dict[int, Invoice], set[str]]:
-        return copy.deepcopy((self.invoices.by_order, self.processed_events.keys))
+    def _state(self) -> dict[int, Invoice]:
+        return copy.deepcopy(self.invoices.by_order)
 
     def commit(self) -> None:
         self.commits += 1
+        self.inbox.commit()
         self._committed = self._state()
 
     def rollback(self) -> None:
-        self.invoices.by_order, self.processed_events.keys = copy.deepcopy(self._committed)
+        self.inbox.rollback()
+        self.invoices.by_order = copy.deepcopy(self._committed)
 
     def all_invoices(self) -> list[Invoice]:
         return list(self.invoices.by_order.values())

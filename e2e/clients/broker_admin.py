@@ -89,27 +89,3 @@ class BrokerAdmin:
             what=f"every quorum queue to have {expected} online members",
             describe=lambda: f"queues not there yet (members, online): {state}",
         )
-
-    def wait_counters(
-        self, name: str, baseline: dict[str, int], *, at_least: dict[str, int], timeout: float = 30
-    ) -> dict[str, int]:
-        """Poll until each counter in ``at_least`` grew by at least that much over ``baseline``."""
-        seen: dict[str, int] = {}
-
-        def grown() -> dict[str, int] | None:
-            seen.clear()
-            seen.update(delta(baseline, self.counters(name)))
-            return dict(seen) if all(seen[k] >= v for k, v in at_least.items()) else None
-
-        return wait_until(
-            grown,
-            timeout=timeout,
-            interval=0.5,
-            what=f"{name}: counters to grow by {at_least}",
-            describe=lambda: f"grown by {seen}",
-        )
-
-
-def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    """Counter growth; a counter that went down (node restart reset it) counts from zero."""
-    return {k: (after[k] - before.get(k, 0)) if after[k] >= before.get(k, 0) else after[k] for k in after}

@@ -1,7 +1,9 @@
 """Read-only SQL on each service's own database, as that service's role (tables per the specs).
 
 order_service: ``orders``, ``outbox``; billing_service: ``invoices``, ``journal_entries``,
-``postings``; logistic_service: ``shipments``.
+``postings``; logistic_service: ``shipments``; each consumer's ``inbox_admissions`` (one row per
+effect its inbox let through: the only count a broken inbox would double, since the effects'
+own tables have unique keys per order).
 """
 
 from __future__ import annotations
@@ -128,6 +130,21 @@ class Databases:
             )
         )
 
+    def invoice_admissions(self, order_ids: Iterable[int]) -> dict[int, int]:
+        """How many times billing's inbox let the event that invoiced each order through.
+
+        Counted per event id in ``inbox_admissions``, which no unique key limits: a redelivery
+        the inbox failed to stop shows up as 2 (orders not invoiced yet are absent).
+        """
+        return dict(
+            self.billing.rows(
+                "SELECT e.order_id, count(a.id) FROM journal_entries e "
+                "JOIN inbox_admissions a ON a.dedupe_key = 'billing:' || e.event_id::text "
+                "WHERE e.kind = 'invoice' AND e.order_id = ANY(%s) GROUP BY e.order_id",
+                (list(order_ids),),
+            )
+        )
+
     def invoice(self, order_id: int) -> dict[str, Any] | None:
         rows = self.billing.rows(
             "SELECT invoice_id, order_id, currency, amount, status FROM invoices WHERE order_id = %s",
@@ -181,6 +198,17 @@ class Databases:
             )
         )
 
+    def shipment_admissions(self, order_ids: Iterable[int]) -> dict[int, int]:
+        """How many times logistic's inbox let each order's submit event through (see above)."""
+        return dict(
+            self.logistic.rows(
+                "SELECT s.order_id, count(a.id) FROM shipments s "
+                "JOIN inbox_admissions a ON a.dedupe_key = 'logistic:' || s.submit_event_id::text "
+                "WHERE s.order_id = ANY(%s) GROUP BY s.order_id",
+                (list(order_ids),),
+            )
+        )
+
     def shipment(self, order_id: int) -> dict[str, Any] | None:
         rows = self.logistic.rows(
             "SELECT shipment_id, order_id, status FROM shipments WHERE order_id = %s", (order_id,)
@@ -192,6 +220,6 @@ class Databases:
 
 
 def exactly_once(order_ids: Iterable[int], counts: dict[int, int]) -> tuple[list[int], list[int]]:
-    """(lost, duplicated) order ids given per-order counts."""
+    """(lost, duplicated) order ids given per-order counts (of admissions: see above)."""
     ids = list(order_ids)
     return [i for i in ids if counts.get(i, 0) == 0], [i for i in ids if counts.get(i, 0) > 1]

@@ -19,7 +19,14 @@ from sqlalchemy import create_engine, make_url, text
 from order_service.adapters import orm
 from order_service.adapters.database import migrate
 
-TABLES = ("idempotency_keys", "order_lines", "outbox", "processed_events", "orders")
+TABLES = (
+    "idempotency_keys",
+    "order_lines",
+    "outbox",
+    "processed_events",
+    "inbox_admissions",
+    "orders",
+)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from event_contracts import Event, InMemoryProcessedEvents
+from event_contracts import Event, InMemoryInbox
 
 from order_service.adapters.billing import AbstractBilling
 from order_service.adapters.idempotency import (
@@ -64,13 +64,13 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
     outbox: FakeOutbox
     idempotency_keys: FakeIdempotencyKeys
-    processed_events: InMemoryProcessedEvents
+    inbox: InMemoryInbox
 
     def __init__(self) -> None:
         self.store: dict[int, Order] = {}
         self.idempotency_keys = FakeIdempotencyKeys()
         self.outbox = FakeOutbox()
-        self.processed_events = InMemoryProcessedEvents()
+        self.inbox = InMemoryInbox()
         self.commits = 0
 
     def __enter__(self) -> FakeUnitOfWork:
@@ -81,10 +81,12 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     def _commit(self) -> None:
         self.outbox.committed += self.outbox.pending
         self.outbox.pending = []
+        self.inbox.commit()
         self.commits += 1
 
     def rollback(self) -> None:
         self.outbox.pending = []
+        self.inbox.rollback()
 
 
 class FakeBilling(AbstractBilling):

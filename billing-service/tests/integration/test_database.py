@@ -15,10 +15,11 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from event_contracts import Delivery, Order
+from event_contracts.contrib.sqlalchemy import SqlInbox
 from event_contracts.testing import InMemoryBus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -237,3 +238,58 @@ def assert_ledger_balances(engine: Engine) -> None:
         ).all()
     assert all(Decimal(difference) == 0 for _, difference in per_currency)
     assert unbalanced_entries == [] and refunded_without_reversal == []
+
+
+class GateOff(SqlInbox):
+    """The inbox switched off: it logs every admission but lets every delivery through."""
+
+    def _record_first(self, values: dict[str, str]) -> bool:
+        super()._record_first(values)
+        return True
+
+
+class UnitOfWorkWithoutInbox(SqlAlchemyUnitOfWork):
+    def __enter__(self) -> UnitOfWorkWithoutInbox:
+        super().__enter__()
+        self.inbox = GateOff(self.session, orm.inbox)
+        return self
+
+
+def postings_let_through(engine: Engine, delivery: Delivery) -> int:
+    """How many times an effect of ``delivery`` committed: no unique key limits this count."""
+    admissions = orm.inbox.admissions
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count()).where(admissions.c.dedupe_key == delivery.dedupe_key)
+            ).scalar_one()
+        )
+
+
+def deliver_submit_twice(engine: Engine, *, inbox: bool) -> tuple[Delivery, InMemoryBus]:
+    orm.start_mappers()
+    bus = InMemoryBus()
+    sessions = session_factory(engine)
+    uow = SqlAlchemyUnitOfWork if inbox else UnitOfWorkWithoutInbox
+    billing = bootstrap(publisher=bus, uow=lambda: uow(sessions))
+    order = an_order()
+    delivery = deliver(order)
+    billing.invoice_order(order, delivery)
+    billing.invoice_order(order, delivery)  # redelivered (say, the worker died before its ack)
+    return delivery, bus
+
+
+def test_a_redelivered_event_is_let_through_once_by_the_inbox(migrated: Engine) -> None:
+    delivery, bus = deliver_submit_twice(migrated, inbox=True)
+
+    assert postings_let_through(migrated, delivery) == 1
+    # The crash-between-commit-and-publish recovery stays: the same fact goes out again.
+    (_, first), (_, second) = bus.published
+    assert first == second
+
+
+def test_without_the_inbox_the_same_assertion_fails(migrated: Engine) -> None:
+    """The counterfactual of the test above: its assertion can fail, and does with no gate."""
+    delivery, _ = deliver_submit_twice(migrated, inbox=False)
+
+    assert postings_let_through(migrated, delivery) == 2

@@ -119,7 +119,7 @@ def test_chargeback_of_an_unknown_order_fails_and_changes_nothing() -> None:
     with pytest.raises(UnknownOrderError, match=f"order {order.id}"):
         billing.refund_order(order, chargeback_delivery(order))
 
-    assert uow.all_invoices() == [] and uow.processed_events.keys == set()
+    assert uow.all_invoices() == [] and uow.inbox.keys == set()
     assert bus.published == []
 
 
@@ -143,8 +143,21 @@ def test_deliveries_are_recorded_with_the_effects() -> None:
 
     billing.invoice_order(order, delivery_of(order))
 
-    assert uow.processed_events.keys == {f"billing:{order.event_id}"}
+    assert uow.inbox.keys == {f"billing:{order.event_id}"}
     assert uow.commits == 1
+
+
+def test_a_redelivery_is_not_let_through_to_the_ledger_but_its_fact_goes_out_again() -> None:
+    billing, uow, bus = fake_billing()
+    order = an_order()
+
+    billing.invoice_order(order, delivery_of(order))
+    billing.invoice_order(order, delivery_of(order))  # the same delivery again
+
+    assert uow.inbox.admissions == {f"billing:{order.event_id}": 1}
+    assert uow.commits == 1  # the redelivery committed nothing
+    first, second = bus.of(Invoice.invoiced)
+    assert first == second
 
 
 def test_invoice_view_shows_the_invoice_as_it_is_now() -> None:

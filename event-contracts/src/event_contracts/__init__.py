@@ -16,6 +16,7 @@ from event_contracts.errors import (
 )
 from event_contracts.event import EVENTS, BoundEvent, Delivery, Event, PreviousVersion
 from event_contracts.idempotency import InMemoryProcessedEvents, ProcessedEvents
+from event_contracts.inbox import DEFAULT_RETENTION, Inbox, InMemoryInbox
 from event_contracts.messages import (
     GET_BALANCE,
     GET_INVOICE,
@@ -48,6 +49,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "DEFAULT_RETENTION",
     "EVENTS",
     "GET_BALANCE",
     "GET_INVOICE",
@@ -61,7 +63,9 @@ __all__ = [
     "Delivery",
     "Event",
     "FieldError",
+    "InMemoryInbox",
     "InMemoryProcessedEvents",
+    "Inbox",
     "Invoice",
     "InvoiceQuery",
     "InvoiceView",

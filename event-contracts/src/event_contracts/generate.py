@@ -118,9 +118,7 @@ def definitions(topology: Topology = TOPOLOGY, vhost: str | None = None) -> dict
                     },
                 )
             )
-            policies.append(
-                _policy(vh, f"{queue}.dlq", {"delivery-limit": UNLIMITED_DELIVERIES})
-            )
+            policies.append(_policy(vh, f"{queue}.dlq", {"delivery-limit": UNLIMITED_DELIVERIES}))
         if service.answers_sync:
             exchanges.append(_exchange(vh, service.sync_queue, "direct"))
             queues.append(_queue(vh, service.sync_queue))

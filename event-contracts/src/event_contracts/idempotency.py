@@ -1,16 +1,6 @@
-"""The idempotency hook: the event id is the dedupe key; the service's own store remembers it.
+"""Deprecated since 1.1 (removed in 2.0): use :mod:`event_contracts.inbox` (``Inbox.admit``).
 
-At-least-once delivery means a consumer may see an event twice (a redelivery after a crash, a
-publisher retry after a lost confirm). Record ``delivery.dedupe_key`` in the same database
-transaction as the handler's effects, and skip the event when it is already there::
-
-    @Order.submit.register_callback
-    def post_invoice(order: Order, delivery: Delivery) -> None:
-        with uow:
-            if not uow.processed_events.first_delivery(delivery):
-                return                      # already handled: do nothing twice
-            uow.ledger.post(...)
-            uow.commit()                    # effects and the dedupe key commit together
+Kept so that code written against 1.0 keeps working; no service of the platform uses it.
 """
 
 from __future__ import annotations

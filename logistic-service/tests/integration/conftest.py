@@ -92,7 +92,7 @@ class Database:
 
     def processed(self, *event_ids: uuid.UUID) -> int:
         keys = [f"logistic:{event_id}" for event_id in event_ids]
-        table = orm.processed_events
+        table = orm.inbox.processed
         with self.engine.connect() as conn:
             return int(
                 conn.execute(

@@ -54,7 +54,7 @@ def add(engine: Engine, *shipments: Shipment) -> None:
 def test_migrations_build_exactly_the_mapped_schema(engine: Engine) -> None:
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), orm.metadata) == []
-        assert MigrationContext.configure(connection).get_current_revision() == head() == "0001"
+        assert MigrationContext.configure(connection).get_current_revision() == head() is not None
 
 
 def test_migrating_again_changes_nothing(engine: Engine, database_url: str) -> None:
@@ -72,7 +72,10 @@ def test_replicas_starting_together_migrate_one_at_a_time(
         pytest.skip("the advisory lock is PostgreSQL's (set TEST_DATABASE_URL); SQLite: one writer")
     with engine.connect() as connection:  # start from nothing (the database may be shared)
         connection.execute(
-            text("DROP TABLE IF EXISTS shipments, processed_events, alembic_version")
+            text(
+                "DROP TABLE IF EXISTS "
+                "shipments, processed_events, inbox_admissions, alembic_version"
+            )
         )
         connection.commit()
     waiting = text(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import attrs
-from event_contracts import Delivery
+from event_contracts import InMemoryInbox
 from event_contracts.testing import InMemoryBus
 
 from logistic_service import bootstrap
@@ -30,36 +30,21 @@ class FakeRepository(AbstractShipmentRepository):
         return sorted(stuck, key=lambda s: s.updated_at)[:limit]
 
 
-class FakeProcessedEvents:
-    """Dedupe keys that, like the real table, only stay when the unit of work commits."""
-
-    def __init__(self) -> None:
-        self.committed: set[str] = set()
-        self.staged: set[str] = set()
-
-    def first_delivery(self, delivery: Delivery) -> bool:
-        if delivery.dedupe_key in self.committed | self.staged:
-            return False
-        self.staged.add(delivery.dedupe_key)
-        return True
-
-
 class FakeUnitOfWork(AbstractUnitOfWork):
     shipments: FakeRepository
-    processed_events: FakeProcessedEvents
+    inbox: InMemoryInbox
 
     def __init__(self) -> None:
         self.shipments = FakeRepository()
-        self.processed_events = FakeProcessedEvents()
+        self.inbox = InMemoryInbox()
         self.commits = 0
 
     def commit(self) -> None:
-        self.processed_events.committed |= self.processed_events.staged
-        self.processed_events.staged.clear()
+        self.inbox.commit()
         self.commits += 1
 
     def rollback(self) -> None:
-        self.processed_events.staged.clear()
+        self.inbox.rollback()
 
 
 class FakePipeline(AbstractPipeline):

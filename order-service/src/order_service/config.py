@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import attrs
+from event_contracts.inbox import (
+    DEFAULT_PURGE_EVERY,
+    DEFAULT_RETENTION,
+    purge_every_from_env,
+    retention_from_env,
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///./order_service.sqlite3"
 
@@ -39,6 +46,11 @@ class Settings:
     relay_backoff_max: float = 10.0
     outbox_retention_hours: float = 168.0
     """Published outbox rows are deleted after this many hours (0: never)."""
+    inbox_retention: timedelta = DEFAULT_RETENTION
+    """``INBOX_RETENTION_SECONDS``: the dedupe window of the facts worker's inbox and of
+    ``Idempotency-Key``s; older records are deleted (``event_contracts.inbox``)."""
+    inbox_purge_every: timedelta = DEFAULT_PURGE_EVERY
+    """``INBOX_PURGE_EVERY_SECONDS``: how often the facts worker deletes them."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,4 +68,6 @@ class Settings:
             relay_backoff_start=_float("RELAY_BACKOFF_START", 0.5),
             relay_backoff_max=_float("RELAY_BACKOFF_MAX", 10.0),
             outbox_retention_hours=_float("OUTBOX_RETENTION_HOURS", 168.0),
+            inbox_retention=retention_from_env(),
+            inbox_purge_every=purge_every_from_env(),
         )

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
+import attrs
 import pytest
 from event_contracts import Invoice, Shipment
 from event_contracts.serialization import CurrencyCode, Money, utc_now
 from event_contracts.testing import TestVhost, drain, wait_until
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from order_service import bootstrap
 from order_service.adapters import orm
+from order_service.entrypoints.worker import schedule_purge
 from tests.integration.conftest import facts_worker, place, publisher, wait_for_status
 
 pytestmark = pytest.mark.integration
@@ -45,7 +48,7 @@ def shipment(order_id: int) -> Shipment:
 def processed(services: bootstrap.Services) -> int:
     with services.engine.connect() as connection:
         return int(
-            connection.execute(select(func.count()).select_from(orm.processed_events)).scalar_one()
+            connection.execute(select(func.count()).select_from(orm.inbox.processed)).scalar_one()
         )
 
 
@@ -123,3 +126,55 @@ def test_a_fact_about_an_unknown_order_is_dead_lettered_with_the_reason(
     assert letter.headers["x-dead-letter-reason"] == "rejected-by-handler"
     assert "order 9000000123 does not exist" in letter.headers["x-dead-letter-detail"]
     assert processed(services) == 1
+
+
+def test_the_worker_purges_what_left_the_dedupe_window(
+    services: bootstrap.Services,
+    api: FlaskClient,
+    vhost: TestVhost,
+    customer: str,
+) -> None:
+    services.settings = attrs.evolve(
+        services.settings,
+        inbox_retention=timedelta(hours=1),
+        inbox_purge_every=timedelta(seconds=0.1),
+    )
+    old_order, new_order = (place(api, customer, **{"Idempotency-Key": k})["id"] for k in "on")
+    old_fact, new_fact = invoice(old_order), invoice(new_order)
+    billing = publisher(vhost, "billing")
+    with facts_worker(services, vhost):
+        billing.publish(Invoice.invoiced, old_fact)
+        billing.publish(Invoice.invoiced, new_fact)
+        wait_for_status(api, old_order, "invoiced")
+        wait_for_status(api, new_order, "invoiced")
+    two_hours_ago = utc_now() - timedelta(hours=2)
+    inbox, keys = orm.inbox, orm.idempotency_keys
+    with services.engine.begin() as connection:
+        connection.execute(
+            update(inbox.processed)
+            .where(inbox.processed.c.dedupe_key == f"order:{old_fact.event_id}")
+            .values(processed_at=two_hours_ago)
+        )
+        connection.execute(
+            update(inbox.admissions)
+            .where(inbox.admissions.c.dedupe_key == f"order:{old_fact.event_id}")
+            .values(admitted_at=two_hours_ago)
+        )
+        connection.execute(update(keys).where(keys.c.key == "o").values(created_at=two_hours_ago))
+
+    def remembered() -> tuple[set[str], set[str], set[str]]:
+        with services.engine.connect() as connection:
+            return (
+                set(connection.execute(select(inbox.processed.c.dedupe_key)).scalars()),
+                set(connection.execute(select(inbox.admissions.c.dedupe_key)).scalars()),
+                set(connection.execute(select(keys.c.key)).scalars()),
+            )
+
+    new_key = f"order:{new_fact.event_id}"
+    schedule_purge(services)
+    with facts_worker(services, vhost):
+        wait_until(
+            lambda: remembered() == ({new_key}, {new_key}, {"n"}),
+            timeout=10,
+            what="the worker to purge the records older than the window, and only those",
+        )

@@ -69,13 +69,13 @@ def test_the_same_event_id_is_applied_once(services: bootstrap.Services, custome
 
     assert handlers.get_order(order_id, services.uow()) == seen
     assert seen["status"] == "invoiced"
-    assert rows(services, orm.processed_events) == 1
+    assert rows(services, orm.inbox.processed) == 1
 
 
 def test_a_failed_fact_records_no_dedupe_key(services: bootstrap.Services) -> None:
     with pytest.raises(OrderNotFound):
         handlers.record_fact(fact(10**12, commands.Fact.INVOICED, uuid.uuid4()), services.uow())
-    assert rows(services, orm.processed_events) == 0
+    assert rows(services, orm.inbox.processed) == 0
 
 
 def test_an_order_and_its_event_commit_together(

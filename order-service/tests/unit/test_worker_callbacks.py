@@ -91,4 +91,4 @@ def test_the_same_event_twice_is_handled_once(uow: FakeUnitOfWork, bus: InMemory
     commits = uow.commits
     bus.publish(Invoice.invoiced, fact)
     assert uow.commits == commits
-    assert uow.processed_events.keys == {f"order:{fact.event_id}"}
+    assert uow.inbox.keys == {f"order:{fact.event_id}"}

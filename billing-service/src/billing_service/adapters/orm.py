@@ -1,12 +1,13 @@
 """The ledger's tables and their imperative mapping onto the domain classes.
 
 The domain (``billing_service.domain``) knows nothing of SQLAlchemy; this module maps its
-dataclasses onto four tables (names and columns are a contract: the e2e suite reads them)::
+dataclasses onto these tables (names and columns are a contract: the e2e suite reads them)::
 
     invoices          one row per invoiced order ('INV-<order id>'), status invoiced|refunded
     journal_entries   one per posting event, unique (order_id, kind): kind invoice|reversal
     postings          the entry's lines: account, debit, credit (one side is zero)
-    processed_events  dedupe keys of handled deliveries (event_contracts.contrib.sqlalchemy)
+    processed_events  the inbox (event_contracts.contrib.sqlalchemy): handled dedupe keys
+    inbox_admissions  the inbox: one row per effect it let through (what tests count)
 
 The migrations (``billing_service/migrations``) create the same schema; a test compares them.
 """
@@ -17,7 +18,7 @@ import enum
 from decimal import Decimal
 from typing import Any
 
-from event_contracts.contrib.sqlalchemy import UtcDateTime, processed_events_table
+from event_contracts.contrib.sqlalchemy import UtcDateTime, inbox_tables
 from sqlalchemy import (
     CHAR,
     BigInteger,
@@ -151,7 +152,7 @@ postings = Table(
     Index("ix_postings_account", "account"),
 )
 
-processed_events = processed_events_table(metadata)
+inbox = inbox_tables(metadata)
 
 mapper_registry = registry(metadata=metadata)
 

@@ -2,7 +2,10 @@
 
 The image's command. The worker consumes ``billing.order`` and ``billing.sync`` with the
 platform's standard settings (``event_contracts.runtime.run_worker``: node name
-``billing-service@<host>``, ``WORKER_CONCURRENCY`` processes of ``WORKER_POOL``).
+``billing-service@<host>``, ``WORKER_CONCURRENCY`` processes of ``WORKER_POOL``). Its main
+process also purges the inbox every ``INBOX_PURGE_EVERY_SECONDS`` (records older than
+``INBOX_RETENTION_SECONDS``): a timer of the worker's own, no beat and no broker round trip;
+every replica does it, and deleting old rows twice is harmless.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 from event_contracts import Publisher, create_app
-from event_contracts.runtime import run_worker
+from event_contracts.contrib.sqlalchemy import purge_inbox
+from event_contracts.inbox import purge_every_from_env, retention_from_env
+from event_contracts.runtime import add_periodic_job, run_worker
 from sqlalchemy.engine import Engine
 
-from billing_service.adapters import database
+from billing_service.adapters import database, orm
 from billing_service.bootstrap import Billing, bootstrap
 from billing_service.entrypoints.consumers import subscribe
 
@@ -37,7 +42,15 @@ def build(
     Callbacks are not registered yet: :func:`~billing_service.entrypoints.consumers.subscribe`.
     """
     app = create_app(SERVICE, broker_urls=broker_urls, **settings)
+    engine = engine or database.create_engine()
     billing = bootstrap(publisher=Publisher(app), engine=engine, migrate=migrate)
+    retention = retention_from_env()
+    add_periodic_job(
+        app,
+        "billing.purge-inbox",
+        purge_every_from_env().total_seconds(),
+        lambda: purge_inbox(engine, orm.inbox, retention=retention),
+    )
     return app, billing
 
 

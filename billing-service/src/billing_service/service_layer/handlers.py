@@ -1,15 +1,17 @@
 """Billing's use cases: an order event in, the ledger posted (once), the fact published.
 
-Each handler opens the unit of work, loads the order's invoice, calls the domain, commits the
-effects together with the delivery's dedupe key, and only then publishes the fact::
+Each handler opens the unit of work, asks the inbox whether this delivery is new, and only then
+loads the order's invoice and calls the domain; it commits the effect together with the inbox
+record, and only then publishes the fact::
 
     order.*.submit      ─▶ invoice_order ─▶ entry "invoice"  ─▶ billing.v1.invoiced
     order.*.chargeback  ─▶ refund_order  ─▶ entry "reversal" ─▶ billing.v1.refunded
 
 Facts have deterministic ids (``uuid5("billing:<entry kind>:<order id>")``) and are built from
 what the ledger holds, so a handler that finds its work already done (the same delivery again,
-or another event about the same order) publishes the same fact again, same id, same content:
-a crash between commit and publish loses nothing, and order-service drops the duplicate.
+refused by the inbox, or another event about the same order) publishes the same fact again,
+same id, same content: a crash between commit and publish loses nothing, and order-service's
+inbox drops the duplicate.
 """
 
 from __future__ import annotations
@@ -55,21 +57,11 @@ def invoice_order(
 ) -> None:
     """Post the order's invoice unless it has one; publish ``billing.v1.invoiced``."""
     with uow:
-        _record_delivery(uow, delivery)
-        invoice = uow.invoices.get(order.id)
-        if invoice is None:
-            invoice = Invoice.issue(
-                order_id=order.id,
-                customer_id=order.customer_id,
-                currency=order.currency,
-                amount=order.total,
-                caused_by=order.event_id,
-                at=clock(),
-            )
-            uow.invoices.add(invoice)
+        if uow.inbox.admit(delivery):
+            invoice = _invoice_once(order, uow, clock)
+            uow.commit()
         else:
-            _log_already_invoiced(invoice, order)
-        uow.commit()
+            invoice = _handled_before(order, delivery, uow)
         fact = invoice_fact(invoice, EntryKind.INVOICE)
     publisher.publish(contracts.Invoice.invoiced, fact, correlation_id=delivery.correlation_id)
 
@@ -84,17 +76,11 @@ def refund_order(
 ) -> None:
     """Post the reversal of the order's invoice unless it has one; publish ``refunded``."""
     with uow:
-        _record_delivery(uow, delivery)
-        invoice = uow.invoices.get(order.id)
-        if invoice is None:
-            raise UnknownOrderError(f"chargeback of order {order.id}: billing has no invoice")
-        if not invoice.refund(caused_by=order.event_id, at=clock()):
-            log.info(
-                "order %s was already refunded; posting nothing for event %s",
-                order.id,
-                order.event_id,
-            )
-        uow.commit()
+        if uow.inbox.admit(delivery):
+            invoice = _refund_once(order, uow, clock)
+            uow.commit()
+        else:
+            invoice = _handled_before(order, delivery, uow)
         fact = invoice_fact(invoice, EntryKind.REVERSAL)
     publisher.publish(contracts.Invoice.refunded, fact, correlation_id=delivery.correlation_id)
 
@@ -114,9 +100,41 @@ def invoice_fact(invoice: Invoice, kind: EntryKind) -> contracts.Invoice:
     )
 
 
-def _record_delivery(uow: AbstractUnitOfWork, delivery: Delivery) -> None:
-    if not uow.processed_events.first_delivery(delivery):
-        log.info("%s delivered again: nothing to post, re-publishing the fact", delivery.dedupe_key)
+def _invoice_once(order: Order, uow: AbstractUnitOfWork, clock: Clock) -> Invoice:
+    invoice = uow.invoices.get(order.id)
+    if invoice is not None:
+        _log_already_invoiced(invoice, order)
+        return invoice
+    invoice = Invoice.issue(
+        order_id=order.id,
+        customer_id=order.customer_id,
+        currency=order.currency,
+        amount=order.total,
+        caused_by=order.event_id,
+        at=clock(),
+    )
+    uow.invoices.add(invoice)
+    return invoice
+
+
+def _refund_once(order: Order, uow: AbstractUnitOfWork, clock: Clock) -> Invoice:
+    invoice = uow.invoices.get(order.id)
+    if invoice is None:
+        raise UnknownOrderError(f"chargeback of order {order.id}: billing has no invoice")
+    if not invoice.refund(caused_by=order.event_id, at=clock()):
+        log.info(
+            "order %s was already refunded; posting nothing for event %s", order.id, order.event_id
+        )
+    return invoice
+
+
+def _handled_before(order: Order, delivery: Delivery, uow: AbstractUnitOfWork) -> Invoice:
+    """The invoice this delivery's first run committed (its fact is published again)."""
+    log.info("%s delivered again: nothing to post, re-publishing the fact", delivery.dedupe_key)
+    invoice = uow.invoices.get(order.id, lock=False)
+    if invoice is None:  # pragma: no cover - the first run committed it with the inbox record
+        raise UnknownOrderError(f"order {order.id}: handled before, but billing has no invoice")
+    return invoice
 
 
 def _log_already_invoiced(invoice: Invoice, order: Order) -> None:

@@ -1,4 +1,4 @@
-"""The unit of work: one database transaction holding an event's effects and its dedupe key."""
+"""The unit of work: one database transaction holding an event's effects and its inbox record."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from event_contracts import ProcessedEvents
-from event_contracts.contrib.sqlalchemy import SqlProcessedEvents
+from event_contracts import Inbox
+from event_contracts.contrib.sqlalchemy import SqlInbox
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_service.adapters.orm import processed_events
+from billing_service.adapters import orm
 from billing_service.adapters.repository import (
     AbstractInvoiceRepository,
     SqlAlchemyInvoiceRepository,
@@ -23,7 +23,7 @@ class AbstractUnitOfWork(abc.ABC):
     """``with uow: ...; uow.commit()``: leaving the block without committing rolls back."""
 
     invoices: AbstractInvoiceRepository
-    processed_events: ProcessedEvents
+    inbox: Inbox
 
     def __enter__(self) -> Self:
         return self
@@ -50,7 +50,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     def __enter__(self) -> Self:
         self.session = self.session_factory()
         self.invoices = SqlAlchemyInvoiceRepository(self.session)
-        self.processed_events = SqlProcessedEvents(self.session, processed_events)
+        self.inbox = SqlInbox(self.session, orm.inbox)
         return super().__enter__()
 
     def __exit__(

@@ -1,23 +1,54 @@
-"""SQLAlchemy helpers shared by the services: the idempotency hook and a UTC timestamp type.
+"""SQLAlchemy helpers shared by the services: the inbox and a UTC timestamp type.
 
-Add :func:`processed_events_table` to the service's metadata (and an Alembic migration), and
-check :meth:`SqlProcessedEvents.first_delivery` inside the unit of work that applies the
-event's effects: the key and the effects commit together, or neither does.
+Add :func:`inbox_tables` to the service's metadata (and an Alembic migration), gate each effect
+on :meth:`SqlInbox.admit` inside the unit of work that applies it (the record and the effect
+commit together, or neither does), and let the worker call :func:`purge_inbox` now and then
+(:func:`event_contracts.runtime.add_periodic_job`).
+
+Two tables::
+
+    processed_events    one row per handled dedupe key (primary key): the gate
+    inbox_admissions    one row per effect let through (no unique key): what the gate did
+
+``inbox_admissions`` is the evidence. ``processed_events`` cannot hold a key twice by
+construction, so it cannot show a duplicate; an admission is written in the effect's
+transaction each time the gate lets one through, so a broken gate shows up there as two
+admissions of one key (the e2e suite and the inbox's own tests count them).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from event_contracts.event import Delivery
 
+log = logging.getLogger(__name__)
+
 TABLE_NAME = "processed_events"
+ADMISSIONS_TABLE_NAME = "inbox_admissions"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -44,23 +75,61 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def processed_events_table(metadata: MetaData) -> Table:
+    """The gate: one row per handled dedupe key."""
     return Table(
         TABLE_NAME,
         metadata,
         Column("dedupe_key", String(200), primary_key=True),
         Column("routing_key", String(200), nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Index(f"ix_{TABLE_NAME}_processed_at", "processed_at"),
     )
 
 
-class SqlProcessedEvents:
-    """:class:`~event_contracts.idempotency.ProcessedEvents` in the caller's session/transaction."""
+# A BIGINT identity in PostgreSQL; SQLite only autoincrements an INTEGER PRIMARY KEY.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-    def __init__(self, session: Session, table: Table) -> None:
-        self.session, self.table = session, table
 
-    def first_delivery(self, delivery: Delivery) -> bool:
+def inbox_admissions_table(metadata: MetaData) -> Table:
+    """One row per effect the gate let through (append-only, no unique key on the dedupe key)."""
+    return Table(
+        ADMISSIONS_TABLE_NAME,
+        metadata,
+        Column("id", _BigId, autoincrement=True),
+        Column("dedupe_key", String(200), nullable=False),
+        Column("routing_key", String(200), nullable=False),
+        Column("admitted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("id", name=f"pk_{ADMISSIONS_TABLE_NAME}"),
+        Index(f"ix_{ADMISSIONS_TABLE_NAME}_dedupe_key", "dedupe_key"),
+        Index(f"ix_{ADMISSIONS_TABLE_NAME}_admitted_at", "admitted_at"),
+    )
+
+
+class InboxTables(NamedTuple):
+    processed: Table
+    admissions: Table
+
+
+def inbox_tables(metadata: MetaData) -> InboxTables:
+    """The inbox's two tables, added to the service's ``metadata``."""
+    return InboxTables(processed_events_table(metadata), inbox_admissions_table(metadata))
+
+
+class SqlInbox:
+    """:class:`~event_contracts.inbox.Inbox` in the caller's session and transaction."""
+
+    def __init__(self, session: Session, tables: InboxTables) -> None:
+        self.session, self.tables = session, tables
+
+    def admit(self, delivery: Delivery) -> bool:
         values = {"dedupe_key": delivery.dedupe_key, "routing_key": delivery.routing_key}
+        if not self._record_first(values):
+            return False
+        self.session.execute(insert(self.tables.admissions).values(**values))
+        return True
+
+    def _record_first(self, values: dict[str, str]) -> bool:
+        table = self.tables.processed
         dialect = self.session.get_bind().dialect.name
         if dialect in ("postgresql", "sqlite"):
             # INSERT ... ON CONFLICT DO NOTHING: a concurrent delivery of the same event waits for
@@ -69,17 +138,53 @@ class SqlProcessedEvents:
             # RETURNING, not rowcount: SQLAlchemy 2.1 reports rowcount -1 for this INSERT on
             # psycopg unless asked to preserve it, which made every duplicate look new.
             statement = (
-                module.insert(self.table)
-                .values(**values)
-                .on_conflict_do_nothing()
-                .returning(self.table.c.dedupe_key)
+                module.insert(table).values(**values).on_conflict_do_nothing().returning(table.c.dedupe_key)
             )
             return self.session.execute(statement).first() is not None
         seen = self.session.execute(
-            select(self.table.c.dedupe_key).where(self.table.c.dedupe_key == delivery.dedupe_key)
+            select(table.c.dedupe_key).where(table.c.dedupe_key == values["dedupe_key"])
         ).first()
         if seen is not None:
             return False
-        self.session.execute(insert(self.table).values(**values))
+        self.session.execute(insert(table).values(**values))
         self.session.flush()  # elsewhere a concurrent duplicate fails here and is retried
         return True
+
+
+def purge_inbox(
+    engine: Engine,
+    tables: InboxTables,
+    *,
+    retention: timedelta,
+    now: datetime | None = None,
+    also: Sequence[Column[Any]] = (),
+) -> dict[str, int]:
+    """Delete inbox records older than ``retention`` (the dedupe window), in one transaction.
+
+    ``also``: timestamp columns of other tables whose rows leave the same window (order-service's
+    ``idempotency_keys.created_at``). Returns the rows deleted per table. A delivery of an event
+    whose record was purged is handled again: see :mod:`event_contracts.inbox`.
+    """
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError(f"naive datetime {now!r}: pass an aware one (UTC)")
+    before = now - retention
+    columns = [tables.processed.c.processed_at, tables.admissions.c.admitted_at, *also]
+    deleted: dict[str, int] = {}
+    with engine.begin() as connection:
+        for column in columns:
+            result = connection.execute(delete(column.table).where(column < before))
+            deleted[column.table.name] = int(result.rowcount or 0)
+    if any(deleted.values()):
+        log.info("inbox purge: deleted %s (older than %s)", deleted, retention)
+    return deleted
+
+
+class SqlProcessedEvents(SqlInbox):
+    """Deprecated since 1.1 (removed in 2.0): :class:`SqlInbox` under its 1.0 name."""
+
+    def __init__(self, session: Session, table: Table) -> None:
+        super().__init__(session, InboxTables(table, inbox_admissions_table(MetaData())))
+
+    def first_delivery(self, delivery: Delivery) -> bool:
+        return self._record_first({"dedupe_key": delivery.dedupe_key, "routing_key": delivery.routing_key})

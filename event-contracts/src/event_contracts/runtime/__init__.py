@@ -4,7 +4,7 @@ from event_contracts.runtime.app import broker_urls_from_env, create_app
 from event_contracts.runtime.consumer import RetryPolicy, ServiceTask, ShopConsumer
 from event_contracts.runtime.publisher import Publisher, connect, default_publisher, use_publisher
 from event_contracts.runtime.rpc_client import RpcClient
-from event_contracts.runtime.worker import run_beat, run_worker, worker_argv
+from event_contracts.runtime.worker import add_periodic_job, run_beat, run_worker, worker_argv
 
 __all__ = [
     "Publisher",
@@ -12,6 +12,7 @@ __all__ = [
     "RpcClient",
     "ServiceTask",
     "ShopConsumer",
+    "add_periodic_job",
     "broker_urls_from_env",
     "connect",
     "create_app",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 
 from event_contracts.topology import TOPOLOGY, Topology
+
+log = logging.getLogger(__name__)
 
 
 def worker_argv(
@@ -51,3 +56,42 @@ def run_worker(app: Celery, extra: Sequence[str] = ()) -> None:
 def run_beat(app: Celery, schedule_file: str = "/tmp/celerybeat-schedule") -> None:
     """Start the service's single beat scheduler (blocks); run exactly one per deployment."""
     app.start(["beat", "--schedule", schedule_file, "--loglevel", os.environ.get("LOG_LEVEL", "INFO")])
+
+
+def add_periodic_job(app: Celery, name: str, every: float, job: Callable[[], object]) -> None:
+    """Run ``job`` every ``every`` seconds in ``app``'s worker (its main process), from start on.
+
+    For housekeeping that needs no broker round trip and no beat (purging the inbox): each
+    worker replica runs it, so the job must be safe to run concurrently (a DELETE of old rows
+    is). It runs in a thread of its own, so a slow job never holds up consuming; a failing one
+    is logged and tried again next time.
+    """
+
+    class PeriodicJob(bootsteps.StartStopStep):  # type: ignore[misc]
+        label = name
+
+        def __init__(self, parent: Any, **kwargs: Any) -> None:
+            self.stopped = threading.Event()
+            self.thread: threading.Thread | None = None
+
+        def start(self, parent: Any) -> None:
+            self.stopped.clear()
+            self.thread = threading.Thread(target=self.loop, name=name, daemon=True)
+            self.thread.start()
+
+        def loop(self) -> None:
+            while not self.stopped.is_set():
+                try:
+                    job()
+                except Exception:
+                    log.exception("periodic job %s failed; trying again in %g s", name, every)
+                self.stopped.wait(every)
+
+        def stop(self, parent: Any) -> None:
+            self.stopped.set()
+            if self.thread is not None:
+                self.thread.join(timeout=10)
+                self.thread = None
+
+    PeriodicJob.__name__ = PeriodicJob.__qualname__ = f"PeriodicJob[{name}]"
+    app.steps["worker"].add(PeriodicJob)

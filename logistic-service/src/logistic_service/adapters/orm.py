@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from event_contracts.contrib.sqlalchemy import UtcDateTime, processed_events_table
+from event_contracts.contrib.sqlalchemy import UtcDateTime, inbox_tables
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -61,7 +61,8 @@ shipments = Table(
 )
 """``version`` is the optimistic lock: an update of a row changed meanwhile fails (and retries)."""
 
-processed_events = processed_events_table(metadata)
+inbox = inbox_tables(metadata)
+"""``processed_events`` and ``inbox_admissions``: see ``event_contracts.contrib.sqlalchemy``."""
 
 mapper_registry = registry(metadata=metadata)
 

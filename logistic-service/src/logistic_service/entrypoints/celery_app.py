@@ -11,6 +11,10 @@
         [logistic] ◀── logistic.v1.shipment_cancelled / _returned    logistic.v1.shipment_dispatched
             └──▶ order.logistic (order-service)
 
+The worker's main process also purges the inbox every ``INBOX_PURGE_EVERY_SECONDS`` (a timer
+of its own, ``event_contracts.runtime.add_periodic_job``, not a beat job: it needs no message and
+no queue, and every replica deleting old rows is harmless).
+
 Callbacks are registered once, at import, on the events (the platform's idiom); they find the
 wired handlers on the app of the task running them, so several apps in one process (tests)
 never share a database by accident.
@@ -26,8 +30,10 @@ from typing import Any
 from celery import Celery, current_task
 from event_contracts import Delivery, Order, PoisonMessage, Publisher
 from event_contracts import create_app as create_service_app
-from event_contracts.runtime import ServiceTask
+from event_contracts.contrib.sqlalchemy import purge_inbox
+from event_contracts.runtime import ServiceTask, add_periodic_job
 
+from logistic_service.adapters import orm
 from logistic_service.adapters.db import make_engine, session_factory
 from logistic_service.adapters.pipeline import (
     DISPATCH,
@@ -89,8 +95,9 @@ def create_app(
         beat_max_loop_interval=10,
         **celery_settings,
     )
+    engine = make_engine(settings.database_url)
     handlers = bootstrap(
-        uow=partial(SqlAlchemyUnitOfWork, session_factory(make_engine(settings.database_url))),
+        uow=partial(SqlAlchemyUnitOfWork, session_factory(engine)),
         publisher=Publisher(app),
         pipeline=CeleryPipeline(app),
         clock=clock,
@@ -99,6 +106,13 @@ def create_app(
     )
     app.conf[HANDLERS_SETTING] = handlers
     _register_tasks(app, handlers)
+    retention = settings.inbox_retention
+    add_periodic_job(
+        app,
+        "logistic.purge-inbox",
+        settings.inbox_purge_every.total_seconds(),
+        lambda: purge_inbox(engine, orm.inbox, retention=retention),
+    )
     return app
 
 

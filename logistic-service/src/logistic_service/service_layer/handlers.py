@@ -45,19 +45,22 @@ def ship_order(
 ) -> None:
     """Order submitted: create its shipment (once per order) and start the warehouse chain.
 
-    A repeat of the same event (a redelivery, perhaps after the chain could not be published)
-    starts the chain again while nothing has moved; a second submit event for the order creates
-    and starts nothing. A lost chain is picked up by :func:`resume_stuck_shipments`.
+    The inbox admits each event once: only then is a shipment created. A repeat of the same
+    event (a redelivery, perhaps after the chain could not be published) starts the chain again
+    while nothing has moved; a second submit event for the order creates and starts nothing.
+    A lost chain is picked up by :func:`resume_stuck_shipments`.
     """
     with uow:
-        first = uow.processed_events.first_delivery(delivery)
+        admitted = uow.inbox.admit(delivery)
         shipment = uow.shipments.get(shipment_id_for(order.id))
-        created = shipment is None
-        if shipment is None:
+        created = admitted and shipment is None
+        if created:
             shipment = Shipment.for_order(order.id, submitted_by=order.event_id, now=clock())
             uow.shipments.add(shipment)
         uow.commit()
-    if created or (not first and shipment.status is ShipmentStatus.CREATED):
+    if shipment is None:  # pragma: no cover - admitted before means created before
+        return
+    if created or (not admitted and shipment.status is ShipmentStatus.CREATED):
         pipeline.start(shipment.shipment_id, delivery.correlation_id)
 
 
@@ -126,7 +129,7 @@ def charge_back(
     """
     with uow:
         shipment = _load(uow, shipment_id_for(order.id))
-        if uow.processed_events.first_delivery(delivery):
+        if uow.inbox.admit(delivery):
             shipment.charge_back(order.event_id, clock())
         uow.commit()
     event, fact = facts.charged_back(shipment)

@@ -1,4 +1,4 @@
-"""The unit of work: one transaction around a handler's reads, effects and dedupe key."""
+"""The unit of work: one transaction around a handler's reads, effects and inbox record."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import abc
 from collections.abc import Callable
 from typing import Any, Self
 
-from event_contracts import ProcessedEvents
-from event_contracts.contrib.sqlalchemy import SqlProcessedEvents
+from event_contracts import Inbox
+from event_contracts.contrib.sqlalchemy import SqlInbox
 from sqlalchemy.orm import Session
 
 from logistic_service.adapters import orm
@@ -19,7 +19,7 @@ from logistic_service.adapters.repository import (
 
 class AbstractUnitOfWork(abc.ABC):
     shipments: AbstractShipmentRepository
-    processed_events: ProcessedEvents
+    inbox: Inbox
 
     def __enter__(self) -> Self:
         return self
@@ -41,7 +41,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     def __enter__(self) -> Self:
         self.session = self.session_factory()
         self.shipments = SqlAlchemyShipmentRepository(self.session)
-        self.processed_events = SqlProcessedEvents(self.session, orm.processed_events)
+        self.inbox = SqlInbox(self.session, orm.inbox)
         return super().__enter__()
 
     def __exit__(self, *args: Any) -> None:

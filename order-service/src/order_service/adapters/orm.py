@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from event_contracts.contrib.sqlalchemy import processed_events_table
+from event_contracts.contrib.sqlalchemy import inbox_tables
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -114,7 +114,9 @@ idempotency_keys = Table(
     Column("response_status", Integer, nullable=False),
     Column("response_body", Text, nullable=False),
     Column("created_at", Timestamp, nullable=False, server_default=func.now()),
+    Index("ix_idempotency_keys_created_at", "created_at"),
 )
+"""Purged with the inbox, after the same window (``INBOX_RETENTION_SECONDS``)."""
 
 outbox = Table(
     "outbox",
@@ -137,7 +139,8 @@ Index(
     sqlite_where=outbox.c.published_at.is_(None),
 )
 
-processed_events = processed_events_table(metadata)
+inbox = inbox_tables(metadata)
+"""``processed_events`` and ``inbox_admissions``: see ``event_contracts.contrib.sqlalchemy``."""
 
 mapper_registry = registry(metadata=metadata)
 _mapped = False

@@ -5,11 +5,15 @@ Queues (bound by the topology, read by this service only)::
     [billing]  ── billing.*.invoiced, billing.*.refunded ──────────────▶ order.billing
     [logistic] ── logistic.*.shipment_{dispatched,cancelled,returned} ─▶ order.logistic
 
-Each callback records the fact on the order once per event id (``processed_events``, same
-transaction). A fact about an order this service never took, or one that contradicts what is
-known (a shipment both cancelled and returned), cannot be fixed by retrying: it is dead-lettered
-at once with the reason (``PoisonMessage``). Anything else (the database restarting) raises and
+Each callback records the fact on the order once per event id (the inbox, same transaction).
+A fact about an order this service never took, or one that contradicts what is known (a
+shipment both cancelled and returned), cannot be fixed by retrying: it is dead-lettered at once
+with the reason (``PoisonMessage``). Anything else (the database restarting) raises and
 is retried privately by the runtime.
+
+The worker's main process also deletes what left the dedupe window (``INBOX_RETENTION_SECONDS``)
+every ``INBOX_PURGE_EVERY_SECONDS``: the inbox's records and the ``Idempotency-Key``s of
+``POST /orders``. A timer of the worker's own (no beat, no message); the relay is left alone.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from typing import Any
 
 from celery.signals import worker_process_init
 from event_contracts import Delivery, Event, Invoice, PoisonMessage, Shipment
-from event_contracts.runtime import run_worker
+from event_contracts.contrib.sqlalchemy import purge_inbox
+from event_contracts.runtime import add_periodic_job, run_worker
 
 from order_service import bootstrap
+from order_service.adapters import orm
 from order_service.domain.errors import InvalidTransition, OrderNotFound
 from order_service.service_layer import handlers
 from order_service.service_layer.commands import Fact, RecordFact
@@ -76,9 +82,26 @@ class FactConsumer:
             event.unregister_callback(callback)
 
 
+def schedule_purge(services: bootstrap.Services) -> None:
+    """Purge the inbox and the idempotency keys periodically, in the worker's main process."""
+    settings, engine = services.settings, services.engine
+    add_periodic_job(
+        services.celery_app,
+        "order.purge-inbox",
+        settings.inbox_purge_every.total_seconds(),
+        lambda: purge_inbox(
+            engine,
+            orm.inbox,
+            retention=settings.inbox_retention,
+            also=[orm.idempotency_keys.c.created_at],
+        ),
+    )
+
+
 def main() -> None:
     services = bootstrap.bootstrap()
     FactConsumer(services.uow_factory).subscribe()
+    schedule_purge(services)
 
     def fresh_connections(**_: Any) -> None:
         # prefork children must not share the parent's database connections

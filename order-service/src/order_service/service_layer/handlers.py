@@ -103,7 +103,7 @@ FACTS: dict[commands.Fact, Callable[[Order], None]] = {
 def record_fact(cmd: commands.RecordFact, uow: AbstractUnitOfWork) -> bool:
     """Apply a fact once per event id (dedupe key and effect commit together); False: duplicate."""
     with uow:
-        if not uow.processed_events.first_delivery(cmd.delivery):
+        if not uow.inbox.admit(cmd.delivery):
             log.info(
                 "order %s: %s already handled (%s); skipped",
                 cmd.order_id,

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
-from event_contracts import ProcessedEvents
-from event_contracts.contrib.sqlalchemy import SqlProcessedEvents
+from event_contracts import Inbox
+from event_contracts.contrib.sqlalchemy import SqlInbox
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,7 @@ class AbstractUnitOfWork(abc.ABC):
     orders: AbstractOrderRepository
     idempotency_keys: AbstractIdempotencyKeys
     outbox: AbstractOutbox
-    processed_events: ProcessedEvents
+    inbox: Inbox
     correlation_id: str | None = None
     """Carried by the outbox rows this transaction writes (``correlation-id`` header)."""
 
@@ -82,7 +82,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.orders = SqlOrderRepository(self.session, self.inserts, self.next_order_id)
         self.idempotency_keys = SqlIdempotencyKeys(self.session, self.inserts)
         self.outbox = SqlOutbox(self.inserts)
-        self.processed_events = SqlProcessedEvents(self.session, orm.processed_events)
+        self.inbox = SqlInbox(self.session, orm.inbox)
         return super().__enter__()
 
     def __exit__(self, *args: Any) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,10 +21,9 @@ from event_contracts.dlq.model import (
     format_age,
     format_letter,
 )
+from event_contracts.inbox import DEFAULT_RETENTION, RETENTION_ENV, retention_from_env
 
 URL_ENV = "SHOP_ADMIN_AMQP_URL"
-DEDUPE_WINDOW_ENV = "INBOX_RETENTION_SECONDS"
-DEFAULT_DEDUPE_WINDOW_SECONDS = 7 * 24 * 3600
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 EXIT_NO_QUEUE, EXIT_NO_PERMISSION, EXIT_UNREACHABLE, EXIT_BUSY = 4, 5, 6, 7
@@ -129,8 +127,11 @@ def show(queue: str, limit: int | None, reasons: tuple[str, ...], as_json: bool,
 
 
 def _dedupe_window_default() -> int:
-    raw = os.environ.get(DEDUPE_WINDOW_ENV)
-    return int(raw) if raw and raw.isdigit() else DEFAULT_DEDUPE_WINDOW_SECONDS
+    """The consumers' own setting: their inbox forgets an event after this many seconds."""
+    try:
+        return int(retention_from_env().total_seconds())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--dedupe-window") from exc
 
 
 def _outcome_line(outcome: service.Outcome) -> str:
@@ -157,7 +158,7 @@ def _outcome_line(outcome: service.Outcome) -> str:
     "--dedupe-window",
     type=click.IntRange(min=0),
     default=_dedupe_window_default,
-    show_default=f"env {DEDUPE_WINDOW_ENV}, else {DEFAULT_DEDUPE_WINDOW_SECONDS}",
+    show_default=f"env {RETENTION_ENV}, else {int(DEFAULT_RETENTION.total_seconds())}",
     metavar="SECONDS",
     help="How long the consumers' inbox remembers an event; older messages are refused.",
 )

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from event_contracts.inbox import DEFAULT_RETENTION
 from event_contracts.topology import RoutingKey
 
 DLQ_SUFFIX = ".dlq"
@@ -26,7 +27,8 @@ PLATFORM_DEATH_HEADERS = (
 BROKER_ONLY_HEADERS = ("x-delivery-count",)
 """Set by the broker on delivery; a copy published with it would carry a stale count."""
 DEFAULT_MAX_REPLAYS = 3
-DEFAULT_DEDUPE_WINDOW = timedelta(days=7)
+DEFAULT_DEDUPE_WINDOW = DEFAULT_RETENTION
+"""The consumers' inbox window (:mod:`event_contracts.inbox`): older dead letters may run twice."""
 
 
 class NotADeadLetterQueue(ValueError):

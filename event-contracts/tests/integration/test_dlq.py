@@ -18,6 +18,7 @@ from typing import Any
 import amqp
 import pytest
 from click.testing import CliRunner
+from kombu import Connection, Producer
 
 from event_contracts import Order, PoisonMessage
 from event_contracts.dlq import service
@@ -28,7 +29,6 @@ from event_contracts.runtime.consumer import reason_headers
 from event_contracts.testing import (
     TestVhost,
     drain,
-    publish_plain,
     publish_seed_v1,
     queue_depth,
     running_worker,
@@ -87,7 +87,13 @@ def dead_letter(
     )
     if replay_count is not None:
         headers["x-replay-count"] = replay_count
-    publish_plain(vhost.url(), "billing.dlx", "billing.order", body, headers=headers)
+    with Connection(
+        vhost.url(), transport_options={"confirm_publish": True}
+    ) as conn:  # in the queue on return
+        Producer(conn.channel()).publish(
+            body, exchange="billing.dlx", routing_key="billing.order", headers=headers,
+            content_type="application/json", content_encoding="utf-8", declare=(),
+        )  # fmt: skip
     return event_id
 
 

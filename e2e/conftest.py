@@ -53,6 +53,7 @@ ORDER = (
     "versions",
     "flower",
     "poison",
+    "dlq_replay",
     "least_privilege",
     "bad_input",
     "flower_browser",

@@ -1,4 +1,7 @@
-"""``python -m event_contracts {definitions,users,asyncapi,kubernetes}``: print a generated artefact."""
+"""``python -m event_contracts {definitions,users,asyncapi,kubernetes}``: print a generated artefact.
+
+``python -m event_contracts dlq ...``: the dead-letter tool (:mod:`event_contracts.dlq.cli`).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,14 @@ def render(artefact: str, vhost: str | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="event_contracts", description=__doc__)
+    args_given = sys.argv[1:] if argv is None else argv
+    if args_given[:1] == ["dlq"]:
+        from event_contracts.dlq.cli import main as dlq_main
+
+        return dlq_main(args_given[1:])
+    parser = argparse.ArgumentParser(
+        prog="event_contracts", description=__doc__, epilog="dlq: see `event_contracts dlq --help`"
+    )
     parser.add_argument("artefact", choices=["definitions", "users", "asyncapi", "kubernetes"])
     parser.add_argument("--vhost", help="definitions for another vhost (tests use a fresh one)")
     args = parser.parse_args(argv)

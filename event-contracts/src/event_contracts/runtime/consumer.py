@@ -44,7 +44,9 @@ from event_contracts.topology import RoutingKey, Topology
 log = logging.getLogger(__name__)
 
 DETAIL_LIMIT = 4000
-PASSED_ON_HEADERS = ("event-id", "correlation-id", "occurred-at")
+PASSED_ON_HEADERS = ("event-id", "correlation-id", "occurred-at", "x-replay-count")
+"""Carried by every retry and dead letter; ``x-replay-count`` is set by ``dlq replay``, so a message
+that fails again after a replay reaches the DLQ with its count (the replay bound needs it)."""
 
 
 @attrs.frozen

@@ -184,7 +184,10 @@ def purge_inbox(
     now: datetime | None = None,
     also: Sequence[Column[Any]] = (),
 ) -> dict[str, int]:
-    """Delete inbox records older than ``retention`` (the dedupe window), in one transaction.
+    """Delete inbox records older than ``retention`` (the dedupe window), a transaction per table.
+
+    One table at a time: the purge never holds locks on two tables at once, so it cannot
+    deadlock with a transaction that locks them in another order (it only waits).
 
     ``also``: timestamp columns of other tables whose rows leave the same window (order-service's
     ``idempotency_keys.created_at``). Returns the rows deleted per table. A delivery of an event
@@ -196,8 +199,8 @@ def purge_inbox(
     before = now - retention
     columns = [tables.processed.c.processed_at, tables.admissions.c.admitted_at, *also]
     deleted: dict[str, int] = {}
-    with engine.begin() as connection:
-        for column in columns:
+    for column in columns:
+        with engine.begin() as connection:
             result = connection.execute(delete(column.table).where(column < before))
             deleted[column.table.name] = int(result.rowcount or 0)
     if any(deleted.values()):

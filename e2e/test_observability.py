@@ -123,7 +123,8 @@ def test_graph_page_screenshot(settings: Settings, prometheus: Prometheus, recor
     settings.artifacts.mkdir(parents=True, exist_ok=True)
     shot = settings.artifacts / "prometheus-dlq-graph.png"
     query: dict[str, Any] = {"g0.expr": DLQ_DEPTH, "g0.tab": "0", "g0.range_input": "15m"}
-    classic = prometheus.http.get("/classic/graph").status_code == 200
+    version = prometheus.build_version()
+    classic = version.startswith("2.") and prometheus.http.get("/classic/graph").status_code == 200
     url = f"{settings.prometheus_url}{'/classic' if classic else ''}/graph?{urlencode(query)}"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -139,4 +140,8 @@ def test_graph_page_screenshot(settings: Settings, prometheus: Prometheus, recor
             browser.close()
     assert all(dlq in text for dlq in DLQS), text[:2000]
     assert shot.stat().st_size > 10_000
-    record(screenshot=str(shot.relative_to(shot.parents[1])), ui="classic" if classic else "current")
+    record(
+        screenshot=str(shot.relative_to(shot.parents[1])),
+        prometheus=version,
+        ui="classic" if classic else "current",
+    )

@@ -22,6 +22,11 @@ class Prometheus:
         assert body.get("status") == "success", body
         return body["data"]
 
+    def build_version(self) -> str:
+        """The server's version, e.g. ``3.14.0`` or Debian's ``2.53.3+ds1``."""
+        version: str = self._data("/api/v1/status/buildinfo")["version"]
+        return version
+
     def targets(self) -> list[dict[str, Any]]:
         """The active scrape targets: ``labels`` (job, instance), ``health``, ``lastError``."""
         result: list[dict[str, Any]] = self._data("/api/v1/targets", state="active")["activeTargets"]

@@ -18,6 +18,8 @@
 #   make bench-smoke  every benchmark phase for seconds, `--check`: runs end to end, loses
 #                  nothing (CI runs it after the tests; its numbers mean nothing)
 #   make deps      host tools the tests need (root): uv, chromium
+#   make alerts-test  the Prometheus alert rules' unit tests (promtool test rules in the
+#                  Prometheus base image; infra/prometheus/alerts.test.yml)
 #   make broker-facts  the running cluster's RabbitMQ version and denied deprecated features
 #   make k8s-validate  the Kubernetes manifests, offline (no cluster): render the overlays, validate
 #                  every object (core: strict schemas; operators': their pinned CRDs), generated
@@ -45,8 +47,10 @@ PYTEST_ARGS ?=
 # RabbitMQ base image (the offline stand-in once `make offline` ran, else the official image).
 RABBITMQ_IMAGE ?= $(or $(shell sed -n 's/^RABBITMQ_IMAGE=//p' infra/offline/offline.env 2>/dev/null),rabbitmq:4.3-management)
 export SHOP_TEST_RABBITMQ_IMAGE ?= $(RABBITMQ_IMAGE)
+# promtool comes with the Prometheus base image (the official one, or Debian's offline).
+PROMETHEUS_IMAGE ?= $(or $(shell sed -n 's/^PROMETHEUS_IMAGE=//p' infra/offline/offline.env 2>/dev/null),prom/prometheus:v3.14.0)
 
-.PHONY: swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate
+.PHONY: alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate
 
 up:
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
@@ -99,6 +103,11 @@ integration: venv
 	@echo "== broker for integration tests: $(SHOP_TEST_RABBITMQ_IMAGE)"
 	@set -e; for p in $(PACKAGES); do echo "== integration: $$p"; \
 	  (cd $$p && $(PYTHON) -m pytest -m integration -q -p no:cacheprovider $(PYTEST_ARGS)); done
+
+# The alert rules' unit tests; no stack needed.
+alerts-test:
+	docker run --rm --network none -v $(CURDIR)/infra/prometheus:/rules:ro -w /rules \
+	  --entrypoint promtool $(PROMETHEUS_IMAGE) test rules alerts.test.yml
 
 # What the running cluster is: the broker's version and the deprecated features it denies.
 broker-facts:

@@ -28,6 +28,7 @@ from e2e.clients.containers import Containers
 from e2e.clients.databases import Databases
 from e2e.clients.edge import Edge
 from e2e.clients.flower import Flower
+from e2e.clients.prometheus import Prometheus
 from e2e.clients.settings import Settings
 from e2e.clients.waits import wait_until
 
@@ -46,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: kills or floods containers (HA, worker loss)")
 
 
-# Run order: the brief's scenario numbering, the container-killing ones last.
+# Run order: the quick behaviours first, the container-killing ones last.
 ORDER = (
     "submit",
     "chargeback",
@@ -54,6 +55,7 @@ ORDER = (
     "flower",
     "poison",
     "dlq_replay",
+    "observability",
     "least_privilege",
     "bad_input",
     "flower_browser",
@@ -217,6 +219,16 @@ def containers(settings: Settings) -> Containers:
 def flower(settings: Settings) -> Iterator[Flower]:
     client = Flower(settings.flower_url, settings.flower_user, settings.flower_password)
     _reachable(f"Flower at {settings.flower_url}", lambda: client.http.get("/healthcheck").status_code == 200)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def prometheus(settings: Settings) -> Iterator[Prometheus]:
+    client = Prometheus(settings.prometheus_url)
+    _reachable(
+        f"Prometheus at {settings.prometheus_url}", lambda: client.http.get("/-/ready").status_code == 200
+    )
     yield client
     client.close()
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 IMAGE_ARG = re.compile(r"^ARG (?P<name>[A-Z]+_IMAGE)=(?P<image>\S+)$", re.M)
 COMPOSE_DEFAULT = re.compile(r"\$\{(?P<name>[A-Z]+_IMAGE):-(?P<image>[^}]+)\}")
 OFFICIAL = {"PYTHON_IMAGE": "python:3.13-slim", "RABBITMQ_IMAGE": "rabbitmq:4.3-management",
-            "POSTGRES_IMAGE": "postgres:17"}  # fmt: skip
+            "POSTGRES_IMAGE": "postgres:17", "PROMETHEUS_IMAGE": "prom/prometheus:v3.14.0"}  # fmt: skip
 
 
 def dockerfile_defaults() -> dict[str, set[str]]:

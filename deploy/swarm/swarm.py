@@ -56,7 +56,14 @@ BASE_PROCESS: dict[str, tuple[list[str], list[str]]] = {
 }
 # Node labels `make swarm-up` puts on the one node of a dev swarm; on a real swarm, put each
 # on the node that should hold that stateful task (and its volume).
-NODE_LABELS = ("shop.rabbit1", "shop.rabbit2", "shop.rabbit3", "shop.postgres", "shop.flower")
+NODE_LABELS = (
+    "shop.rabbit1",
+    "shop.rabbit2",
+    "shop.rabbit3",
+    "shop.postgres",
+    "shop.flower",
+    "shop.prometheus",
+)
 INIT_LABEL = "shop.swarm-initialised-by"  # on the node when `up` created the swarm
 
 
@@ -85,6 +92,7 @@ ROLES: dict[str, Role] = {
     "rabbitmq-init": Role(job=True, cpus="0.5", memory="256M"),
     "postgres": Role(node_label="shop.postgres", order="stop-first", memory="1G", reserve_memory="256M"),
     "flower": Role(node_label="shop.flower", order="stop-first", cpus="0.5", memory="256M"),
+    "prometheus": Role(node_label="shop.prometheus", order="stop-first", cpus="0.5", memory="512M"),
     "order-service": Role(publishes_edge=True),
     "order-service-relay": Role(order="stop-first", singleton=True, cpus="0.5", memory="256M"),
     "order-service-worker": Role(**WORKER),  # type: ignore[arg-type]

@@ -1,0 +1,147 @@
+"""Prometheus watches the shop: every scrape target (each broker node twice: node metrics and
+per-queue metrics; Flower; Prometheus itself; the services' targets from
+infra/prometheus/targets/services.yml) is up; one poison message makes the dead-letter alert
+active for the DLQs it reached, and the alert ends once the test took its message out again;
+the graph of the DLQs' depth is saved as ``artifacts/prometheus-dlq-graph.png``.
+
+The compose Prometheus scrapes and evaluates every 5 s and the dead-letter rule has no ``for``,
+so the alert shows within about 10 s (infra/README.md, "Prometheus")."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import yaml
+
+from e2e.clients import amqp
+from e2e.clients.prometheus import Prometheus
+from e2e.clients.settings import Settings
+from e2e.clients.waits import wait_until
+from e2e.test_flower_browser import ARGS, CHROMIUM
+
+REPO = Path(__file__).resolve().parent.parent
+NODES = ("rabbit1:15692", "rabbit2:15692", "rabbit3:15692")
+DLQS = ("billing.order.dlq", "logistic.order.dlq")
+ALERT = "DeadLetterQueueHasMessages"
+DLQ_DEPTH = 'max by (queue) (rabbitmq_detailed_queue_messages{queue=~".+\\\\.dlq"})'
+
+
+def expected_targets() -> set[tuple[str, str]]:
+    """(job, instance) of every target prometheus.yml names, with the services' file_sd list."""
+    services = yaml.safe_load((REPO / "infra/prometheus/targets/services.yml").read_text()) or []
+    return {
+        ("prometheus", "localhost:9090"),
+        ("flower", "flower:5555"),
+        *(("rabbitmq", node) for node in NODES),
+        *(("rabbitmq-queues", node) for node in NODES),
+        *(("services", target) for group in services for target in group["targets"]),
+    }
+
+
+def test_every_target_is_up(prometheus: Prometheus, record) -> None:
+    want = expected_targets()
+    seen: dict[tuple[str, str], str] = {}
+
+    def all_up() -> bool:
+        seen.clear()
+        for target in prometheus.targets():
+            key = (target["labels"]["job"], target["labels"]["instance"])
+            seen[key] = target["health"] + (f" ({target['lastError']})" if target.get("lastError") else "")
+        return set(seen) == want and all(health == "up" for health in seen.values())
+
+    wait_until(
+        all_up,
+        timeout=60,
+        interval=2,
+        what=f"Prometheus to scrape exactly {sorted(want)} successfully",
+        describe=lambda: str(seen),
+    )
+    record(targets_up=len(seen))
+
+
+def dlq_alerts(prometheus: Prometheus) -> dict[str, str]:
+    """queue → state (pending, firing) of the dead-letter alert, for the DLQs this test uses."""
+    return {
+        a["labels"]["queue"]: a["state"]
+        for a in prometheus.alerts(ALERT)
+        if a["labels"].get("queue") in DLQS and a["state"] in ("pending", "firing")
+    }
+
+
+def test_a_poison_message_raises_the_dead_letter_alert(
+    amqp_ok: Settings, prometheus: Prometheus, unique_order_id, record
+) -> None:
+    # Another scenario's dead letters (test_poison takes its own out again) end first.
+    wait_until(
+        lambda: not dlq_alerts(prometheus),
+        timeout=45,
+        interval=1,
+        what=f"no {ALERT} alert for {DLQS} before the test (messages left in a DLQ?)",
+        describe=lambda: str(dlq_alerts(prometheus)),
+    )
+    _, body, _ = amqp.seed_v1_message(unique_order_id())
+    task_id = str(uuid.uuid4())
+    headers = amqp.task_headers("order.v3.submit", task_id)  # no consumer knows version 3
+    started = time.monotonic()
+    amqp.publish_raw(amqp_ok, "order-service", "order", "order.v3.submit", body, headers=headers)
+    try:
+        active = wait_until(
+            lambda: dlq_alerts(prometheus) if set(dlq_alerts(prometheus)) == set(DLQS) else None,
+            timeout=45,
+            interval=1,
+            what=f"the {ALERT} alert for {DLQS}",
+            describe=lambda: str(prometheus.alerts(ALERT)),
+        )
+        seconds_to_alert = time.monotonic() - started
+    finally:
+        for dlq in DLQS:
+            amqp.take_matching(amqp_ok, dlq, lambda m: m.headers.get("id") == task_id, expect=1, timeout=60)
+    wait_until(
+        lambda: not dlq_alerts(prometheus),
+        timeout=45,
+        interval=1,
+        what=f"the {ALERT} alert to end once the poison message was taken out of {DLQS}",
+        describe=lambda: str(dlq_alerts(prometheus)),
+    )
+    record(alert_states=",".join(sorted(set(active.values()))), seconds_to_alert=seconds_to_alert)
+
+
+def test_graph_page_screenshot(settings: Settings, prometheus: Prometheus, record) -> None:
+    """Prometheus's own graph page of the DLQs' depth over the last 15 minutes, in headless
+    Chromium: it draws a chart with the DLQs in its legend. Debian's Prometheus (offline) has
+    only the classic UI, under /classic (an SVG chart); the official image's UI draws a canvas."""
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium", pytrace=False)
+    from playwright.sync_api import expect, sync_playwright
+
+    settings.artifacts.mkdir(parents=True, exist_ok=True)
+    shot = settings.artifacts / "prometheus-dlq-graph.png"
+    query: dict[str, Any] = {"g0.expr": DLQ_DEPTH, "g0.tab": "0", "g0.range_input": "15m"}
+    version = prometheus.build_version()
+    classic = version.startswith("2.") and prometheus.http.get("/classic/graph").status_code == 200
+    url = f"{settings.prometheus_url}{'/classic' if classic else ''}/graph?{urlencode(query)}"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            response = page.goto(url, wait_until="domcontentloaded")
+            assert response is not None and response.status == 200, response and response.status
+            expect(page.locator("canvas, .graph svg").first).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("billing.order.dlq").first).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(shot), full_page=True)
+            text = page.text_content("body") or ""
+        finally:
+            browser.close()
+    assert all(dlq in text for dlq in DLQS), text[:2000]
+    assert shot.stat().st_size > 10_000
+    record(
+        screenshot=str(shot.relative_to(shot.parents[1])),
+        prometheus=version,
+        ui="classic" if classic else "current",
+    )

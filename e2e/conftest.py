@@ -40,7 +40,9 @@ _unreachable: dict[str, str] = {}
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: end-to-end against the running containers")
-    config.addinivalue_line("markers", "slow: kills or floods containers (HA, worker loss)")
+    config.addinivalue_line(
+        "markers", "slow: kills or floods containers (HA, worker loss, faults under load)"
+    )
 
 
 # Run order: the brief's scenario numbering, the container-killing ones last.
@@ -56,6 +58,7 @@ ORDER = (
     "sync_rpc",
     "worker_loss",
     "ha",
+    "faults_under_load",
 )
 
 

@@ -141,7 +141,7 @@ def test_broker_node_and_relay_killed_while_the_relay_publishes_a_backlog(
 
     assert_each_order_once(dbs, ids)
     record(
-        orders=len(ids),
+        backlog_orders=len(ids),
         node=leader,
         backlog_s=backlog_s,
         relay_start_to_node_kill_s=node_killed - started,
@@ -318,7 +318,7 @@ def test_postgres_stopped_under_load(
     failed = [a for a in answers if a.status not in (201, 503)]
     slowest = max(a.elapsed for a in answers)
     record(
-        requests=len(answers),
+        db_down_requests=len(answers),
         created=len(ids),
         answered_503=len(unavailable),
         other_answers=len(failed),
@@ -379,11 +379,11 @@ def test_whole_stack_restarted_with_messages_in_flight(
     broker.wait_all_online(timeout=300)
     assert_each_order_once(dbs, ids)
     record(
-        orders=len(ids),
+        restart_orders=len(ids),
         handled_at_restart=at_restart,
         compose_restart_s=restarted_s,
         restart_to_edge_ready_s=back_s,
         restart_to_all_dispatched_s=restart(),
-        total_s=clock(),
+        restart_total_s=clock(),
     )
     assert at_restart < len(ids), "billing had handled the whole burst before the restart"

@@ -44,7 +44,9 @@ collect_ignore = [] if os.environ.get("E2E_SWARM_STACK") else ["swarm"]
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: end-to-end against the running containers")
-    config.addinivalue_line("markers", "slow: kills or floods containers (HA, worker loss)")
+    config.addinivalue_line(
+        "markers", "slow: kills or floods containers (HA, worker loss, faults under load)"
+    )
 
 
 # Run order: the quick behaviours first, the container-killing ones last.
@@ -62,6 +64,7 @@ ORDER = (
     "sync_rpc",
     "worker_loss",
     "ha",
+    "faults_under_load",
 )
 
 

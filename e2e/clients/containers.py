@@ -6,7 +6,10 @@ its env files, so they act on whatever stack ``docker compose up`` started.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import tempfile
 
 from e2e.clients.waits import wait_until
 
@@ -84,6 +87,43 @@ class Containers:
 
     def start(self, name: str) -> None:
         self.docker("start", name)
+
+    def started_at(self, name: str) -> str:
+        return self.docker("inspect", "-f", "{{.State.StartedAt}}", name)
+
+    def crash(self, name: str) -> bool:
+        """SIGKILL the container's main process, as a crash would: compose's restart policy
+        starts it again (``docker kill`` counts as a deliberate stop, which it does not restart).
+
+        Needs the Docker daemon's PID namespace (the host). Elsewhere: ``docker kill`` and start
+        it ourselves. True when the restart policy is what will bring it back.
+        """
+        pid = int(self.docker("inspect", "-f", "{{.State.Pid}}", name))
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self.kill(name)
+            self.start(name)
+            return False
+        return True
+
+    def compose_restart(self, timeout: float = 600) -> None:
+        """``docker compose restart``: every service of the project. Compose finds the project
+        by its containers' labels, so it runs from an empty directory (no compose file or env
+        files needed)."""
+        with tempfile.TemporaryDirectory() as empty:
+            result = subprocess.run(
+                ["docker", "compose", "-p", self.project, "restart"],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                cwd=empty,
+            )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"docker compose restart failed ({result.returncode}): {result.stderr.strip()}"
+            )
 
     def ensure_running(self, name: str) -> None:
         if self.state(name) != "running":

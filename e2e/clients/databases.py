@@ -91,6 +91,12 @@ class Databases:
     def outbox_unpublished(self) -> int:
         return int(self.order.value("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
 
+    def outbox_unpublished_after(self, last_id: int) -> int:
+        """Rows newer than ``last_id`` not published yet (waiting, or parked by the relay)."""
+        return int(
+            self.order.value("SELECT count(*) FROM outbox WHERE id > %s AND published_at IS NULL", (last_id,))
+        )
+
     def outbox_rows_after(self, last_id: int) -> int:
         return int(self.order.value("SELECT count(*) FROM outbox WHERE id > %s", (last_id,)))
 

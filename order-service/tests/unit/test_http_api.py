@@ -631,6 +631,48 @@ def test_unexpected_errors_are_json_500(
     assert response.get_json()["error"].startswith("internal error")
 
 
+UNREACHABLE_DATABASE = "postgresql+psycopg://nobody:nothing@127.0.0.1:1/order_service"
+
+
+@pytest.fixture
+def client_without_database() -> Iterator[FlaskClient]:
+    """The edge wired to a PostgreSQL server that is not there (connection refused)."""
+    settings = Settings(database_url=UNREACHABLE_DATABASE, broker_urls=(CLOSED_BROKER,))
+    services = bootstrap.bootstrap(settings, run_migrations=False, billing=FakeBilling())
+    yield create_app(services).test_client()
+    services.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/orders"), ("get", "/orders/1"), ("post", "/orders/1/chargeback")],
+)
+def test_an_unreachable_database_is_503_with_retry_after(
+    client_without_database: FlaskClient, method: str, path: str
+) -> None:
+    kwargs: dict[str, Any] = {}
+    if path == "/orders":
+        kwargs = {"json": order_body("c-down"), "headers": {"Idempotency-Key": "k-down"}}
+    response = getattr(client_without_database, method)(path, **kwargs)
+    assert response.status_code == 503 and response.is_json
+    body = response.get_json()
+    assert body["status"] == 503
+    assert "database is unavailable" in body["error"]
+    assert body["detail"]
+    assert int(response.headers["Retry-After"]) == body["retry_after_seconds"] > 0
+
+
+def test_other_database_errors_stay_500(
+    client: FlaskClient, services: bootstrap.Services, customer: str
+) -> None:
+    """A database that answers with an error is a bug to look at, not an outage to wait out."""
+    with services.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE order_lines")
+    response = post_order(client, order_body(customer))
+    assert response.status_code == 500 and response.is_json
+    assert "Retry-After" not in response.headers
+
+
 def test_healthz(client: FlaskClient) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
 

@@ -11,15 +11,40 @@ import logging
 import time
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x6F72646572  # "order": one advisory lock id for this service's migrations
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+CONNECT_TIMEOUT_S = 5
+"""PostgreSQL: a connection attempt gives up after this long (libpq ``connect_timeout``), so a
+request never waits on an unreachable server for longer."""
+# SQLSTATEs of a server that is there but will not serve: shutting down, crashed, starting up.
+_SERVER_GOING_AWAY = ("57P01", "57P02", "57P03")
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """The database could not be reached or went away: refused, unresolvable, timed out, shut
+    down, connection lost. Retrying later can succeed; nothing about the request was wrong.
+
+    A database that answered with an error (a constraint, a syntax error, a serialization
+    failure: SQLSTATEs of other classes) is not "unreachable".
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if not isinstance(orig, psycopg.OperationalError):
+        return False
+    sqlstate = orig.sqlstate
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SERVER_GOING_AWAY
 
 
 def make_engine(url: str, *, pool_size: int = 5, **options: Any) -> Engine:
@@ -32,8 +57,14 @@ def make_engine(url: str, *, pool_size: int = 5, **options: Any) -> Engine:
     # No pool_pre_ping: it costs a round trip per checkout (per request). A connection broken by
     # a database restart fails one transaction, which invalidates the whole pool; the client's
     # retry (or the worker's private retry) then gets a fresh connection.
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_S, **options.pop("connect_args", {})}
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, **options
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        connect_args=connect_args,
+        **options,
     )
 
 

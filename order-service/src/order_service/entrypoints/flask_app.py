@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from event_contracts import ContractError
 from flask import Flask, Response, request
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from order_service import bootstrap
@@ -29,6 +30,7 @@ from order_service.adapters.billing import (
     BillingUnavailable,
     InvoiceNotFound,
 )
+from order_service.adapters.database import is_unreachable
 from order_service.domain.errors import InvalidTransition, OrderNotFound
 from order_service.entrypoints import openapi
 from order_service.entrypoints.request_schema import new_lines, parse_order_request
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 
 JSON = "application/json"
 MAX_ORDER_ID = 2**63 - 1
+DATABASE_RETRY_AFTER_S = 5
+"""``Retry-After`` of a 503 while the database is unreachable (a restart takes seconds)."""
 _HEADER_VALUE = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
@@ -199,6 +203,25 @@ def _error_handlers(app: Flask, services: bootstrap.Services) -> None:
             headers["Connection"] = "close"
         message = exc.description if status != 404 else f"no such resource: {request.path}"
         return json_response(error_body(status, message or exc.name, **extra), status, headers)
+
+    @app.errorhandler(DBAPIError)
+    def on_database_error(exc: DBAPIError) -> Response:
+        if not is_unreachable(exc):
+            return on_unexpected(exc)
+        # Nothing was written (the transaction never committed): the same request, with the
+        # same Idempotency-Key, is safe to send again.
+        log.warning("%s %s: database unavailable: %s", request.method, request.path, exc.orig)
+        detail = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else repr(exc.orig)
+        return json_response(
+            error_body(
+                503,
+                "the database is unavailable: the request was not completed; retry later",
+                detail=detail,
+                retry_after_seconds=DATABASE_RETRY_AFTER_S,
+            ),
+            503,
+            {"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
 
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception) -> Response:

@@ -59,6 +59,21 @@ def _json(description: str, ref: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def _database_unavailable(also: str = "") -> dict[str, Any]:
+    """503 while the database is unreachable: nothing was done; retry (same Idempotency-Key)."""
+    response = _error(
+        f"The database is unreachable{also}: nothing was done; retry after `Retry-After` "
+        "seconds (with the same Idempotency-Key, if any)."
+    )
+    response["headers"] = {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer"},
+        }
+    }
+    return response
+
+
 ORDER_ID = {
     "name": "order_id",
     "in": "path",
@@ -152,6 +167,7 @@ def document() -> dict[str, Any]:
                             "The order is not valid: `errors` names each field path; or "
                             "the Idempotency-Key was used with another body."
                         ),
+                        "503": _database_unavailable(),
                     },
                 }
             },
@@ -163,6 +179,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("The order.", "OrderView"),
                         "404": _error("No such order."),
+                        "503": _database_unavailable(),
                     },
                 }
             },
@@ -180,6 +197,7 @@ def document() -> dict[str, Any]:
                             "Not allowed in the order's status (already charged back, "
                             "refunded, cancelled or returned)."
                         ),
+                        "503": _database_unavailable(),
                     },
                 }
             },
@@ -192,7 +210,7 @@ def document() -> dict[str, Any]:
                         "200": _json("Billing's invoice.", "InvoiceView"),
                         "404": _error("No such order, or billing has no invoice for it yet."),
                         "502": _error("Billing answered with an error."),
-                        "503": _error("The broker is unreachable."),
+                        "503": _database_unavailable(" (or the broker is)"),
                         "504": _error("Billing did not answer within INVOICE_TIMEOUT (2 s)."),
                     },
                 }

@@ -15,6 +15,7 @@ from order_service.adapters.idempotency import (
     IdempotencyKeyTaken,
     StoredResponse,
 )
+from order_service.domain.identity import Actor
 from order_service.adapters.outbox import AbstractOutbox, Batch, OutboxRow, OutboxStore
 from order_service.adapters.repository import AbstractOrderRepository
 from order_service.domain.model import Order
@@ -52,8 +53,18 @@ class FakeOutbox(AbstractOutbox):
         self.pending: list[tuple[Event[Any], Any, str | None]] = []
         self.committed: list[tuple[Event[Any], Any, str | None]] = []
 
-    def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
+        self.actors: list[Actor | None] = []
+
+    def add(
+        self,
+        event: Event[Any],
+        message: Any,
+        *,
+        correlation_id: str | None = None,
+        actor: Actor | None = None,
+    ) -> None:
         self.pending.append((event, message, correlation_id))
+        self.actors.append(actor)
 
     def messages(self, event: Event[Any]) -> list[Any]:
         return [message for e, message, _ in self.committed if e is event]

@@ -39,6 +39,14 @@ class Settings:
     relay_backoff_max: float = 10.0
     outbox_retention_hours: float = 168.0
     """Published outbox rows are deleted after this many hours (0: never)."""
+    oidc_issuer: str = ""
+    """The token issuer (``iss``); the edge refuses to start without it."""
+    oidc_audience: str = ""
+    oidc_jwks_url: str = ""
+    """Empty: the ``jwks_uri`` of the issuer's discovery document."""
+    oidc_leeway: float = 30.0
+    oidc_roles_claim: str = "realm_access.roles"
+    oidc_jwks_cooldown: float = 30.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,4 +64,10 @@ class Settings:
             relay_backoff_start=_float("RELAY_BACKOFF_START", 0.5),
             relay_backoff_max=_float("RELAY_BACKOFF_MAX", 10.0),
             outbox_retention_hours=_float("OUTBOX_RETENTION_HOURS", 168.0),
+            oidc_issuer=os.environ.get("OIDC_ISSUER", ""),
+            oidc_audience=os.environ.get("OIDC_AUDIENCE", ""),
+            oidc_jwks_url=os.environ.get("OIDC_JWKS_URL", ""),
+            oidc_leeway=_float("OIDC_LEEWAY", 30.0),
+            oidc_roles_claim=os.environ.get("OIDC_ROLES_CLAIM") or "realm_access.roles",
+            oidc_jwks_cooldown=_float("OIDC_JWKS_COOLDOWN", 30.0),
         )

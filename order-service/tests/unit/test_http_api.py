@@ -26,6 +26,8 @@ from order_service.adapters.billing import (
 )
 from order_service.config import Settings
 from order_service.entrypoints.flask_app import create_app
+from order_service.adapters.tokens import TokenVerifier
+from tests.conftest import IssuerForTests
 from tests.fakes import FakeBilling
 
 pytestmark = pytest.mark.unit
@@ -34,11 +36,11 @@ CLOSED_BROKER = "amqp://nobody:nothing@127.0.0.1:1/shop"
 
 
 @pytest.fixture
-def services(database_url: str) -> Iterator[bootstrap.Services]:
+def services(database_url: str, verifier: TokenVerifier) -> Iterator[bootstrap.Services]:
     settings = Settings(
         database_url=database_url, broker_urls=(CLOSED_BROKER,), readiness_timeout=0.5
     )
-    services = bootstrap.bootstrap(settings, billing=FakeBilling())
+    services = bootstrap.bootstrap(settings, billing=FakeBilling(), verifier=verifier)
     yield services
     services.engine.dispose()
 
@@ -49,8 +51,12 @@ def app(services: bootstrap.Services) -> Flask:
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(app: Flask, dev_issuer: IssuerForTests, customer: str) -> FlaskClient:
+    """Calls as ``customer``, with both roles (this file tests the API; see test_auth.py)."""
+    client = app.test_client()
+    token = dev_issuer.token(customer, "customer", "support")
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
 
 
 @pytest.fixture
@@ -148,7 +154,6 @@ TOO_MANY_LINES = [line(id=i) for i in range(1, 102)]
 
 INVALID_BODIES: list[tuple[str, Any, int, str]] = [
     ("not an object", ["an", "array"], 422, "$"),
-    ("missing customer", {"currency": "EUR", "lines": [line()]}, 422, "$.customer_id"),
     ("missing currency", {"customer_id": "c", "lines": [line()]}, 422, "$.currency"),
     ("missing lines", {"customer_id": "c", "currency": "EUR"}, 422, "$.lines"),
     (
@@ -400,7 +405,9 @@ def test_a_body_over_the_limit_is_413(
     assert outbox_rows(services) == []
 
 
-def test_a_chunked_body_over_the_limit_is_413(app: Flask, services: bootstrap.Services) -> None:
+def test_a_chunked_body_over_the_limit_is_413(
+    app: Flask, services: bootstrap.Services, dev_issuer: IssuerForTests
+) -> None:
     """No Content-Length (chunked): the limit still applies while the body is read."""
     body = b'{"customer_id": "' + b"x" * (100 * 1024) + b'"}'
     environ = EnvironBuilder(
@@ -408,7 +415,7 @@ def test_a_chunked_body_over_the_limit_is_413(app: Flask, services: bootstrap.Se
         method="POST",
         data=body,
         content_type="application/json",
-        headers=[("Transfer-Encoding", "chunked")],
+        headers=[("Transfer-Encoding", "chunked"), *dev_issuer.bearer("x", "customer").items()],
     ).get_environ()
     del environ["CONTENT_LENGTH"]
     environ["wsgi.input_terminated"] = True
@@ -675,13 +682,16 @@ def test_concurrent_requests_with_one_key_make_one_order(
     app: Flask,
     services: bootstrap.Services,
     customer: str,
+    dev_issuer: IssuerForTests,
 ) -> None:
     key, body = f"key-{customer}", order_body(customer)
+    bearer = f"Bearer {dev_issuer.token(customer, 'customer')}"
     start = threading.Barrier(6)
     answers: list[tuple[int, bytes]] = []
 
     def submit() -> None:
         client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = bearer
         start.wait()
         response = post_order(client, body, **{"Idempotency-Key": key})
         answers.append((response.status_code, response.data))

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from order_service.adapters import orm
 from order_service.adapters.inserts import InsertBatch
+from order_service.domain.identity import Actor
 
 NOTIFY_CHANNEL = "order_outbox"
 ERROR_LIMIT = 2000
@@ -32,7 +33,14 @@ ERROR_LIMIT = 2000
 
 class AbstractOutbox(abc.ABC):
     @abc.abstractmethod
-    def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
+    def add(
+        self,
+        event: Event[Any],
+        message: Any,
+        *,
+        correlation_id: str | None = None,
+        actor: Actor | None = None,
+    ) -> None:
         """Queue ``message`` to be published as ``event`` once the transaction commits."""
 
 
@@ -42,7 +50,14 @@ class SqlOutbox(AbstractOutbox):
     def __init__(self, inserts: InsertBatch) -> None:
         self.inserts = inserts
 
-    def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
+    def add(
+        self,
+        event: Event[Any],
+        message: Any,
+        *,
+        correlation_id: str | None = None,
+        actor: Actor | None = None,
+    ) -> None:
         payload = event.encode(message)
         self.inserts.add(
             orm.outbox,
@@ -52,6 +67,8 @@ class SqlOutbox(AbstractOutbox):
                 "routing_key": event.routing_key,
                 "payload": payload,
                 "correlation_id": correlation_id,
+                "actor_subject": actor.subject if actor else None,
+                "actor_token_id": actor.token_id if actor else None,
                 "attempts": 0,
             },
         )
@@ -66,6 +83,14 @@ class OutboxRow:
     payload: Mapping[str, Any]
     correlation_id: str | None
     attempts: int
+    actor_subject: str | None = None
+    actor_token_id: str | None = None
+
+    @property
+    def actor_headers(self) -> dict[str, str]:
+        """Who caused the event, as message headers (absent when nobody was named)."""
+        headers = {"actor-subject": self.actor_subject, "actor-token-id": self.actor_token_id}
+        return {name: value for name, value in headers.items() if value}
 
 
 @attrs.define
@@ -116,6 +141,8 @@ class SqlOutboxStore(OutboxStore):
                     table.c.payload,
                     table.c.correlation_id,
                     table.c.attempts,
+                    table.c.actor_subject,
+                    table.c.actor_token_id,
                 )
                 .where(table.c.published_at.is_(None))
                 .order_by(table.c.id)

@@ -15,9 +15,9 @@ from order_service.adapters.idempotency import (
     IdempotencyKeyTaken,
     StoredResponse,
 )
-from order_service.domain.identity import Actor
 from order_service.adapters.outbox import AbstractOutbox, Batch, OutboxRow, OutboxStore
 from order_service.adapters.repository import AbstractOrderRepository
+from order_service.domain.identity import Actor
 from order_service.domain.model import Order
 from order_service.service_layer.unit_of_work import AbstractUnitOfWork
 

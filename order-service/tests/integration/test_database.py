@@ -47,7 +47,7 @@ def test_replicas_migrating_at_once_all_succeed(database_url: str) -> None:
     assert [replica.returncode for replica in replicas] == [0, 0, 0], outputs
     engine = create_engine(database_url)
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0001"
+        assert MigrationContext.configure(connection).get_current_revision() == "0002_outbox_actor"
     assert {"orders", "order_lines", "idempotency_keys", "outbox", "processed_events"} <= set(
         inspect(engine).get_table_names()
     )

@@ -24,9 +24,9 @@ from order_service.adapters.billing import (
     BillingUnavailable,
     InvoiceNotFound,
 )
+from order_service.adapters.tokens import TokenVerifier
 from order_service.config import Settings
 from order_service.entrypoints.flask_app import create_app
-from order_service.adapters.tokens import TokenVerifier
 from tests.conftest import IssuerForTests
 from tests.fakes import FakeBilling
 
@@ -675,7 +675,7 @@ def test_openapi_documents_every_route_and_resolves_every_reference(
         assert name in document["components"][kind], reference
     request = document["components"]["schemas"]["OrderRequest"]
     assert request["additionalProperties"] is False
-    assert set(request["required"]) == {"customer_id", "currency", "lines"}
+    assert set(request["required"]) == {"currency", "lines"}  # customer_id: the token's subject
 
 
 def test_concurrent_requests_with_one_key_make_one_order(

@@ -73,7 +73,9 @@ class TokenVerifier:
         except jwt.ImmatureSignatureError:
             raise InvalidToken("the token is not valid yet (nbf/iat in the future)") from None
         except jwt.InvalidAudienceError:
-            raise InvalidToken(f"the token is not meant for this API (aud is not {settings.audience!r})") from None
+            raise InvalidToken(
+                f"the token is not meant for this API (aud is not {settings.audience!r})"
+            ) from None
         except jwt.InvalidIssuerError:
             raise InvalidToken(f"the token was not issued by {settings.issuer}") from None
         except jwt.InvalidSignatureError:
@@ -81,7 +83,9 @@ class TokenVerifier:
         except jwt.MissingRequiredClaimError as exc:
             raise InvalidToken(f"the token has no {exc.claim!r} claim") from None
         except jwt.InvalidAlgorithmError:
-            raise InvalidToken(f"the token's algorithm is not one of {', '.join(settings.algorithms)}") from None
+            raise InvalidToken(
+                f"the token's algorithm is not one of {', '.join(settings.algorithms)}"
+            ) from None
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(f"the token is not valid: {exc}") from None
         return _caller(claims, settings.roles_claim)
@@ -99,7 +103,9 @@ class TokenVerifier:
         except jwt.PyJWKClientConnectionError as exc:
             raise IssuerUnavailable(f"the issuer's keys could not be fetched: {exc}") from None
         except jwt.PyJWKClientError:
-            raise InvalidToken(f"the token is signed with a key the issuer does not publish (kid {kid!r})") from None
+            raise InvalidToken(
+                f"the token is signed with a key the issuer does not publish (kid {kid!r})"
+            ) from None
         except jwt.PyJWKSetError as exc:
             raise IssuerUnavailable(f"the issuer's key set is unusable: {exc}") from None
 
@@ -119,10 +125,12 @@ class TokenVerifier:
     def _discover_jwks_url(self) -> str:
         url = self.settings.issuer.rstrip("/") + "/.well-known/openid-configuration"
         try:
-            with urllib.request.urlopen(url, timeout=self.settings.fetch_timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=self.settings.fetch_timeout) as response:
                 document = json.load(response)
         except (OSError, ValueError) as exc:
-            raise IssuerUnavailable(f"the issuer's discovery document {url} failed: {exc}") from None
+            raise IssuerUnavailable(
+                f"the issuer's discovery document {url} failed: {exc}"
+            ) from None
         jwks_uri = document.get("jwks_uri") if isinstance(document, dict) else None
         if not isinstance(jwks_uri, str):
             raise IssuerUnavailable(f"the issuer's discovery document {url} has no jwks_uri")

@@ -26,13 +26,13 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from order_service import bootstrap
-from order_service.adapters.tokens import InvalidToken, IssuerUnavailable
 from order_service.adapters.billing import (
     BillingError,
     BillingTimeout,
     BillingUnavailable,
     InvoiceNotFound,
 )
+from order_service.adapters.tokens import InvalidToken, IssuerUnavailable
 from order_service.domain.errors import InvalidTransition, OrderNotFound
 from order_service.domain.identity import Actor, Caller, Role
 from order_service.entrypoints import openapi
@@ -362,7 +362,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _fingerprint(subject: str, data: Any) -> str:
     """The request's hash, the caller's subject in it: a key never replays another's order."""
     canonical = json.dumps(
-        {"subject": subject, "body": data}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        {"subject": subject, "body": data},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 

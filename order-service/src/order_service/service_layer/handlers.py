@@ -87,7 +87,9 @@ def charge_back(cmd: commands.ChargeBack, uow: AbstractUnitOfWork) -> dict[str, 
     return view
 
 
-def get_order(order_id: int, uow: AbstractUnitOfWork, reader: Caller | None = None) -> dict[str, Any]:
+def get_order(
+    order_id: int, uow: AbstractUnitOfWork, reader: Caller | None = None
+) -> dict[str, Any]:
     """The order; ``reader`` (when given) must be allowed to see it, else it does not exist."""
     with uow:
         order = uow.orders.get(order_id)

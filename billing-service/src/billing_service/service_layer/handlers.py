@@ -24,7 +24,7 @@ import event_contracts as contracts
 from event_contracts import Delivery, Event, Order
 from event_contracts.serialization import CurrencyCode, Money
 
-from billing_service.domain import EntryKind, Invoice
+from billing_service.domain import Actor, EntryKind, Invoice
 from billing_service.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ def invoice_order(
                 amount=order.total,
                 caused_by=order.event_id,
                 at=clock(),
+                actor=Actor.from_headers(delivery.headers),
             )
             uow.invoices.add(invoice)
         else:
@@ -88,7 +89,10 @@ def refund_order(
         invoice = uow.invoices.get(order.id)
         if invoice is None:
             raise UnknownOrderError(f"chargeback of order {order.id}: billing has no invoice")
-        if not invoice.refund(caused_by=order.event_id, at=clock()):
+        actor = Actor.from_headers(delivery.headers)
+        if invoice.refund(caused_by=order.event_id, at=clock(), actor=actor):
+            log.info("order %s refunded: charged back by %s", order.id, actor or "nobody named")
+        else:
             log.info(
                 "order %s was already refunded; posting nothing for event %s",
                 order.id,

@@ -44,7 +44,9 @@ from event_contracts.topology import RoutingKey, Topology
 log = logging.getLogger(__name__)
 
 DETAIL_LIMIT = 4000
-PASSED_ON_HEADERS = ("event-id", "correlation-id", "occurred-at")
+PASSED_ON_HEADERS = ("event-id", "correlation-id", "occurred-at", "actor-subject", "actor-token-id")
+"""Headers a handler sees in ``Delivery.headers`` and a private retry keeps. ``actor-*``: who
+caused the event (the subject and token id of the caller at the edge), when somebody did."""
 
 
 @attrs.frozen

@@ -19,6 +19,8 @@
 #                  nothing (CI runs it after the tests; its numbers mean nothing)
 #   make deps      host tools the tests need (root): uv, chromium
 #   make broker-facts  the running cluster's RabbitMQ version and denied deprecated features
+#   make token     a bearer token from the running shop's dev issuer for the edge:
+#                  TOKEN=$(make token ROLE=customer SUB=c-1)   (ROLE=support for support)
 #
 # Project name: `shop` (compose.yml `name:`), or COMPOSE_PROJECT_NAME from the
 # environment (CI uses shopci).
@@ -37,7 +39,7 @@ VENV ?= .venv-test
 PYTHON := $(CURDIR)/$(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv
+.PHONY: token broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv
 
 up:
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
@@ -95,6 +97,13 @@ integration: venv
 	  (cd $$p && SHOP_TEST_RABBITMQ_IMAGE=$(RABBITMQ_IMAGE) \
 	    $(PYTHON) -m pytest -m integration -q -p no:cacheprovider $(PYTEST_ARGS)); done
 
+# A bearer token from the dev issuer (compose's order-service-dev-issuer, loopback only).
+ROLE ?= customer
+SUB ?= c-1
+token:
+	@curl -fsS "http://$${DEV_ISSUER_BIND:-127.0.0.1}:$${DEV_ISSUER_PORT:-8001}/token?sub=$(SUB)&role=$(ROLE)" \
+	  | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+
 # What the running cluster is: the broker's version and the deprecated features it denies.
 broker-facts:
 	@echo "RabbitMQ $$($(COMPOSE) exec -T rabbit1 rabbitmqctl -q version)," \
@@ -133,6 +142,7 @@ BENCH_VENV ?= bench/.venv
 BENCH_PYTHON := $(CURDIR)/$(BENCH_VENV)/bin/python
 # The stack's endpoints, from the same variables compose reads.
 BENCH_TARGET = --edge-url http://$${EDGE_BIND:-127.0.0.1}:$${EDGE_PORT:-8000} \
+  --issuer-url http://$${DEV_ISSUER_BIND:-127.0.0.1}:$${DEV_ISSUER_PORT:-8001} \
   --management http://$${INFRA_BIND:-127.0.0.1}:$${RABBITMQ_MANAGEMENT_PORT:-15672} \
   --admin $${RABBITMQ_ADMIN_USER:-admin}:$${RABBITMQ_ADMIN_PASSWORD:-admin-dev} \
   --amqp-ports $${RABBIT1_AMQP_PORT:-5672},$${RABBIT2_AMQP_PORT:-5673},$${RABBIT3_AMQP_PORT:-5674} \

@@ -269,6 +269,36 @@ def test_an_unknown_kid_refetches_the_keys_the_issuer_rotated(dev_issuer: Issuer
         dev_issuer.issuer.key, dev_issuer.issuer.kid = old_key, old_kid
 
 
+def test_a_verified_token_is_remembered_until_it_expires(
+    dev_issuer: IssuerForTests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = dev_issuer.verifier(leeway=0)
+    token = dev_issuer.token("c-1", "customer", expires_in=2)
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    decoded: list[str] = []
+    original = jwt.decode
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        decoded.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    assert verifier.verify(token) == verifier.verify(token)
+    assert len(decoded) == 1  # the second call was a cache hit
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(InvalidToken):  # another string is verified afresh
+        verifier.verify(forged)
+    deadline = time.monotonic() + 10
+    while True:  # the clock passing exp is what is tested; poll until it has
+        try:
+            verifier.verify(token)
+        except InvalidToken as exc:
+            assert "expired" in str(exc)
+            break
+        assert time.monotonic() < deadline, "the remembered token never expired"
+    assert time.time() >= exp
+
+
 def test_an_unreachable_issuer_is_503_not_401(database_url: str) -> None:
     dead = TokenVerifier(
         OidcSettings(issuer="http://127.0.0.1:1", audience=AUDIENCE, fetch_timeout=0.5)

@@ -100,9 +100,11 @@ integration: venv
 # A bearer token from the dev issuer (compose's order-service-dev-issuer, loopback only).
 ROLE ?= customer
 SUB ?= c-1
+ISSUER_URL = http://$${DEV_ISSUER_BIND:-127.0.0.1}:$${DEV_ISSUER_PORT:-8001}
 token:
-	@curl -fsS "http://$${DEV_ISSUER_BIND:-127.0.0.1}:$${DEV_ISSUER_PORT:-8001}/token?sub=$(SUB)&role=$(ROLE)" \
-	  | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+	@answer=$$(curl -fsS "$(ISSUER_URL)/token?sub=$(SUB)&role=$(ROLE)") \
+	  || { echo "make token: no dev issuer at $(ISSUER_URL) (is the shop up?)" >&2; exit 1; }; \
+	  python3 -c 'import json, sys; print(json.loads(sys.argv[1])["access_token"])' "$$answer"
 
 # What the running cluster is: the broker's version and the deprecated features it denies.
 broker-facts:

@@ -52,6 +52,7 @@ ORDER = (
     "poison",
     "least_privilege",
     "bad_input",
+    "edge_auth",
     "flower_browser",
     "sync_rpc",
     "worker_loss",

@@ -26,6 +26,8 @@
 #                  topology = committed (deploy/kubernetes, docs/deploy.md)
 #   make swarm-up | swarm-down | swarm-e2e | swarm-test   the shop as a Docker Swarm stack
 #                  (deploy/swarm/README.md); swarm-test = up, the Swarm scenarios, always down
+#   make token     a bearer token from the running shop's dev issuer for the edge:
+#                  TOKEN=$(make token ROLE=customer SUB=c-1)   (ROLE=support for support)
 #
 # Project name: `shop` (compose.yml `name:`), or COMPOSE_PROJECT_NAME from the
 # environment (CI uses shopci).
@@ -50,7 +52,7 @@ export SHOP_TEST_RABBITMQ_IMAGE ?= $(RABBITMQ_IMAGE)
 # promtool comes with the Prometheus base image (the official one, or Debian's offline).
 PROMETHEUS_IMAGE ?= $(or $(shell sed -n 's/^PROMETHEUS_IMAGE=//p' infra/offline/offline.env 2>/dev/null),prom/prometheus:v3.14.0)
 
-.PHONY: alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate
+.PHONY: alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
 
 up:
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
@@ -109,6 +111,15 @@ alerts-test:
 	docker run --rm --network none -v $(CURDIR)/infra/prometheus:/rules:ro -w /rules \
 	  --entrypoint promtool $(PROMETHEUS_IMAGE) test rules alerts.test.yml
 
+# A bearer token from the dev issuer (compose's order-service-dev-issuer, loopback only).
+ROLE ?= customer
+SUB ?= c-1
+ISSUER_URL = http://$${DEV_ISSUER_BIND:-127.0.0.1}:$${DEV_ISSUER_PORT:-8001}
+token:
+	@answer=$$(curl -fsS "$(ISSUER_URL)/token?sub=$(SUB)&role=$(ROLE)") \
+	  || { echo "make token: no dev issuer at $(ISSUER_URL) (is the shop up?)" >&2; exit 1; }; \
+	  python3 -c 'import json, sys; print(json.loads(sys.argv[1])["access_token"])' "$$answer"
+
 # What the running cluster is: the broker's version and the deprecated features it denies.
 broker-facts:
 	@echo "RabbitMQ $$($(COMPOSE) exec -T rabbit1 rabbitmqctl -q version)," \
@@ -148,6 +159,7 @@ BENCH_VENV ?= bench/.venv
 BENCH_PYTHON := $(CURDIR)/$(BENCH_VENV)/bin/python
 # The stack's endpoints, from the same variables compose reads.
 BENCH_TARGET = --edge-url http://$${EDGE_BIND:-127.0.0.1}:$${EDGE_PORT:-8000} \
+  --issuer-url http://$${DEV_ISSUER_BIND:-127.0.0.1}:$${DEV_ISSUER_PORT:-8001} \
   --management http://$${INFRA_BIND:-127.0.0.1}:$${RABBITMQ_MANAGEMENT_PORT:-15672} \
   --admin $${RABBITMQ_ADMIN_USER:-admin}:$${RABBITMQ_ADMIN_PASSWORD:-admin-dev} \
   --amqp-ports $${RABBIT1_AMQP_PORT:-5672},$${RABBIT2_AMQP_PORT:-5673},$${RABBIT3_AMQP_PORT:-5674} \

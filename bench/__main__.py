@@ -63,6 +63,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     edge = parser.add_argument_group("edge phase")
     edge.add_argument("--edge-url", default="http://127.0.0.1:8000")
+    edge.add_argument(
+        "--issuer-url",
+        default="http://127.0.0.1:8001",
+        help="the dev token issuer (compose's order-service-dev-issuer): the edge needs a bearer token",
+    )
     edge.add_argument("--edge-seconds", type=float, default=10)
     edge.add_argument("--edge-connections", type=int, default=16)
     edge.add_argument(
@@ -298,7 +303,12 @@ def edge(
     """The edge phase (bench/edge_phase.py), once the shop is idle and its containers quiet."""
     from bench import edge_phase
 
-    why_not = edge_phase.reachable(args.edge_url)
+    why_not, token = edge_phase.reachable(args.edge_url), None
+    if not why_not:
+        try:
+            token = edge_phase.mint_token(args.issuer_url)
+        except (OSError, ValueError, KeyError) as exc:
+            why_not = f"no bearer token from the dev issuer at {args.issuer_url} ({exc!r})"
     if why_not:
         print(f"bench: edge phase skipped: {why_not}")
         results["edge"] = {"skipped": why_not}
@@ -326,6 +336,7 @@ def edge(
             relays=relays,
             alone_rounds=args.edge_alone_rounds,
             stack=stack,
+            token=token,
         )
         results["edge"]["backlog_at_start"] = backlog
         loads["edge"] = list(os.getloadavg())

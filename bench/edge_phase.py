@@ -10,6 +10,9 @@ through the relay, billing invoiced it, logistic picked, packed and dispatched i
 order-service consumed both facts. ``updated_at - created_at`` of a dispatched order (both
 written by order-service's clock) is how long that took.
 
+Every request carries a bearer token for the customer ``bench`` (from the dev issuer,
+``--issuer-url``): the edge verifies it as it would any caller's.
+
 The client is a minimal asyncio HTTP/1.1 client (one request in flight per connection, no
 pipelining): ~50 µs of CPU per request, so on this 2-core host the load generator takes as
 little as possible from gunicorn, PostgreSQL and the broker it measures.
@@ -33,8 +36,9 @@ from tqdm import tqdm
 from bench.harness import percentile
 from bench.stack_cpu import StackCpu, delta, per_unit
 
+SUBJECT = "bench"
 BODY = {
-    "customer_id": "bench",
+    "customer_id": SUBJECT,
     "currency": "EUR",
     "lines": [{"id": 1, "quantity": 2, "unit_price": "4.50"}],
 }
@@ -47,8 +51,9 @@ class HttpError(Exception):
 class Client:
     """One keep-alive HTTP/1.1 connection."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, token: str | None = None) -> None:
         self.host, self.port = host, port
+        self.authorization = f"Authorization: Bearer {token}\r\n" if token else ""
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -57,7 +62,7 @@ class Client:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.authorization}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self.writer.write(head.encode() + body)
@@ -93,8 +98,18 @@ class Client:
         self.reader = self.writer = None
 
 
+def mint_token(issuer_url: str, subject: str = SUBJECT, timeout: float = 5.0) -> str:
+    """A ``customer`` token for ``subject`` from the dev issuer (``GET /token``), valid 1 day."""
+    import urllib.request
+
+    query = urllib.parse.urlencode({"sub": subject, "role": "customer", "expires_in": 86400})
+    with urllib.request.urlopen(f"{issuer_url.rstrip('/')}/token?{query}", timeout=timeout) as response:
+        token: str = json.load(response)["access_token"]
+    return token
+
+
 async def _post_orders(
-    host: str, port: int, *, seconds: float, connections: int, bar: tqdm[Any]
+    host: str, port: int, *, seconds: float, connections: int, bar: tqdm[Any], token: str | None
 ) -> dict[str, Any]:
     body = json.dumps(BODY).encode()
     latencies: list[float] = []
@@ -105,7 +120,7 @@ async def _post_orders(
     deadline = start + seconds
 
     async def loop() -> None:
-        client = Client(host, port)
+        client = Client(host, port, token)
         while time.monotonic() < deadline:
             sent = time.monotonic()
             try:
@@ -208,7 +223,14 @@ def _until_dispatched_db(
 
 
 async def _until_dispatched_http(
-    host: str, port: int, order_ids: list[int], *, timeout: float, bar: tqdm[Any], window: int = 64
+    host: str,
+    port: int,
+    order_ids: list[int],
+    *,
+    timeout: float,
+    bar: tqdm[Any],
+    token: str | None,
+    window: int = 64,
 ) -> dict[str, Any]:
     """``GET /orders/{id}`` for the oldest ``window`` pending orders at a time (they finish
     roughly in order), so the read-back does not load the edge it measures."""
@@ -216,7 +238,7 @@ async def _until_dispatched_http(
     done: dict[int, tuple[datetime, datetime]] = {}
     statuses: dict[str, int] = {}
     start = time.monotonic()
-    clients = [Client(host, port) for _ in range(4)]
+    clients = [Client(host, port, token) for _ in range(4)]
 
     async def check(client: Client, chunk: list[int]) -> None:
         for order_id in chunk:
@@ -305,9 +327,13 @@ def relay_held(containers: list[str]) -> Iterator[None]:
         subprocess.run(["docker", "unpause", *containers], check=False, capture_output=True)
 
 
-def _post(label: str, host: str, port: int, *, seconds: float, connections: int) -> dict[str, Any]:
+def _post(
+    label: str, host: str, port: int, *, seconds: float, connections: int, token: str | None
+) -> dict[str, Any]:
     with tqdm(desc=f"{label:<28}", unit="req", dynamic_ncols=True) as bar:
-        return asyncio.run(_post_orders(host, port, seconds=seconds, connections=connections, bar=bar))
+        return asyncio.run(
+            _post_orders(host, port, seconds=seconds, connections=connections, bar=bar, token=token)
+        )
 
 
 def _rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -341,6 +367,7 @@ def run(
     alone_rounds: int = 1,
     relays: list[str] | None = None,
     stack: StackCpu | None = None,
+    token: str | None = None,
 ) -> dict[str, Any]:
     """With ``alone_seconds`` and ``relays``: first POST with the relay held (the edge alone,
     ``alone_rounds`` times: the host drifts), then release it and POST again at once, while the
@@ -358,14 +385,16 @@ def run(
             before = stack.sample() if stack else {}
             for round_ in range(1, alone_rounds + 1):
                 label = "edge POST, relay held" + (f" {round_}/{alone_rounds}" if alone_rounds > 1 else "")
-                runs.append(_post(label, host, port, seconds=alone_seconds, connections=connections))
+                runs.append(
+                    _post(label, host, port, seconds=alone_seconds, connections=connections, token=token)
+                )
                 order_ids += runs[-1].pop("order_ids")
             if stack:
                 cost = per_unit(delta(before, stack.sample()), sum(r["requests"] for r in runs))
                 result["cpu_alone"] = {**cost, "per": "request", "cores": stack.cores}
         result["post_alone"] = _rounds(runs)
     released = stack.sample() if stack else {}
-    posted = _post("edge POST /orders", host, port, seconds=seconds, connections=connections)
+    posted = _post("edge POST /orders", host, port, seconds=seconds, connections=connections, token=token)
     order_ids += posted.pop("order_ids")
     result["post"] = posted
     if stack:
@@ -385,7 +414,7 @@ def run(
                 print(f"edge: reading orders over HTTP ({exc!r})")
         if dispatched is None:
             dispatched = asyncio.run(
-                _until_dispatched_http(host, port, order_ids, timeout=dispatch_timeout, bar=bar)
+                _until_dispatched_http(host, port, order_ids, timeout=dispatch_timeout, bar=bar, token=token)
             )
     result["dispatched"] = dispatched
     if stack and dispatched["dispatched"] and not dispatched["not_dispatched"]:  # else: partial work

@@ -26,7 +26,7 @@ from e2e.clients.amqp import connection
 from e2e.clients.broker_admin import BrokerAdmin
 from e2e.clients.containers import Containers
 from e2e.clients.databases import Databases
-from e2e.clients.edge import Edge
+from e2e.clients.edge import Edge, Issuer
 from e2e.clients.flower import Flower
 from e2e.clients.prometheus import Prometheus
 from e2e.clients.settings import Settings
@@ -60,6 +60,7 @@ ORDER = (
     "observability",
     "least_privilege",
     "bad_input",
+    "edge_auth",
     "flower_browser",
     "sync_rpc",
     "worker_loss",
@@ -152,8 +153,19 @@ def _reachable(name: str, probe: Callable[[], Any], timeout: float = 30) -> None
 
 
 @pytest.fixture(scope="session")
-def edge(settings: Settings) -> Iterator[Edge]:
-    client = Edge(settings.edge_url)
+def issuer(settings: Settings) -> Iterator[Issuer]:
+    client = Issuer(settings.issuer_url)
+    _reachable(
+        f"the dev token issuer at {settings.issuer_url}",
+        lambda: client.http.get("/healthz").status_code == 200,
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def edge(settings: Settings, issuer: Issuer) -> Iterator[Edge]:
+    client = Edge(settings.edge_url, issuer)
     _reachable(f"the edge at {settings.edge_url}", lambda: client.http.get("/healthz").status_code == 200)
     yield client
     client.close()

@@ -42,7 +42,12 @@ Call = Callable[[Edge], httpx.Response]
 CASES: dict[str, tuple[Call, tuple[int, ...], str | None]] = {
     "malformed_json": (lambda e: e.post_order(content=b'{"customer_id": "c-1", "lines": ['), (400,), None),
     "not_an_object": (lambda e: e.post_order([order_body()]), VALIDATION, "$"),
-    "missing_customer_id": (lambda e: e.post_order(_without("customer_id")), VALIDATION, "$.customer_id"),
+    # customer_id left out is the token's subject; another customer's is refused (403)
+    "another_customers_id": (
+        lambda e: e.post_order(_body(customer_id="e2e-someone-else"), token=e.customer_token()),
+        (403,),
+        "$.customer_id",
+    ),
     "missing_currency": (lambda e: e.post_order(_without("currency")), VALIDATION, "$.currency"),
     "missing_lines": (lambda e: e.post_order(_without("lines")), VALIDATION, "$.lines"),
     "missing_line_quantity": (lambda e: e.post_order(_line(quantity=...)), VALIDATION, "$.lines[0].quantity"),

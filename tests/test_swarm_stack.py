@@ -40,7 +40,8 @@ swarm = _swarm_module()
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return dict(yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"])
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    return {name: svc for name, svc in services.items() if not svc.get("profiles")}
 
 
 @pytest.fixture(scope="module")

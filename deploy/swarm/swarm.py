@@ -95,6 +95,8 @@ ROLES: dict[str, Role] = {
     "prometheus": Role(node_label="shop.prometheus", order="stop-first", cpus="0.5", memory="512M"),
     "order-service": Role(publishes_edge=True),
     "order-service-relay": Role(order="stop-first", singleton=True, cpus="0.5", memory="256M"),
+    # Its signing key lives in its memory: one replica, replaced stop-first.
+    "order-service-dev-issuer": Role(order="stop-first", singleton=True, cpus="0.25", memory="256M"),
     "order-service-worker": Role(**WORKER),  # type: ignore[arg-type]
     "billing-service": Role(**WORKER),  # type: ignore[arg-type]
     "logistic-service": Role(**WORKER),  # type: ignore[arg-type]
@@ -104,9 +106,11 @@ ROLES: dict[str, Role] = {
 
 # --- generation ------------------------------------------------------------------------------
 def load_compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
-    """docker-compose.yml as written (anchors and merge keys resolved, variables not)."""
+    """docker-compose.yml as written (anchors and merge keys resolved, variables not), without
+    the services of optional profiles (``docker compose up`` does not start them either)."""
     data = yaml.safe_load(path.read_text())
     assert isinstance(data, dict)
+    data["services"] = {n: s for n, s in data["services"].items() if not s.get("profiles")}
     return data
 
 

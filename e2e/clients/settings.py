@@ -28,6 +28,8 @@ def _service_var(service: str, suffix: str) -> str:
 class Settings:
     host: str
     edge_url: str
+    issuer_url: str
+    """The dev token issuer (order-service-dev-issuer), where the suite gets its bearer tokens."""
     management_url: str
     admin_user: str
     admin_password: str
@@ -65,11 +67,13 @@ class Settings:
 def load() -> Settings:
     host = _env("E2E_HOST", _env("INFRA_BIND", "127.0.0.1"))
     edge_host = _env("E2E_HOST", _env("EDGE_BIND", "127.0.0.1"))
+    issuer_host = _env("E2E_HOST", _env("DEV_ISSUER_BIND", "127.0.0.1"))
     flower_user, _, flower_password = _env("FLOWER_BASIC_AUTH", "admin:flower-dev").partition(":")
     repo = Path(__file__).resolve().parents[2]
     return Settings(
         host=host,
         edge_url=_env("E2E_EDGE_URL", f"http://{edge_host}:{_env('EDGE_PORT', '8000')}"),
+        issuer_url=_env("E2E_ISSUER_URL", f"http://{issuer_host}:{_env('DEV_ISSUER_PORT', '8001')}"),
         management_url=_env(
             "E2E_MANAGEMENT_URL", f"http://{host}:{_env('RABBITMQ_MANAGEMENT_PORT', '15672')}"
         ),

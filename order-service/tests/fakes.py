@@ -27,6 +27,7 @@ from order_service.adapters.outbox import (
     Refusal,
 )
 from order_service.adapters.repository import AbstractOrderRepository
+from order_service.domain.identity import Actor
 from order_service.domain.model import Order
 from order_service.service_layer.unit_of_work import AbstractUnitOfWork
 
@@ -63,8 +64,18 @@ class FakeOutbox(AbstractOutbox):
         self.committed: list[tuple[Event[Any], Any, str | None]] = []
         self.parked_rows: list[ParkedRow] = []
 
-    def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
+        self.actors: list[Actor | None] = []
+
+    def add(
+        self,
+        event: Event[Any],
+        message: Any,
+        *,
+        correlation_id: str | None = None,
+        actor: Actor | None = None,
+    ) -> None:
         self.pending.append((event, message, correlation_id))
+        self.actors.append(actor)
 
     def messages(self, event: Event[Any]) -> list[Any]:
         return [message for e, message, _ in self.committed if e is event]

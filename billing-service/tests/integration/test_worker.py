@@ -13,13 +13,16 @@ from event_contracts import (
     GET_INVOICE,
     BalanceQuery,
     InvoiceQuery,
+    Order,
     Publisher,
     RemoteCallError,
     RpcClient,
     create_app,
 )
 from event_contracts.testing import TestVhost, drain, publish_seed_v1, queue_depth, wait_until
+from sqlalchemy import Engine, select
 
+from billing_service.adapters.orm import journal_entries
 from billing_service.bootstrap import Billing
 from billing_service.domain import EntryKind, InvoiceStatus, fact_id
 
@@ -84,7 +87,7 @@ def test_the_same_event_delivered_twice_posts_once(
 
 
 def test_chargeback_posts_the_reversal_and_publishes_refunded(
-    vhost: TestVhost, worker: Worker, order_service: Publisher
+    vhost: TestVhost, worker: Worker, order_service: Publisher, engine: Engine
 ) -> None:
     _, billing = worker
     order = an_order(unit_price="7.25", quantity=1)
@@ -92,7 +95,8 @@ def test_chargeback_posts_the_reversal_and_publishes_refunded(
 
     order.submit(publisher=order_service)
     wait_until(lambda: invoiced(billing, order.id), timeout=15, what="the invoice")
-    chargeback.chargeback(publisher=order_service)
+    who = {"actor-subject": "agent-7", "actor-token-id": "jti-42"}
+    order_service.publish(Order.chargeback, chargeback, headers=who)
 
     (_, _, invoice_fact), (key, _, refund) = facts(vhost, expect=2)
     assert key == "billing.v1.refunded"
@@ -100,6 +104,21 @@ def test_chargeback_posts_the_reversal_and_publishes_refunded(
     assert refund["caused_by"] == str(chargeback.event_id)
     assert refund["amount"] == invoice_fact["amount"]
     assert billing.invoice(order.id).status == InvoiceStatus.REFUNDED
+    with engine.connect() as connection:
+        entries = connection.execute(
+            select(
+                journal_entries.c.kind,
+                journal_entries.c.actor_subject,
+                journal_entries.c.actor_token_id,
+            )
+            .where(journal_entries.c.order_id == order.id)
+            .order_by(journal_entries.c.id)
+        ).all()
+    # the ledger records who charged back (the submit was published without a caller)
+    assert [tuple(entry) for entry in entries] == [
+        ("invoice", None, None),
+        ("reversal", "agent-7", "jti-42"),
+    ]
 
 
 def test_a_seed_shaped_v1_message_reaches_the_ledger(vhost: TestVhost, worker: Worker) -> None:

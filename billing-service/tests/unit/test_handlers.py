@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import attrs
 import pytest
 from event_contracts import Invoice, NotFound
 from event_contracts.serialization import CurrencyCode, Money
@@ -80,11 +81,14 @@ def test_chargeback_posts_the_reversal_and_publishes_refunded() -> None:
     chargeback = again(order)
 
     billing.invoice_order(order, delivery_of(order))
-    billing.refund_order(chargeback, chargeback_delivery(chargeback))
+    who = {"actor-subject": "agent-7", "actor-token-id": "jti-42"}
+    billing.refund_order(chargeback, attrs.evolve(chargeback_delivery(chargeback), headers=who))
 
     (invoice,) = uow.all_invoices()
     assert invoice.status == InvoiceStatus.REFUNDED
     reversal = invoice.entry(EntryKind.REVERSAL)
+    assert (reversal.actor_subject, reversal.actor_token_id) == ("agent-7", "jti-42")
+    assert invoice.entry(EntryKind.INVOICE).actor_subject is None
     assert [e.kind for e in invoice.entries] == [EntryKind.INVOICE, EntryKind.REVERSAL]
     assert [event for event, _ in bus.published] == [Invoice.invoiced, Invoice.refunded]
     (fact,) = bus.of(Invoice.refunded)

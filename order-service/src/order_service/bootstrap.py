@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 from amqp.exceptions import ConnectionError as AmqpConnectionError
@@ -27,7 +27,9 @@ from order_service.adapters.database import make_engine, migrate
 from order_service.adapters.notifications import OutboxListener
 from order_service.adapters.order_ids import SequenceBlocks
 from order_service.adapters.outbox import OutboxStore, SqlOutboxStore
+from order_service.adapters.tokens import OidcSettings, TokenVerifier
 from order_service.config import Settings
+from order_service.domain.identity import Caller
 from order_service.service_layer.relay import Backoff, PayloadPublisher, Relay
 from order_service.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 
@@ -36,6 +38,12 @@ BROKER_UNREACHABLE = (OSError, OperationalError, AmqpConnectionError, MessageNac
 """Publish errors that say nothing about the row: no node answered, or none could take any
 message (a nack, e.g. while a quorum queue elects its leader). kombu's and py-amqp's types;
 event-contracts' ``PublishFailed`` carries them as its cause."""
+
+
+class Verifier(Protocol):
+    """Checks a bearer token: the caller it names, or ``InvalidToken``/``IssuerUnavailable``."""
+
+    def verify(self, token: str) -> Caller: ...
 
 
 @attrs.define
@@ -47,6 +55,8 @@ class Services:
     billing: AbstractBilling
     next_order_id: Callable[[], int] | None = None
     """PostgreSQL: ids drawn from the sequence in blocks; None: the INSERT assigns them."""
+    verifier: Verifier | None = None
+    """None: no issuer configured (the relay and the worker need none; the API refuses)."""
 
     def uow(self) -> AbstractUnitOfWork:
         return SqlAlchemyUnitOfWork(self.session_factory, self.next_order_id)
@@ -74,6 +84,7 @@ def bootstrap(
     run_migrations: bool = True,
     celery_app: Celery | None = None,
     billing: AbstractBilling | None = None,
+    verifier: Verifier | None = None,
     **engine_options: Any,
 ) -> Services:
     settings = settings or Settings.from_env()
@@ -89,6 +100,25 @@ def bootstrap(
         celery_app=app,
         billing=billing or RpcBilling(RpcClient(app), timeout=settings.invoice_timeout),
         next_order_id=SequenceBlocks(engine) if engine.dialect.name == "postgresql" else None,
+        verifier=verifier or token_verifier(settings),
+    )
+
+
+def token_verifier(settings: Settings) -> TokenVerifier | None:
+    """The bearer-token check for the configured issuer; None when ``OIDC_ISSUER`` is unset."""
+    if not settings.oidc_issuer:
+        return None
+    if not settings.oidc_audience:
+        raise RuntimeError(f"OIDC_ISSUER is {settings.oidc_issuer}, but OIDC_AUDIENCE is not set")
+    return TokenVerifier(
+        OidcSettings(
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            jwks_url=settings.oidc_jwks_url or None,
+            leeway=settings.oidc_leeway,
+            roles_claim=settings.oidc_roles_claim,
+            jwks_cooldown=settings.oidc_jwks_cooldown,
+        )
     )
 
 

@@ -55,6 +55,14 @@ class Settings:
     ``Idempotency-Key``s; older records are deleted (``event_contracts.inbox``)."""
     inbox_purge_every: timedelta = DEFAULT_PURGE_EVERY
     """``INBOX_PURGE_EVERY_SECONDS``: how often the facts worker deletes them."""
+    oidc_issuer: str = ""
+    """The token issuer (``iss``); the edge refuses to start without it."""
+    oidc_audience: str = ""
+    oidc_jwks_url: str = ""
+    """Empty: the ``jwks_uri`` of the issuer's discovery document."""
+    oidc_leeway: float = 30.0
+    oidc_roles_claim: str = "realm_access.roles"
+    oidc_jwks_cooldown: float = 30.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -77,4 +85,10 @@ class Settings:
             outbox_retention_hours=_float("OUTBOX_RETENTION_HOURS", 168.0),
             inbox_retention=retention_from_env(),
             inbox_purge_every=purge_every_from_env(),
+            oidc_issuer=os.environ.get("OIDC_ISSUER", ""),
+            oidc_audience=os.environ.get("OIDC_AUDIENCE", ""),
+            oidc_jwks_url=os.environ.get("OIDC_JWKS_URL", ""),
+            oidc_leeway=_float("OIDC_LEEWAY", 30.0),
+            oidc_roles_claim=os.environ.get("OIDC_ROLES_CLAIM") or "realm_access.roles",
+            oidc_jwks_cooldown=_float("OIDC_JWKS_COOLDOWN", 30.0),
         )

@@ -16,10 +16,12 @@ from event_contracts.testing import TestVhost, running_worker, wait_until
 from flask.testing import FlaskClient
 
 from order_service import bootstrap
+from order_service.adapters.tokens import TokenVerifier
 from order_service.config import Settings
 from order_service.entrypoints.flask_app import create_app as create_flask_app
 from order_service.entrypoints.worker import FactConsumer
 from order_service.service_layer.relay import Relay
+from tests.conftest import IssuerForTests
 
 CLOSED_PORT_BROKER = "amqp://order-service:order-service@127.0.0.1:1/shop"
 INVOICE_TIMEOUT = 1.0
@@ -35,7 +37,9 @@ def order_app(broker_url: str) -> Celery:
     )
 
 
-def make_services(database_url: str, broker_url: str) -> bootstrap.Services:
+def make_services(
+    database_url: str, broker_url: str, verifier: bootstrap.Verifier | None = None
+) -> bootstrap.Services:
     settings = Settings(
         database_url=database_url,
         broker_urls=(broker_url,),
@@ -45,19 +49,28 @@ def make_services(database_url: str, broker_url: str) -> bootstrap.Services:
         relay_backoff_start=0.2,
         relay_backoff_max=1.0,
     )
-    return bootstrap.bootstrap(settings, celery_app=order_app(broker_url))
+    return bootstrap.bootstrap(settings, celery_app=order_app(broker_url), verifier=verifier)
 
 
 @pytest.fixture
-def services(database_url: str, vhost: TestVhost) -> Iterator[bootstrap.Services]:
-    services = make_services(database_url, vhost.url("order-service"))
+def services(
+    database_url: str, vhost: TestVhost, verifier: TokenVerifier
+) -> Iterator[bootstrap.Services]:
+    services = make_services(database_url, vhost.url("order-service"), verifier)
     yield services
     services.engine.dispose()
 
 
 @pytest.fixture
-def api(services: bootstrap.Services) -> FlaskClient:
-    return create_flask_app(services).test_client()
+def api(services: bootstrap.Services, dev_issuer: IssuerForTests, customer: str) -> FlaskClient:
+    """Calls as ``customer`` with both roles (auth itself: tests/unit/test_auth.py)."""
+    return api_client(services, dev_issuer.token(customer, "customer", "support"))
+
+
+def api_client(services: bootstrap.Services, token: str) -> FlaskClient:
+    client = create_flask_app(services).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
 
 
 @contextmanager

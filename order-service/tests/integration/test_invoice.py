@@ -13,8 +13,13 @@ from event_contracts.testing import TestVhost, running_worker
 from flask.testing import FlaskClient
 
 from order_service import bootstrap
-from order_service.entrypoints.flask_app import create_app
-from tests.integration.conftest import CLOSED_PORT_BROKER, INVOICE_TIMEOUT, make_services, place
+from tests.integration.conftest import (
+    CLOSED_PORT_BROKER,
+    INVOICE_TIMEOUT,
+    api_client,
+    make_services,
+    place,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -75,13 +80,14 @@ def test_no_billing_worker_is_504_within_the_timeout(api: FlaskClient, customer:
 
 
 def test_unreachable_broker_is_503(
-    services: bootstrap.Services, database_url: str, customer: str
+    services: bootstrap.Services, database_url: str, customer: str, api: FlaskClient
 ) -> None:
-    order_id = place(create_app(services).test_client(), customer)["id"]
-    down = make_services(database_url, CLOSED_PORT_BROKER)
+    order_id = place(api, customer)["id"]
+    down = make_services(database_url, CLOSED_PORT_BROKER, services.verifier)
     try:
         started = time.monotonic()
-        response = create_app(down).test_client().get(f"/orders/{order_id}/invoice")
+        client = api_client(down, api.environ_base["HTTP_AUTHORIZATION"].removeprefix("Bearer "))
+        response = client.get(f"/orders/{order_id}/invoice")
         elapsed = time.monotonic() - started
     finally:
         down.engine.dispose()

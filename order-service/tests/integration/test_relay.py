@@ -66,6 +66,10 @@ def test_each_outbox_event_is_published_once_to_both_consumers(
         first = by_id[str(outbox(services)[0]["event_id"])]
         assert first.headers["task"] == "order.v2.submit"
         assert first.headers["occurred-at"]
+        # who placed it: the token's subject and id, never the token
+        assert first.headers["actor-subject"] == customer
+        assert first.headers["actor-token-id"] == outbox(services)[0]["actor_token_id"]
+        assert "Bearer" not in str(first.headers)
         _, kwargs, _ = first.decode()
         assert kwargs["instance"]["id"] == orders[0]["id"]
     assert {row["attempts"] for row in outbox(services)} == {1}

@@ -25,8 +25,10 @@ from order_service.adapters.billing import (
     BillingUnavailable,
     InvoiceNotFound,
 )
+from order_service.adapters.tokens import TokenVerifier
 from order_service.config import Settings
 from order_service.entrypoints.flask_app import create_app
+from tests.conftest import IssuerForTests
 from tests.fakes import FakeBilling, FakePublisher
 
 pytestmark = pytest.mark.unit
@@ -35,11 +37,11 @@ CLOSED_BROKER = "amqp://nobody:nothing@127.0.0.1:1/shop"
 
 
 @pytest.fixture
-def services(database_url: str) -> Iterator[bootstrap.Services]:
+def services(database_url: str, verifier: TokenVerifier) -> Iterator[bootstrap.Services]:
     settings = Settings(
         database_url=database_url, broker_urls=(CLOSED_BROKER,), readiness_timeout=0.5
     )
-    services = bootstrap.bootstrap(settings, billing=FakeBilling())
+    services = bootstrap.bootstrap(settings, billing=FakeBilling(), verifier=verifier)
     yield services
     services.engine.dispose()
 
@@ -50,8 +52,12 @@ def app(services: bootstrap.Services) -> Flask:
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(app: Flask, dev_issuer: IssuerForTests, customer: str) -> FlaskClient:
+    """Calls as ``customer``, with both roles (this file tests the API; see test_auth.py)."""
+    client = app.test_client()
+    token = dev_issuer.token(customer, "customer", "support")
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
 
 
 @pytest.fixture
@@ -149,7 +155,6 @@ TOO_MANY_LINES = [line(id=i) for i in range(1, 102)]
 
 INVALID_BODIES: list[tuple[str, Any, int, str]] = [
     ("not an object", ["an", "array"], 422, "$"),
-    ("missing customer", {"currency": "EUR", "lines": [line()]}, 422, "$.customer_id"),
     ("missing currency", {"customer_id": "c", "lines": [line()]}, 422, "$.currency"),
     ("missing lines", {"customer_id": "c", "currency": "EUR"}, 422, "$.lines"),
     (
@@ -401,7 +406,9 @@ def test_a_body_over_the_limit_is_413(
     assert outbox_rows(services) == []
 
 
-def test_a_chunked_body_over_the_limit_is_413(app: Flask, services: bootstrap.Services) -> None:
+def test_a_chunked_body_over_the_limit_is_413(
+    app: Flask, services: bootstrap.Services, dev_issuer: IssuerForTests
+) -> None:
     """No Content-Length (chunked): the limit still applies while the body is read."""
     body = b'{"customer_id": "' + b"x" * (100 * 1024) + b'"}'
     environ = EnvironBuilder(
@@ -409,7 +416,7 @@ def test_a_chunked_body_over_the_limit_is_413(app: Flask, services: bootstrap.Se
         method="POST",
         data=body,
         content_type="application/json",
-        headers=[("Transfer-Encoding", "chunked")],
+        headers=[("Transfer-Encoding", "chunked"), *dev_issuer.bearer("x", "customer").items()],
     ).get_environ()
     del environ["CONTENT_LENGTH"]
     environ["wsgi.input_terminated"] = True
@@ -635,11 +642,18 @@ UNREACHABLE_DATABASE = "postgresql+psycopg://nobody:nothing@127.0.0.1:1/order_se
 
 
 @pytest.fixture
-def client_without_database() -> Iterator[FlaskClient]:
+def client_without_database(
+    dev_issuer: IssuerForTests, verifier: TokenVerifier
+) -> Iterator[FlaskClient]:
     """The edge wired to a PostgreSQL server that is not there (connection refused)."""
     settings = Settings(database_url=UNREACHABLE_DATABASE, broker_urls=(CLOSED_BROKER,))
-    services = bootstrap.bootstrap(settings, run_migrations=False, billing=FakeBilling())
-    yield create_app(services).test_client()
+    services = bootstrap.bootstrap(
+        settings, run_migrations=False, billing=FakeBilling(), verifier=verifier
+    )
+    client = create_app(services).test_client()
+    token = dev_issuer.token("c-down", "customer", "support")
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    yield client
     services.engine.dispose()
 
 
@@ -736,20 +750,23 @@ def test_openapi_documents_every_route_and_resolves_every_reference(
         assert name in document["components"][kind], reference
     request = document["components"]["schemas"]["OrderRequest"]
     assert request["additionalProperties"] is False
-    assert set(request["required"]) == {"customer_id", "currency", "lines"}
+    assert set(request["required"]) == {"currency", "lines"}  # customer_id: the token's subject
 
 
 def test_concurrent_requests_with_one_key_make_one_order(
     app: Flask,
     services: bootstrap.Services,
     customer: str,
+    dev_issuer: IssuerForTests,
 ) -> None:
     key, body = f"key-{customer}", order_body(customer)
+    bearer = f"Bearer {dev_issuer.token(customer, 'customer')}"
     start = threading.Barrier(6)
     answers: list[tuple[int, bytes]] = []
 
     def submit() -> None:
         client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = bearer
         start.wait()
         response = post_order(client, body, **{"Idempotency-Key": key})
         answers.append((response.status_code, response.data))

@@ -4,7 +4,8 @@ The domain (``billing_service.domain``) knows nothing of SQLAlchemy; this module
 dataclasses onto these tables (names and columns are a contract: the e2e suite reads them)::
 
     invoices          one row per invoiced order ('INV-<order id>'), status invoiced|refunded
-    journal_entries   one per posting event, unique (order_id, kind): kind invoice|reversal
+    journal_entries   one per posting event, unique (order_id, kind): kind invoice|reversal;
+                      actor_subject, actor_token_id: who caused it at the edge (nullable)
     postings          the entry's lines: account, debit, credit (one side is zero)
     processed_events  the inbox (event_contracts.contrib.sqlalchemy): handled dedupe keys
     inbox_admissions  the inbox: one row per effect it let through (what tests count)
@@ -135,6 +136,8 @@ journal_entries = Table(
     Column("currency", CHAR(3), nullable=False),
     Column("event_id", Uuid, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("actor_subject", Text, nullable=True),
+    Column("actor_token_id", Text, nullable=True),
     UniqueConstraint("order_id", "kind", name="uq_journal_entries_order_id_kind"),
     CheckConstraint(_one_of("kind", EntryKind), name="kind"),
 )

@@ -2,6 +2,7 @@
 
 from billing_service.domain.ledger import (
     Account,
+    Actor,
     AmountOutOfRangeError,
     Balance,
     EntryKind,
@@ -17,6 +18,7 @@ from billing_service.domain.ledger import (
 
 __all__ = [
     "Account",
+    "Actor",
     "AmountOutOfRangeError",
     "Balance",
     "EntryKind",

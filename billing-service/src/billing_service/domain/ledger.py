@@ -25,9 +25,11 @@ Hence, for any sequence of events, the ledger's debits equal its credits per cur
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 MONEY_PLACES = Decimal("0.0001")
@@ -53,6 +55,21 @@ class EntryKind(enum.StrEnum):
 class InvoiceStatus(enum.StrEnum):
     INVOICED = "invoiced"
     REFUNDED = "refunded"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused an order event at the edge: headers ``actor-subject``, ``actor-token-id``."""
+
+    subject: str
+    token_id: str | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, Any]) -> Actor | None:
+        subject, token_id = headers.get("actor-subject"), headers.get("actor-token-id")
+        if not isinstance(subject, str) or not subject:
+            return None
+        return cls(subject[:255], token_id[:255] if isinstance(token_id, str) else None)
 
 
 class LedgerError(ValueError):
@@ -109,6 +126,10 @@ class JournalEntry:
     """The id of the order event that caused this entry."""
     created_at: datetime
     postings: list[Posting] = field(default_factory=list)
+    actor_subject: str | None = None
+    """Who caused it at the edge (the caller's token subject), when somebody did."""
+    actor_token_id: str | None = None
+    """That caller's token id (``jti``): which login/session, for an audit; never the token."""
 
     def __post_init__(self) -> None:
         self.check_balanced()
@@ -125,6 +146,7 @@ class JournalEntry:
         credit: Account,
         caused_by: UUID,
         at: datetime,
+        actor: Actor | None = None,
     ) -> JournalEntry:
         """``amount`` from ``credit`` to ``debit``: the two-line entry every posting here is."""
         return cls(
@@ -134,6 +156,8 @@ class JournalEntry:
             event_id=caused_by,
             created_at=at,
             postings=[Posting(debit, debit=amount), Posting(credit, credit=amount)],
+            actor_subject=actor.subject if actor else None,
+            actor_token_id=actor.token_id if actor else None,
         )
 
     @property
@@ -186,6 +210,7 @@ class Invoice:
         amount: Decimal,
         caused_by: UUID,
         at: datetime,
+        actor: Actor | None = None,
     ) -> Invoice:
         """Invoice an order: post its total as receivable, earned as revenue."""
         amount = money(amount)
@@ -198,6 +223,7 @@ class Invoice:
             credit=Account.REVENUE,
             caused_by=caused_by,
             at=at,
+            actor=actor,
         )
         return cls(
             invoice_id=cls.id_for(order_id),
@@ -211,7 +237,7 @@ class Invoice:
             entries=[entry],
         )
 
-    def refund(self, *, caused_by: UUID, at: datetime) -> bool:
+    def refund(self, *, caused_by: UUID, at: datetime, actor: Actor | None = None) -> bool:
         """Reverse the invoice (a chargeback); False, changing nothing, if it already was."""
         if self.status == InvoiceStatus.REFUNDED:
             return False
@@ -225,6 +251,7 @@ class Invoice:
                 credit=Account.RECEIVABLE,
                 caused_by=caused_by,
                 at=at,
+                actor=actor,
             )
         )
         self.status, self.updated_at = InvoiceStatus.REFUNDED, at

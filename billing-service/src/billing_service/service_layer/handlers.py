@@ -26,7 +26,7 @@ import event_contracts as contracts
 from event_contracts import Delivery, Event, Order
 from event_contracts.serialization import CurrencyCode, Money
 
-from billing_service.domain import EntryKind, Invoice
+from billing_service.domain import Actor, EntryKind, Invoice
 from billing_service.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def invoice_order(
     """Post the order's invoice unless it has one; publish ``billing.v1.invoiced``."""
     with uow:
         if uow.inbox.admit(delivery):
-            invoice = _invoice_once(order, uow, clock)
+            invoice = _invoice_once(order, delivery, uow, clock)
             uow.commit()
         else:
             invoice = _handled_before(order, delivery, uow)
@@ -77,7 +77,7 @@ def refund_order(
     """Post the reversal of the order's invoice unless it has one; publish ``refunded``."""
     with uow:
         if uow.inbox.admit(delivery):
-            invoice = _refund_once(order, uow, clock)
+            invoice = _refund_once(order, delivery, uow, clock)
             uow.commit()
         else:
             invoice = _handled_before(order, delivery, uow)
@@ -100,7 +100,9 @@ def invoice_fact(invoice: Invoice, kind: EntryKind) -> contracts.Invoice:
     )
 
 
-def _invoice_once(order: Order, uow: AbstractUnitOfWork, clock: Clock) -> Invoice:
+def _invoice_once(
+    order: Order, delivery: Delivery, uow: AbstractUnitOfWork, clock: Clock
+) -> Invoice:
     invoice = uow.invoices.get(order.id)
     if invoice is not None:
         _log_already_invoiced(invoice, order)
@@ -112,16 +114,22 @@ def _invoice_once(order: Order, uow: AbstractUnitOfWork, clock: Clock) -> Invoic
         amount=order.total,
         caused_by=order.event_id,
         at=clock(),
+        actor=Actor.from_headers(delivery.headers),
     )
     uow.invoices.add(invoice)
     return invoice
 
 
-def _refund_once(order: Order, uow: AbstractUnitOfWork, clock: Clock) -> Invoice:
+def _refund_once(
+    order: Order, delivery: Delivery, uow: AbstractUnitOfWork, clock: Clock
+) -> Invoice:
     invoice = uow.invoices.get(order.id)
     if invoice is None:
         raise UnknownOrderError(f"chargeback of order {order.id}: billing has no invoice")
-    if not invoice.refund(caused_by=order.event_id, at=clock()):
+    actor = Actor.from_headers(delivery.headers)
+    if invoice.refund(caused_by=order.event_id, at=clock(), actor=actor):
+        log.info("order %s refunded: charged back by %s", order.id, actor or "nobody named")
+    else:
         log.info(
             "order %s was already refunded; posting nothing for event %s", order.id, order.event_id
         )

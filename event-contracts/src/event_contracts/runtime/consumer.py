@@ -44,9 +44,18 @@ from event_contracts.topology import RoutingKey, Topology
 log = logging.getLogger(__name__)
 
 DETAIL_LIMIT = 4000
-PASSED_ON_HEADERS = ("event-id", "correlation-id", "occurred-at", "x-replay-count")
-"""Carried by every retry and dead letter; ``x-replay-count`` is set by ``dlq replay``, so a message
-that fails again after a replay reaches the DLQ with its count (the replay bound needs it)."""
+PASSED_ON_HEADERS = (
+    "event-id",
+    "correlation-id",
+    "occurred-at",
+    "actor-subject",
+    "actor-token-id",
+    "x-replay-count",
+)
+"""Headers a handler sees in ``Delivery.headers`` and every retry and dead letter keeps.
+``actor-*``: who caused the event (the subject and token id of the caller at the edge), when
+somebody did; ``x-replay-count`` is set by ``dlq replay``, so a message that fails again after a
+replay reaches the DLQ with its count (the replay bound needs it)."""
 
 
 @attrs.frozen

@@ -127,6 +127,8 @@ outbox = Table(
     Column("routing_key", String(200), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("correlation_id", String(200), nullable=True),
+    Column("actor_subject", String(255), nullable=True),
+    Column("actor_token_id", String(255), nullable=True),
     Column("created_at", Timestamp, nullable=False, server_default=func.now()),
     Column("published_at", Timestamp, nullable=True),
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),

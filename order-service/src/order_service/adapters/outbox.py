@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from order_service.adapters import orm
 from order_service.adapters.inserts import InsertBatch
+from order_service.domain.identity import Actor
 
 NOTIFY_CHANNEL = "order_outbox"
 ERROR_LIMIT = 2000
@@ -49,7 +50,14 @@ class ParkedRow:
 
 class AbstractOutbox(abc.ABC):
     @abc.abstractmethod
-    def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
+    def add(
+        self,
+        event: Event[Any],
+        message: Any,
+        *,
+        correlation_id: str | None = None,
+        actor: Actor | None = None,
+    ) -> None:
         """Queue ``message`` to be published as ``event`` once the transaction commits."""
 
     @abc.abstractmethod
@@ -64,7 +72,14 @@ class SqlOutbox(AbstractOutbox):
         self.inserts = inserts
         self.session = session
 
-    def add(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> None:
+    def add(
+        self,
+        event: Event[Any],
+        message: Any,
+        *,
+        correlation_id: str | None = None,
+        actor: Actor | None = None,
+    ) -> None:
         payload = event.encode(message)
         self.inserts.add(
             orm.outbox,
@@ -74,6 +89,8 @@ class SqlOutbox(AbstractOutbox):
                 "routing_key": event.routing_key,
                 "payload": payload,
                 "correlation_id": correlation_id,
+                "actor_subject": actor.subject if actor else None,
+                "actor_token_id": actor.token_id if actor else None,
                 "attempts": 0,
                 "order_id": _order_id(payload),
             },
@@ -116,6 +133,14 @@ class OutboxRow:
     payload: Mapping[str, Any]
     correlation_id: str | None
     attempts: int
+    actor_subject: str | None = None
+    actor_token_id: str | None = None
+
+    @property
+    def actor_headers(self) -> dict[str, str]:
+        """Who caused the event, as message headers (absent when nobody was named)."""
+        headers = {"actor-subject": self.actor_subject, "actor-token-id": self.actor_token_id}
+        return {name: value for name, value in headers.items() if value}
 
 
 @attrs.frozen
@@ -214,6 +239,8 @@ class SqlOutboxStore(OutboxStore):
                     table.c.payload,
                     table.c.correlation_id,
                     table.c.attempts,
+                    table.c.actor_subject,
+                    table.c.actor_token_id,
                 )
                 .where(
                     table.c.published_at.is_(None),

@@ -4,6 +4,10 @@
 its event in the outbox, one transaction): they never wait for the broker, so the edge keeps
 taking orders through a broker outage. ``GET /orders/{id}/invoice`` is the one call that asks
 another service, synchronously, with a deadline.
+
+Every ``/orders`` route needs a bearer token (``Authorization: Bearer <JWT>``) the issuer signed
+for this API: the token's subject, not the body, says which customer is calling (see
+domain/identity.py). ``/healthz``, ``/readyz`` and ``/openapi.json`` stay open.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from order_service.adapters.billing import (
     InvoiceNotFound,
 )
 from order_service.adapters.database import is_unreachable
+from order_service.adapters.tokens import InvalidToken, IssuerUnavailable
 from order_service.domain.errors import InvalidTransition, OrderNotFound
+from order_service.domain.identity import Actor, Caller, Role
 from order_service.entrypoints import openapi
 from order_service.entrypoints.request_schema import new_lines, parse_order_request
 from order_service.service_layer import commands, handlers, views
@@ -43,14 +49,39 @@ MAX_ORDER_ID = 2**63 - 1
 DATABASE_RETRY_AFTER_S = 5
 """``Retry-After`` of a 503 while the database is unreachable (a restart takes seconds)."""
 _HEADER_VALUE = re.compile(r"^[\x21-\x7e]{1,200}$")
+REALM = "shop"
 
 
 class ApiError(Exception):
     """An error answer: status, message, and optionally field errors or more detail."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         self.status, self.message, self.extra = status, message, extra
+        self.headers = headers or {}
         super().__init__(message)
+
+
+def bearer_challenge(error: str | None = None, description: str | None = None) -> str:
+    """``WWW-Authenticate`` per RFC 6750: no error code when no token was sent at all."""
+    parts = [f'realm="{REALM}"']
+    if error:
+        parts.append(f'error="{error}"')
+    if description:
+        clean = "".join(c for c in description if c not in '"\\' and 0x20 <= ord(c) < 0x7F)
+        parts.append(f'error_description="{clean}"')
+    return "Bearer " + ", ".join(parts)
+
+
+def unauthorized(message: str, error: str | None = "invalid_token") -> ApiError:
+    challenge = bearer_challenge(error, message if error else None)
+    return ApiError(401, message, headers={"WWW-Authenticate": challenge})
+
+
+def forbidden(message: str, **extra: Any) -> ApiError:
+    challenge = bearer_challenge("insufficient_scope", message)
+    return ApiError(403, message, headers={"WWW-Authenticate": challenge}, **extra)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -64,6 +95,11 @@ def error_body(status: int, message: str, **extra: Any) -> dict[str, Any]:
 
 def create_app(services: bootstrap.Services | None = None) -> Flask:
     services = services or bootstrap.bootstrap()
+    if services.verifier is None:
+        raise RuntimeError(
+            "no token issuer configured: set OIDC_ISSUER and OIDC_AUDIENCE (see README, "
+            "Authentication); the edge does not serve orders to anonymous callers"
+        )
     app = Flask("order_service")
     app.config["MAX_CONTENT_LENGTH"] = services.settings.max_content_length
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -77,19 +113,27 @@ def create_app(services: bootstrap.Services | None = None) -> Flask:
 def _orders_routes(app: Flask, services: bootstrap.Services) -> None:
     @app.post("/orders")
     def place_order() -> Response:
-        data = _json_body(services.settings.max_content_length)
+        caller = _require(services, Role.CUSTOMER)
+        data = _for_caller(_json_body(services.settings.max_content_length), caller)
         try:
             order = parse_order_request(data)
         except ContractError as exc:
             raise ApiError(422, "the order is not valid", errors=exc.as_dict()["errors"]) from None
+        if order.customer_id != caller.subject:
+            raise forbidden(
+                "a customer places orders for itself only: customer_id must be the token's "
+                "subject (or left out)",
+                errors=[{"path": "$.customer_id", "message": "not the token's subject"}],
+            )
         key = _header("Idempotency-Key")
         cmd = commands.PlaceOrder(
             customer_id=order.customer_id,
             currency=order.currency,
             lines=new_lines(order),
             idempotency_key=key,
-            request_hash=_fingerprint(data) if key else "",
+            request_hash=_fingerprint(caller.subject, data) if key else "",
             correlation_id=_correlation_id(),
+            actor=Actor.of(caller),
         )
         try:
             result = handlers.place_order(cmd, services.uow())
@@ -111,16 +155,22 @@ def _orders_routes(app: Flask, services: bootstrap.Services) -> None:
 
     @app.get("/orders/<int:order_id>")
     def get_order(order_id: int) -> Response:
-        return json_response(handlers.get_order(_order_id(order_id), services.uow()))
+        caller = _reader(services)
+        return json_response(handlers.get_order(_order_id(order_id), services.uow(), caller))
 
     @app.post("/orders/<int:order_id>/chargeback")
     def charge_back(order_id: int) -> Response:
-        cmd = commands.ChargeBack(order_id=_order_id(order_id), correlation_id=_correlation_id())
+        caller = _require(services, Role.SUPPORT)
+        cmd = commands.ChargeBack(
+            order_id=_order_id(order_id), correlation_id=_correlation_id(), actor=Actor.of(caller)
+        )
         return json_response(handlers.charge_back(cmd, services.uow()), 202)
 
     @app.get("/orders/<int:order_id>/invoice")
     def get_invoice(order_id: int) -> Response:
-        handlers.get_order(_order_id(order_id), services.uow())  # 404 for an unknown order
+        caller = _reader(services)
+        # 404 for an unknown order, and for another customer's
+        handlers.get_order(_order_id(order_id), services.uow(), caller)
         billing = services.billing
         try:
             invoice = billing.invoice(order_id)
@@ -168,7 +218,8 @@ def _operations_routes(app: Flask, services: bootstrap.Services) -> None:
 def _error_handlers(app: Flask, services: bootstrap.Services) -> None:
     @app.errorhandler(ApiError)
     def on_api_error(exc: ApiError) -> Response:
-        return json_response(error_body(exc.status, exc.message, **exc.extra), exc.status)
+        body = error_body(exc.status, exc.message, **exc.extra)
+        return json_response(body, exc.status, exc.headers)
 
     @app.errorhandler(OrderNotFound)
     def on_not_found(exc: OrderNotFound) -> Response:
@@ -235,6 +286,58 @@ def create_wsgi_app() -> Flask:
     return create_app(bootstrap.bootstrap(run_migrations=False))
 
 
+# --- identity ----------------------------------------------------------------------------------
+
+
+def _authenticate(services: bootstrap.Services) -> Caller:
+    """The caller named by the request's bearer token, or a 401 saying what is wrong with it."""
+    header = request.headers.get("Authorization")
+    if not header:
+        raise unauthorized(
+            "authentication required: send Authorization: Bearer <token>", error=None
+        )
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise unauthorized(f"the Authorization scheme must be Bearer, got {scheme[:20]!r}", None)
+    if not token.strip():
+        raise unauthorized("the Authorization header has no token after Bearer")
+    if services.verifier is None:  # pragma: no cover - create_app refuses to start without one
+        raise ApiError(503, "no token issuer configured")
+    try:
+        return services.verifier.verify(token.strip())
+    except InvalidToken as exc:
+        raise unauthorized(str(exc)) from None
+    except IssuerUnavailable as exc:
+        log.warning("token not checked: %s", exc)
+        raise ApiError(
+            503, "the token issuer's keys are unavailable; try again", detail=str(exc)
+        ) from None
+
+
+def _require(services: bootstrap.Services, role: Role) -> Caller:
+    caller = _authenticate(services)
+    if not caller.has(role):
+        raise forbidden(f"this needs the {role.value!r} role", required_role=role.value)
+    return caller
+
+
+def _reader(services: bootstrap.Services) -> Caller:
+    caller = _authenticate(services)
+    if not caller.may_read_orders:
+        raise forbidden(
+            "reading orders needs the 'customer' or 'support' role",
+            required_role=[Role.CUSTOMER.value, Role.SUPPORT.value],
+        )
+    return caller
+
+
+def _for_caller(data: Any, caller: Caller) -> Any:
+    """The body, with the caller's subject as ``customer_id`` when it is left out."""
+    if isinstance(data, dict) and "customer_id" not in data:
+        return {"customer_id": caller.subject, **data}
+    return data
+
+
 # --- request helpers ----------------------------------------------------------------------------
 
 
@@ -282,8 +385,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _fingerprint(data: Any) -> str:
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def _fingerprint(subject: str, data: Any) -> str:
+    """The request's hash, the caller's subject in it: a key never replays another's order."""
+    canonical = json.dumps(
+        {"subject": subject, "body": data},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 

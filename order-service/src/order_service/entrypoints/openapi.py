@@ -82,6 +82,43 @@ ORDER_ID = {
 }
 
 
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "An access token (JWT) from the configured OpenID Connect issuer "
+    "(`OIDC_ISSUER`), for the audience `OIDC_AUDIENCE`. Roles (`realm_access.roles`): "
+    "`customer` places and reads its own orders; `support` reads any order and charges back.",
+}
+ACCESS = {
+    "placeOrder": "Role `customer`; `customer_id` must be the token's subject (or left out).",
+    "getOrder": "Role `customer` (own orders; another's is 404) or `support` (any).",
+    "getInvoice": "Role `customer` (own orders; another's is 404) or `support` (any).",
+    "chargeBack": "Role `support` only.",
+}
+
+
+def _secured(paths: dict[str, Any]) -> None:
+    """Every ``/orders`` operation needs a bearer token: its security, 401/403, who may call."""
+    for path, operations in paths.items():
+        if not path.startswith("/orders"):
+            continue
+        for operation in operations.values():
+            operation["security"] = [{"bearer": []}]
+            operation["description"] = ACCESS[operation["operationId"]]
+            operation["responses"]["401"] = _error(
+                "No token, or one that is malformed, expired, not yet valid, badly signed, "
+                "from another issuer or for another audience (`WWW-Authenticate: Bearer "
+                'error="invalid_token"`).'
+            )
+            operation["responses"]["403"] = _error(
+                'The token\'s roles do not allow this (`error="insufficient_scope"`).'
+            )
+            operation["responses"].setdefault(
+                "503", _error("The issuer's keys could not be fetched to check the token.")
+            )
+
+
 @functools.cache
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
@@ -95,6 +132,11 @@ def document() -> dict[str, Any]:
         "anyOf": [{"type": "string", "enum": ["cancelled", "returned"]}, {"type": "null"}]
     }
     schemas["Error"], schemas["FieldError"] = ERROR, FIELD_ERROR
+    request_schema = schemas["OrderRequest"]
+    request_schema["required"] = [f for f in request_schema["required"] if f != "customer_id"]
+    request_schema["properties"]["customer_id"]["description"] = (
+        "The token's subject; left out, the subject is used."
+    )
     schemas["Readiness"] = {
         "type": "object",
         "properties": {
@@ -112,7 +154,7 @@ def document() -> dict[str, Any]:
         },
     }
     location = {"Location": {"description": "`/orders/{id}`", "schema": {"type": "string"}}}
-    return {
+    result: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "order-service",
@@ -246,5 +288,8 @@ def document() -> dict[str, Any]:
                 "NotFound": _error("Unknown route or order (always JSON)."),
                 "MethodNotAllowed": _error("Wrong method for the route (always JSON)."),
             },
+            "securitySchemes": {"bearer": BEARER},
         },
     }
+    _secured(result["paths"])
+    return result

@@ -8,6 +8,8 @@ from decimal import Decimal
 import attrs
 from event_contracts import Delivery
 
+from order_service.domain.identity import Actor
+
 
 @attrs.frozen
 class NewLine:
@@ -25,12 +27,15 @@ class PlaceOrder:
     request_hash: str = ""
     """sha256 of the canonical request body: a key replayed with another body is refused."""
     correlation_id: str | None = None
+    actor: Actor | None = None
+    """Who places it (the token's subject and id): carried by the order's events."""
 
 
 @attrs.frozen(kw_only=True)
 class ChargeBack:
     order_id: int
     correlation_id: str | None = None
+    actor: Actor | None = None
 
 
 class Fact(enum.Enum):

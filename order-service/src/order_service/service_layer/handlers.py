@@ -11,6 +11,7 @@ import attrs
 
 from order_service.adapters.idempotency import IdempotencyKeyTaken, StoredResponse
 from order_service.domain.errors import OrderNotFound
+from order_service.domain.identity import Actor, Caller
 from order_service.domain.model import Order, OrderLine
 from order_service.service_layer import commands, views
 from order_service.service_layer.unit_of_work import AbstractUnitOfWork
@@ -49,7 +50,7 @@ def place_order(cmd: commands.PlaceOrder, uow: AbstractUnitOfWork) -> Response:
 
 def _place_order(cmd: commands.PlaceOrder, uow: AbstractUnitOfWork) -> Response:
     with uow:
-        uow.correlation_id = cmd.correlation_id
+        uow.correlation_id, uow.actor = cmd.correlation_id, cmd.actor
         if cmd.idempotency_key and (seen := uow.idempotency_keys.get(cmd.idempotency_key)):
             return _replay(cmd.idempotency_key, seen, cmd.request_hash)
         lines = [OrderLine(line.line_id, line.quantity, line.unit_price) for line in cmd.lines]
@@ -62,6 +63,7 @@ def _place_order(cmd: commands.PlaceOrder, uow: AbstractUnitOfWork) -> Response:
                 StoredResponse(cmd.request_hash, _id(order), response.status, response.body),
             )
         uow.commit()
+    log.info("order %s placed by %s", response.order_id, _who(cmd.actor))
     return response
 
 
@@ -74,21 +76,32 @@ def _replay(key: str, seen: StoredResponse, request_hash: str) -> Response:
 def charge_back(cmd: commands.ChargeBack, uow: AbstractUnitOfWork) -> dict[str, Any]:
     """Record the chargeback and its ``chargeback`` event (outbox) in one transaction."""
     with uow:
-        uow.correlation_id = cmd.correlation_id
+        uow.correlation_id, uow.actor = cmd.correlation_id, cmd.actor
         order = uow.orders.get(cmd.order_id, for_update=True)
         if order is None:
             raise OrderNotFound(cmd.order_id)
         order.charge_back()
         uow.commit()
-        return views.order_view(order)
+        view = views.order_view(order)
+    log.info("order %s charged back by %s", cmd.order_id, _who(cmd.actor))
+    return view
 
 
-def get_order(order_id: int, uow: AbstractUnitOfWork) -> dict[str, Any]:
+def get_order(
+    order_id: int, uow: AbstractUnitOfWork, reader: Caller | None = None
+) -> dict[str, Any]:
+    """The order; ``reader`` (when given) must be allowed to see it, else it does not exist."""
     with uow:
         order = uow.orders.get(order_id)
-        if order is None:
+        if order is None or (reader is not None and not reader.may_read(order.customer_id)):
             raise OrderNotFound(order_id)
         return views.order_view(order, uow.outbox.parked(order_id))
+
+
+def _who(actor: Actor | None) -> str:
+    if actor is None:
+        return "an unnamed caller"
+    return f"{actor.subject} (token {actor.token_id or 'without jti'})"
 
 
 FACTS: dict[commands.Fact, Callable[[Order], None]] = {

@@ -189,6 +189,7 @@ class Relay:
                     row.payload,
                     event_id=row.event_id,
                     correlation_id=row.correlation_id,
+                    headers=row.actor_headers or None,
                     occurred_at=str(row.payload.get("occurred_at") or "") or None,
                 )
             except Exception as exc:

@@ -27,6 +27,7 @@ from order_service.adapters.idempotency import (
 from order_service.adapters.inserts import InsertBatch
 from order_service.adapters.outbox import AbstractOutbox, SqlOutbox
 from order_service.adapters.repository import AbstractOrderRepository, SqlOrderRepository
+from order_service.domain.identity import Actor
 from order_service.service_layer.messages import contract_message
 
 
@@ -37,9 +38,11 @@ class AbstractUnitOfWork(abc.ABC):
     inbox: Inbox
     correlation_id: str | None = None
     """Carried by the outbox rows this transaction writes (``correlation-id`` header)."""
+    actor: Actor | None = None
+    """Who caused this transaction's events (``actor-subject``/``actor-token-id`` headers)."""
 
     def __enter__(self) -> Self:
-        self.correlation_id = None
+        self.correlation_id = self.actor = None
         return self
 
     def __exit__(
@@ -54,7 +57,9 @@ class AbstractUnitOfWork(abc.ABC):
         for order in self.orders.seen:
             while order.events:
                 descriptor, message = contract_message(order.events.pop(0), order)
-                self.outbox.add(descriptor, message, correlation_id=self.correlation_id)
+                self.outbox.add(
+                    descriptor, message, correlation_id=self.correlation_id, actor=self.actor
+                )
         self._commit()
 
     @abc.abstractmethod

@@ -81,9 +81,29 @@ class Role:
     stop_grace_period: str | None = None
     singleton: bool = False  # exactly one may run: never scale it, never overlap two
     publishes_edge: bool = False
+    healthcheck: dict[str, Any] | None = None  # replaces compose's, where Swarm needs another
 
 
-BROKER = {"cpus": "1.0", "memory": "2G", "reserve_memory": "256M", "order": "stop-first"}
+# Swarm's DNS lists a task only once its health check passes, and a RabbitMQ node opens 5672
+# only after it found its peers by name: with compose's check the three nodes never resolve
+# each other. The Erlang distribution port (25672) opens before peer discovery; readiness for
+# AMQP is what the services' failover lists and rabbitmq-init's wait cover.
+BROKER_HEALTHCHECK = {
+    "test": ["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/25672"],
+    "interval": "5s",
+    "timeout": "3s",
+    "retries": 3,
+    "start_period": "30s",
+}
+
+
+BROKER = {
+    "cpus": "1.0",
+    "memory": "2G",
+    "reserve_memory": "256M",
+    "order": "stop-first",
+    "healthcheck": BROKER_HEALTHCHECK,
+}
 WORKER = {"cpus": "1.0", "memory": "512M", "stop_grace_period": "30s"}
 ROLES: dict[str, Role] = {
     "rabbit1": Role(node_label="shop.rabbit1", **BROKER),  # type: ignore[arg-type]
@@ -247,7 +267,9 @@ def generate(compose: Mapping[str, Any] | None = None, *, routing_mesh: bool = F
                 }
                 for published, target in ports
             ]
-        if "healthcheck" in svc:
+        if role.healthcheck is not None:
+            out["healthcheck"] = role.healthcheck
+        elif "healthcheck" in svc:
             out["healthcheck"] = svc["healthcheck"]
         grace = svc.get("stop_grace_period") or role.stop_grace_period
         if grace:

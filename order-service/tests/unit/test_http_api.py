@@ -680,9 +680,13 @@ def test_other_database_errors_stay_500(
     client: FlaskClient, services: bootstrap.Services, customer: str
 ) -> None:
     """A database that answers with an error is a bug to look at, not an outage to wait out."""
-    with services.engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE order_lines")
-    response = post_order(client, order_body(customer))
+    with services.engine.begin() as connection:  # renamed back: db-tests share one database
+        connection.exec_driver_sql("ALTER TABLE order_lines RENAME TO order_lines_hidden")
+    try:
+        response = post_order(client, order_body(customer))
+    finally:
+        with services.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE order_lines_hidden RENAME TO order_lines")
     assert response.status_code == 500 and response.is_json
     assert "Retry-After" not in response.headers
 

@@ -25,7 +25,7 @@ from e2e.clients.amqp import DLQ_REASON, Tap, instance_of
 from e2e.clients.broker_admin import BrokerAdmin
 from e2e.clients.containers import Containers
 from e2e.clients.databases import Databases, exactly_once
-from e2e.clients.edge import Edge, order_body
+from e2e.clients.edge import Edge, bearer, order_body
 from e2e.clients.load import OrderBurst
 from e2e.clients.settings import Settings
 from e2e.clients.waits import Stopwatch, wait_until
@@ -172,9 +172,10 @@ class PacedLoad(threading.Thread):
     """New orders from ``threads`` threads, each waiting ``pace`` s between its requests, until
     ``stop`` is set; every answer kept (one attempt per order, unique Idempotency-Key)."""
 
-    def __init__(self, base_url: str, *, threads: int = 4, pace: float = 0.05) -> None:
+    def __init__(self, base_url: str, token: str, *, threads: int = 4, pace: float = 0.05) -> None:
         super().__init__(daemon=True, name="paced-load")
         self.base_url, self.threads, self.pace = base_url, threads, pace
+        self.headers = bearer(token)
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.answers: list[Answer] = []
@@ -196,7 +197,9 @@ class PacedLoad(threading.Thread):
         sent = time.monotonic()
         try:
             response = http.post(
-                "/orders", json=order_body(), headers={"Idempotency-Key": f"e2e-{uuid.uuid4().hex}"}
+                "/orders",
+                json=order_body(),
+                headers={**self.headers, "Idempotency-Key": f"e2e-{uuid.uuid4().hex}"},
             )
         except httpx.HTTPError as exc:
             answer = Answer(sent, time.monotonic() - sent, 0, {"error": repr(exc)}, None, None)
@@ -271,7 +274,7 @@ def test_postgres_stopped_under_load(
         drainer = TapDrainer([*retries.values(), *dead_letters.values()])
         drainer.start()
         stack.callback(drainer.finish)
-        load = PacedLoad(settings.edge_url)
+        load = PacedLoad(settings.edge_url, edge.customer_token(order_body()))
         load.start()
         try:
             wait_until(

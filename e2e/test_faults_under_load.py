@@ -172,10 +172,11 @@ class PacedLoad(threading.Thread):
     """New orders from ``threads`` threads, each waiting ``pace`` s between its requests, until
     ``stop`` is set; every answer kept (one attempt per order, unique Idempotency-Key)."""
 
-    def __init__(self, base_url: str, token: str, *, threads: int = 4, pace: float = 0.05) -> None:
+    def __init__(self, edge: Edge, base_url: str, *, threads: int = 4, pace: float = 0.05) -> None:
         super().__init__(daemon=True, name="paced-load")
         self.base_url, self.threads, self.pace = base_url, threads, pace
-        self.headers = bearer(token)
+        self.customer = f"e2e-paced-{uuid.uuid4().hex[:8]}"  # the token's subject orders for itself
+        self.headers = bearer(edge.customer_token(order_body(customer_id=self.customer)))
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.answers: list[Answer] = []
@@ -198,7 +199,7 @@ class PacedLoad(threading.Thread):
         try:
             response = http.post(
                 "/orders",
-                json=order_body(),
+                json=order_body(customer_id=self.customer),
                 headers={**self.headers, "Idempotency-Key": f"e2e-{uuid.uuid4().hex}"},
             )
         except httpx.HTTPError as exc:
@@ -274,7 +275,7 @@ def test_postgres_stopped_under_load(
         drainer = TapDrainer([*retries.values(), *dead_letters.values()])
         drainer.start()
         stack.callback(drainer.finish)
-        load = PacedLoad(settings.edge_url, edge.customer_token(order_body()))
+        load = PacedLoad(edge, settings.edge_url)
         load.start()
         try:
             wait_until(

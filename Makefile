@@ -12,7 +12,8 @@
 #
 #   make test      every test: unit + integration (real RabbitMQ on loopback) of each package,
 #                  order-service's again on the shop's PostgreSQL (db-tests), then e2e against
-#                  the running shop (`docker compose up` / `make up` first)
+#                  the shop; installs the host tools it lacks (make deps) and starts the shop
+#                  (make up) when it is not running
 #   make unit | integration | db-tests | e2e | lint     one kind at a time
 #   make bench     `python -m bench` against the running shop (~15 min; bench/README.md)
 #   make bench-smoke  every benchmark phase for seconds, `--check`: runs end to end, loses
@@ -52,7 +53,7 @@ export SHOP_TEST_RABBITMQ_IMAGE ?= $(RABBITMQ_IMAGE)
 # promtool comes with the Prometheus base image (the official one, or Debian's offline).
 PROMETHEUS_IMAGE ?= $(or $(shell sed -n 's/^PROMETHEUS_IMAGE=//p' infra/offline/offline.env 2>/dev/null),prom/prometheus:v3.14.0)
 
-.PHONY: alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
+.PHONY: shop-running alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
 
 up:
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
@@ -152,7 +153,13 @@ lint: venv bench-venv
 	@$(VENV)/bin/ruff format --check --config bench/ruff.toml bench
 	@$(VENV)/bin/mypy --python-executable $(BENCH_PYTHON) --ignore-missing-imports bench
 
-test: unit integration db-tests e2e
+# On a fresh machine `make test` alone passes: the host tools it lacks, then the shop (started and
+# waited for only when its edge is not running; left running), then every kind of test.
+test: deps shop-running unit integration db-tests e2e
+
+shop-running:
+	@if [ -n "$$($(COMPOSE) ps --status running -q order-service 2>/dev/null)" ]; then \
+	  echo "== the shop is running"; else echo "== starting the shop (make up)"; $(MAKE) up; fi
 
 # The benchmark's own venv (it starts Celery workers of its own; py-spy for --profile).
 BENCH_VENV ?= bench/.venv

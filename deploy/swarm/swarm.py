@@ -523,14 +523,19 @@ def down(args: argparse.Namespace) -> None:
         state=lambda: " ".join(containers()),
     )
 
-    def networks() -> list[str]:
+    def networks_left() -> list[str]:
+        """Removes what it can: the engine can keep listing a stack's network for a while after
+        `stack rm` (its last endpoint released late); an explicit `network rm` then removes it."""
+        left = docker("network", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={stack}").split()
+        for network in left:
+            docker("network", "rm", network, check=False)
         return docker("network", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={stack}").split()
 
     wait_for(
-        lambda: not networks(),
-        timeout=60,
+        lambda: not networks_left(),
+        timeout=120,
         what=f"the networks of stack {stack} to be gone",
-        state=lambda: " ".join(networks()),
+        state=lambda: docker("network", "ls", "--filter", f"label=com.docker.stack.namespace={stack}"),
     )
     volumes = [f"{stack}_{v}" for v in yaml.safe_load(stack_file.read_text()).get("volumes") or {}]
 

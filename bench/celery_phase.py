@@ -2,7 +2,7 @@
 
 Two measurements:
 
-* ``stock``: the brief's baseline, a plain Celery app with stock settings (no publisher
+* ``stock``: the baseline, a plain Celery app with stock settings (no publisher
   confirms, the worker's defaults: prefork, ``-c`` = cores, acks early) and one quorum queue;
 * ``same guarantees``: what the platform asks of the broker, done with plain Celery: confirmed
   persistent publishes on a topic exchange fanned out to two quorum queues, each drained by its

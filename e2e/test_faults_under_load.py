@@ -253,10 +253,6 @@ class TapDrainer(threading.Thread):
         self.drain()
 
 
-@pytest.mark.skip(
-    reason="not yet passing with authentication at the edge: the paced load's orders were refused "
-    "(401, then 403) and the fixed load has not completed a live run (issue 13, part 4)"
-)
 def test_postgres_stopped_under_load(
     edge: Edge, settings: Settings, dbs: Databases, containers: Containers, record
 ) -> None:

@@ -11,6 +11,10 @@ from typing import Any
 TARGET_LAYER_COST = 0.10
 TARGET_P99_MS = 100.0
 TARGET_EDGE_RPS = 500.0
+TARGET_SEED_RATIO = 1.0
+"""Platform fan-out / the seed design's, both at max load in the same run (issue 19)."""
+TARGET_AUTH_CPU = 0.10
+"""The edge's CPU per request may grow by at most this with token verification on (issue 20)."""
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -87,6 +91,23 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             paced,
             "open loop",
         )
+    seed = results.get("seed") or {}
+    add(
+        "seed_max",
+        "seed design: Celery only, fan-out 2",
+        "event/s",
+        seed.get("max"),
+        "task per routing key, no confirms, acks early; max load",
+    )
+    seed_paced = seed.get("paced")
+    if seed_paced:
+        add(
+            "seed_paced",
+            f"seed design at {seed_paced['offered_rate']:.0f}/s offered",
+            "event/s",
+            seed_paced,
+            "open loop, the platform's offered load",
+        )
     edge = results.get("edge") or {}
     add(
         "edge_alone",
@@ -126,6 +147,9 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
         "platform/kombu": _ratio(platform, get("kombu")),
         "platform_without_task_events/celery_same_guarantees": _ratio(
             get("platform_no_events"), get("celery_same")
+        ),
+        "platform/seed_design": _ratio(
+            platform, ((results.get("seed") or {}).get("max") or {}).get("throughput")
         ),
     }
 
@@ -175,6 +199,25 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": ratio >= 1 - TARGET_LAYER_COST,
                 }
             )
+    seed_ratio = r["platform/seed_design"]
+    if seed_ratio is not None:
+        seed = results["seed"]
+        platform = results["platform"]
+        latency = ""
+        if seed.get("paced") and platform.get("paced"):
+            latency = (
+                f"; p99 at {platform['paced']['offered_rate']:.0f}/s offered: platform "
+                f"{platform['paced']['p99_ms']:.1f} ms, seed {seed['paced']['p99_ms']:.1f} ms"
+            )
+        checks.append(
+            {
+                "target": f"platform fan-out >= {TARGET_SEED_RATIO:.1f}x the seed design's (max load, "
+                "events handled/s by both consumers)",
+                "value": f"{seed_ratio:.2f}x ({platform['max']['throughput']:.0f} against "
+                f"{seed['max']['throughput']:.0f}/s){latency}",
+                "met": seed_ratio >= TARGET_SEED_RATIO,
+            }
+        )
     paced = (results.get("platform") or {}).get("paced")
     if paced:
         checks.append(
@@ -255,6 +298,7 @@ PHASE_ROWS = {
     "celery": ("celery_stock", "celery_same"),
     "layer": ("celery_like", "platform_paired"),
     "platform": ("platform_max", "platform_paced"),
+    "seed": ("seed_max", "seed_paced"),
     "edge": ("edge_post", "edge_dispatched"),
 }
 
@@ -309,7 +353,7 @@ def table(results: dict[str, Any]) -> str:
     ]
     lines = [header]
     for row in all_rows:
-        broker = row["key"].startswith(("kombu", "celery", "platform"))
+        broker = row["key"].startswith(("kombu", "celery", "platform", "seed"))
         lost = row.get("lost", row.get("not_dispatched", row.get("errors")))
         lines.append(
             [
@@ -365,7 +409,7 @@ def chart(path: Path, results: dict[str, Any], title: str) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(15, 0.7 * len(data) + 2.8))
     colors = [
         "#4c72b0"
-        if r["key"].startswith(("kombu", "celery"))
+        if r["key"].startswith(("kombu", "celery", "seed"))
         else "#dd8452"
         if r["key"].startswith("platform")
         else "#55a868"

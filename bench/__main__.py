@@ -83,6 +83,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="rounds of the held-relay POSTs (the median is the edge's figure; the host drifts)",
     )
     edge.add_argument(
+        "--no-unverified-edge",
+        dest="unverified_edge",
+        action="store_false",
+        help="skip the held-relay rounds of an edge without token verification (a throwaway container "
+        "of the stack's image, bench/edge_unverified.py) beside the stack's: verification's CPU cost",
+    )
+    edge.add_argument(
         "--compose-project",
         default=os.environ.get("COMPOSE_PROJECT_NAME", "shop"),
         help="the stack's compose project (to find and pause its relay container)",
@@ -368,6 +375,7 @@ def edge(
             alone_rounds=args.edge_alone_rounds,
             stack=stack,
             token=token,
+            unverified=args.compose_project if args.unverified_edge else "",
         )
         results["edge"]["backlog_at_start"] = backlog
         loads["edge"] = list(os.getloadavg())

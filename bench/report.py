@@ -117,6 +117,13 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         "gunicorn + PostgreSQL alone; events wait in the outbox",
     )
     add(
+        "edge_alone_unverified",
+        "edge: same, token verification off",
+        "req/s",
+        edge.get("post_alone_unverified"),
+        "rounds alternating with the row above; bench/edge_unverified.py",
+    )
+    add(
         "edge_post",
         "edge: POST /orders, pipeline busy",
         "req/s",
@@ -239,6 +246,23 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": alone["throughput"] >= TARGET_EDGE_RPS,
             }
         )
+    verification = edge.get("verification") or {}
+    if verification.get("growth") is not None:
+        host = ""
+        if verification.get("host_ms_verified") and verification.get("host_ms_unverified"):
+            host = (
+                f"; whole host {verification['host_ms_verified']:.2f} against "
+                f"{verification['host_ms_unverified']:.2f} ms"
+            )
+        checks.append(
+            {
+                "target": f"token verification costs <= {100 * TARGET_AUTH_CPU:.0f}% of the edge's CPU per "
+                "request (edge alone, on against off)",
+                "value": f"{100 * verification['growth']:+.1f}% ({verification['edge_ms_verified']:.2f} "
+                f"against {verification['edge_ms_unverified']:.2f} ms in the edge's container){host}",
+                "met": verification["growth"] <= TARGET_AUTH_CPU,
+            }
+        )
     busy, pipeline = edge.get("post"), edge.get("cpu_pipeline")
     if busy:
         why = (
@@ -274,6 +298,7 @@ def cpu_lines(results: dict[str, Any]) -> list[str]:
     edge = results.get("edge") or {}
     for key, what in (
         ("cpu_alone", "edge alone"),
+        ("cpu_alone_unverified", "edge alone, token verification off"),
         ("cpu_busy", "edge, pipeline busy"),
         ("cpu_pipeline", "pipeline (all but the edge's container)"),
     ):

@@ -10,6 +10,10 @@ through the relay, billing invoiced it, logistic picked, packed and dispatched i
 order-service consumed both facts. ``updated_at - created_at`` of a dispatched order (both
 written by order-service's clock) is how long that took.
 
+The held-relay rounds alternate with an edge that verifies no token (a throwaway container of
+the same image running :mod:`bench.edge_unverified`, see :func:`unverified_edge`): each side's
+CPU per request, counted over its own rounds, says what token verification costs.
+
 Every request carries a bearer token for the customer ``bench`` (from the dev issuer,
 ``--issuer-url``): the edge verifies it as it would any caller's.
 

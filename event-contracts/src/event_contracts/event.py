@@ -9,11 +9,13 @@ As in the seed article, an event is an attribute of the message it carries::
                        previous=[PreviousVersion("order.v1.submit", OrderV1, upcast)])
 
     order.submit(publisher=publisher)         # on an instance: publish this message
+    order.submit()                            # ... through the default (use_publisher / connect)
     @Order.submit.register_callback           # on the class: subscribe a handler
     def post_invoice(order: Order, delivery: Delivery) -> None: ...
 
 This module is the codec's half of an event (encode, decode, upcast) and imports no broker
-library. Publishing needs an :class:`EventPublisher` (``event_contracts.runtime.Publisher``);
+library. Publishing needs an :class:`EventPublisher` (``event_contracts.runtime.Publisher``),
+passed in or set once as the default (a convenience for scripts; services pass theirs);
 callbacks registered on the event are the seed article's sugar: each app made by
 ``event_contracts.runtime.create_app`` owns a :class:`~event_contracts.subscriptions.Subscriptions`
 registry of its own and runs these shared callbacks first.

@@ -15,6 +15,7 @@
 #                  the shop; installs the host tools it lacks (make deps) and starts the shop
 #                  (make up) when it is not running
 #   make unit | integration | db-tests | e2e | lint     one kind at a time
+#                  (lint: ruff, mypy --strict, event-contracts' import contracts)
 #   make bench     `python -m bench` against the running shop (~15 min; bench/README.md)
 #   make bench-smoke  every benchmark phase for seconds, `--check`: runs end to end, loses
 #                  nothing (CI runs it after the tests; its numbers mean nothing)
@@ -87,13 +88,14 @@ deps:
 	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-# One venv with every package (editable) and the e2e suite's pinned dependencies.
+# One venv with every package (editable), the e2e suite's pinned dependencies and the lint
+# tools (requirements-lint.lock: ruff, mypy, import-linter).
 venv: $(VENV)/.installed
-$(VENV)/.installed: $(foreach p,$(PACKAGES),$(p)/pyproject.toml) e2e/requirements.lock
+$(VENV)/.installed: $(foreach p,$(PACKAGES),$(p)/pyproject.toml) e2e/requirements.lock requirements-lint.lock
 	uv venv -q --allow-existing $(VENV) -p 3.11
 	uv pip install -q --python $(PYTHON) -e 'event-contracts[test,sqlalchemy]' \
 	  $(foreach p,$(filter-out event-contracts,$(PACKAGES)),-e '$(p)[test]') \
-	  -r e2e/requirements.lock ruff mypy types-PyYAML
+	  -r e2e/requirements.lock -r requirements-lint.lock
 	touch $@
 
 unit: venv
@@ -148,6 +150,8 @@ lint: venv bench-venv
 	@$(VENV)/bin/mypy --strict deploy/swarm/swarm.py
 	@set -e; for p in $(PACKAGES); do echo "== mypy: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/mypy src); done
+	@echo "== import contracts: event-contracts (the contracts never import the Celery adapter; no cycles)"
+	@cd event-contracts && $(CURDIR)/$(VENV)/bin/lint-imports --no-cache
 	@echo "== lint: bench"
 	@$(VENV)/bin/ruff check --config bench/ruff.toml bench
 	@$(VENV)/bin/ruff format --check --config bench/ruff.toml bench

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Protocol
 
-from event_contracts.event import Delivery
+from event_contracts.delivery import Delivery
 
 DEFAULT_RETENTION = timedelta(days=7)
 """How long an inbox remembers a handled event (the dedupe window) unless configured."""

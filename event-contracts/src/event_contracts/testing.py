@@ -26,8 +26,10 @@ import attrs
 from kombu.connection import Connection
 from kombu.messaging import Producer
 
-from event_contracts.event import Delivery, Event
+from event_contracts.delivery import Delivery
+from event_contracts.event import Event
 from event_contracts.generate import definitions, permissions
+from event_contracts.subscriptions import Subscriptions
 from event_contracts.topology import TOPOLOGY
 
 #: The broker image integration tests run, one container per test session. `make` sets it to the
@@ -322,11 +324,15 @@ class InMemoryBus:
     """Publishes straight to the registered callbacks, in process: for services' unit tests.
 
     Pass it where a :class:`~event_contracts.runtime.publisher.Publisher` is expected; it
-    records every event and, with ``deliver=True``, runs the callbacks as a worker would.
+    records every event and, with ``deliver=True``, runs the callbacks as a worker would:
+    the event's shared ones and those of ``subscriptions`` (an app's registry, or a new one).
     """
 
-    def __init__(self, *, deliver: bool = False, consumer: str = "test") -> None:
+    def __init__(
+        self, *, deliver: bool = False, consumer: str = "test", subscriptions: Subscriptions | None = None
+    ) -> None:
         self.deliver, self.consumer = deliver, consumer
+        self.subscriptions = subscriptions or Subscriptions()
         self.published: list[tuple[Event[Any], Any]] = []
 
     def publish(
@@ -335,7 +341,8 @@ class InMemoryBus:
         self.published.append((event, message))
         event_id: uuid.UUID = message.event_id
         if self.deliver:
-            event.dispatch(
+            self.subscriptions.dispatch(
+                event,
                 message,
                 Delivery(
                     event_id=event_id,

@@ -43,7 +43,7 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
-from event_contracts.event import Delivery
+from event_contracts.delivery import Delivery
 
 log = logging.getLogger(__name__)
 

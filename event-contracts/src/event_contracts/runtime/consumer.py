@@ -34,11 +34,14 @@ from celery.worker.consumer import Consumer
 from celery.worker.request import Request
 from kombu.message import Message
 
+from event_contracts.delivery import Delivery
 from event_contracts.errors import ContractError, PoisonMessage
-from event_contracts.event import EVENTS, Delivery, Event
+from event_contracts.event import EVENTS, Envelope, Event
 from event_contracts.rpc import REMOTE_CALLS, NotFound, RemoteCall
+from event_contracts.runtime.conf import service_of, subscriptions_of, topology_of
 from event_contracts.runtime.publisher import publish_with_confirm, task_message
 from event_contracts.serialization import structure, unstructure, utc_now
+from event_contracts.subscriptions import Subscriptions
 from event_contracts.topology import RoutingKey, Topology
 
 log = logging.getLogger(__name__)
@@ -70,15 +73,6 @@ class RetryPolicy:
         return float(min(self.max_delay, self.first_delay * 2**retries))
 
 
-def _service(app: Celery) -> str:
-    return str(app.conf.shop_service)
-
-
-def _topology(app: Celery) -> Topology:
-    topology: Topology = app.conf.shop_topology
-    return topology
-
-
 class ServiceRequest(Request):  # type: ignore[misc]
     """Makes the task id ``<message id>.<service>``.
 
@@ -106,11 +100,16 @@ class ServiceTask(Task):  # type: ignore[misc]
     def service(self) -> str:
         """The consuming service, read once: a lookup in ``app.conf`` (a chain of mappings with
         key aliases) was the largest part of a delivery's bookkeeping in a busy worker."""
-        return _service(self.app)
+        return service_of(self.app)
 
     @cached_property
     def topology(self) -> Topology:
-        return _topology(self.app)
+        return topology_of(self.app)
+
+    @cached_property
+    def subscriptions(self) -> Subscriptions:
+        """The app's callbacks and responders (``create_app``'s registry)."""
+        return subscriptions_of(self.app)
 
     def original_id(self) -> str:
         request = self.request
@@ -228,12 +227,12 @@ def _event_task(event: Event[Any], routing_key: str) -> Callable[..., None]:
         delivery = _delivery(task, routing_key)
         payload = instance if instance is not None else (args[0] if args else kwargs or None)
         try:
-            message = event.decode(routing_key, payload, delivery)
+            message = event.decode(routing_key, payload, Envelope(delivery.event_id, delivery.occurred_at))
         except ContractError as exc:
             task.dead_letter("invalid-payload", str(exc))
             raise PoisonMessage(str(exc)) from exc
         try:
-            event.dispatch(message, delivery)
+            task.subscriptions.dispatch(event, message, delivery)
         except PoisonMessage as exc:
             task.dead_letter("rejected-by-handler", _describe(exc))
             raise
@@ -248,9 +247,10 @@ def _responder_task(call: RemoteCall[Any, Any]) -> Callable[..., None]:
     def answer(task: ServiceTask, *args: Any, request: Any = None, **kwargs: Any) -> None:
         reply: dict[str, Any]
         try:
-            if call.responder is None:
+            responder = task.subscriptions.responder(call)
+            if responder is None:
                 raise NotImplementedError(f"{call.name} has no responder in this service")
-            result = call.responder(structure(request, call.request_type))
+            result = responder(structure(request, call.request_type))
             reply = {"ok": True, "result": unstructure(result)}
         except ContractError as exc:
             reply = {"ok": False, "kind": "invalid-request", "message": str(exc)}
@@ -259,7 +259,7 @@ def _responder_task(call: RemoteCall[Any, Any]) -> Callable[..., None]:
         except Exception as exc:
             log.exception("%s failed", call.name)
             reply = {"ok": False, "kind": "error", "message": repr(exc)}
-        route = _topology(task.app).reply_route(call.service, task.request.reply_to or "")
+        route = task.topology.reply_route(call.service, task.request.reply_to or "")
         if route is None:
             log.warning(
                 "%s: request %s has reply_to %r, not a reply queue of a caller; answer dropped",
@@ -289,8 +289,8 @@ def register_service_tasks(app: Celery) -> None:
 
     Fails fast when the topology subscribes the service to an event no message declares.
     """
-    service = _service(app)
-    topology = _topology(app)
+    service = service_of(app)
+    topology = topology_of(app)
     app.conf.setdefault("shop_retry_policy", RetryPolicy())
     for subscription in topology.subscriptions_of(service):
         for name in subscription.events:
@@ -343,7 +343,7 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
         known = sorted(n for n in self.app.tasks if not n.startswith("celery."))
         reason = "unknown-event-version" if _is_event_key(str(name)) else "unregistered-task"
         self.dead_letter_raw(
-            message, reason, f"{name!r} is not handled by {_service(self.app)}; it handles {known}"
+            message, reason, f"{name!r} is not handled by {service_of(self.app)}; it handles {known}"
         )
 
     def on_invalid_task(self, body: Any, message: Message, exc: BaseException) -> None:
@@ -374,10 +374,10 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
         try:
             if queue is None:
                 raise LookupError("message from an unknown queue")
-            owner = _topology(self.app).owner_of_queue(queue)
+            owner = topology_of(self.app).owner_of_queue(queue)
             headers = {
                 **(message.headers or {}),
-                **reason_headers(reason, detail, queue, _service(self.app), message.delivery_info or {}),
+                **reason_headers(reason, detail, queue, service_of(self.app), message.delivery_info or {}),
             }
             publish_with_confirm(
                 self.app,

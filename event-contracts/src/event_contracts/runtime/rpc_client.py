@@ -22,9 +22,10 @@ from kombu.messaging import Consumer as KombuConsumer
 
 from event_contracts.errors import RemoteCallError, RemoteCallTimeout
 from event_contracts.rpc import RemoteCall
+from event_contracts.runtime.conf import service_of, topology_of
 from event_contracts.runtime.publisher import task_message
 from event_contracts.serialization import structure, unstructure
-from event_contracts.topology import Service, Topology
+from event_contracts.topology import Service
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -54,8 +55,7 @@ class RpcClient:
 
     def __init__(self, app: Celery, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.app, self.timeout = app, timeout
-        topology: Topology = app.conf.shop_topology
-        self.caller = topology.service(str(app.conf.shop_service))
+        self.caller = topology_of(app).service(service_of(app))
         # transport connection -> its reply queue; a reconnect is a new object, so a new queue
         self._reply_queues: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from celery import Celery, bootsteps
 
+from event_contracts.runtime.conf import service_of
 from event_contracts.topology import TOPOLOGY, Topology
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def worker_argv(
 
 def run_worker(app: Celery, extra: Sequence[str] = ()) -> None:
     """Start the worker of ``app``'s service (blocks)."""
-    app.worker_main([*worker_argv(str(app.conf.shop_service)), *extra])
+    app.worker_main([*worker_argv(service_of(app)), *extra])
 
 
 def run_beat(app: Celery, schedule_file: str = "/tmp/celerybeat-schedule") -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from celery import Celery, bootsteps
 
+from event_contracts.service_defaults import tracing
 from event_contracts.topology import TOPOLOGY, Topology
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,21 @@ def worker_argv(
 
 
 def run_worker(app: Celery, extra: Sequence[str] = ()) -> None:
-    """Start the worker of ``app``'s service (blocks)."""
+    """Start the worker of ``app``'s service (blocks); traced per pool process (service_defaults)."""
+    tracing.trace_celery_worker(_service_name(app))
     app.worker_main([*worker_argv(str(app.conf.shop_service)), *extra])
 
 
 def run_beat(app: Celery, schedule_file: str = "/tmp/celerybeat-schedule") -> None:
     """Start the service's single beat scheduler (blocks); run exactly one per deployment."""
+    tracing.trace_celery_beat(_service_name(app))
     app.start(["beat", "--schedule", schedule_file, "--loglevel", os.environ.get("LOG_LEVEL", "INFO")])
+
+
+def _service_name(app: Celery) -> str:
+    """``service.name`` of a service's processes: its broker user (``billing-service``)."""
+    topology: Topology = app.conf.shop_topology
+    return topology.service(str(app.conf.shop_service)).user
 
 
 def add_periodic_job(app: Celery, name: str, every: float, job: Callable[[], object]) -> None:

@@ -27,9 +27,8 @@ def test_the_edge_answers_its_trace_id_and_every_event_of_the_order_carries_it(
     api = tracing.instrument_flask(create_app(services)).test_client()
     api.environ_base["HTTP_AUTHORIZATION"] = "Bearer " + dev_issuer.token(customer, "customer")
 
-    response = api.post(
-        "/orders", json={"currency": "EUR", "lines": [{"id": 1, "quantity": 1, "unit_price": "2.00"}]}
-    )
+    line = {"id": 1, "quantity": 1, "unit_price": "2.00"}
+    response = api.post("/orders", json={"currency": "EUR", "lines": [line]})
     assert response.status_code == 201, response.get_json()
     trace_id = tracing.trace_id(response.headers.get(tracing.RESPONSE_HEADER))
     assert trace_id, f"no {tracing.RESPONSE_HEADER} header: {dict(response.headers)}"
@@ -39,7 +38,7 @@ def test_the_edge_answers_its_trace_id_and_every_event_of_the_order_carries_it(
     assert tracing.trace_id(stored["traceparent"]) == trace_id
 
     with relay_running(services) as relay:
-        wait_until(lambda: relay.published_total == 1, timeout=20, what="the relay to publish the order")
+        wait_until(lambda: relay.published_total == 1, timeout=20, what="the relay to publish")
     for queue in ("billing.order", "logistic.order"):
         (message,) = drain(vhost.url(), queue, expect=1)
         assert tracing.trace_id(message.headers["traceparent"]) == trace_id, queue

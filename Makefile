@@ -51,7 +51,8 @@ export COMPOSE_PROFILES := $(if $(COMPOSE_PROFILES),$(COMPOSE_PROFILES)$(comma))
 export OTEL_EXPORTER_OTLP_ENDPOINT ?= http://jaeger:4318
 TRACING_NOTE = tracing: spans exported to Jaeger, UI at http://$${INFRA_BIND:-127.0.0.1}:$${JAEGER_UI_PORT:-16686}
 else
-TRACING_NOTE = tracing: Jaeger left out (TRACING=$(TRACING): offline mode has no registry for its image);   trace ids still travel with every event and the edge's traceresponse header, no spans are exported
+TRACING_NOTE = tracing: Jaeger left out (TRACING=off, the default offline: no registry serves its image); $\
+  trace ids still travel with every event and in the edge's traceresponse header, no spans are exported
 endif
 
 PACKAGES := event-contracts order-service billing-service logistic-service

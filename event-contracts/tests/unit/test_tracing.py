@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -29,11 +31,22 @@ print(json.dumps({"on": on, "recording": span.is_recording(), "headers": headers
 """
 
 
-def probe(**env: str) -> dict[str, Any]:
-    """Configure tracing in a fresh process with ``env`` and publish-headers inside a span."""
+EXPORT_PROBE = """
+from opentelemetry import trace
+from event_contracts.service_defaults import tracing
+assert tracing.configure_tracing("probe-service", "test")
+with trace.get_tracer("probe").start_as_current_span("probe-request"):
+    pass
+tracing.shutdown_tracing()  # what a worker does on its way out: the batch is sent now
+print("{}")
+"""
+
+
+def probe(script: str = PROBE, **env: str) -> dict[str, Any]:
+    """Run ``script`` (tracing set up inside a span) in a fresh process with ``env``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", script],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -65,6 +78,32 @@ def test_an_endpoint_turns_export_on_unless_the_sdk_is_disabled() -> None:
     assert not tracing.exporting(
         {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318", "OTEL_SDK_DISABLED": "true"}
     )
+
+
+def test_an_endpoint_exports_the_spans_over_otlp_http_and_shutdown_flushes_them() -> None:
+    received: list[tuple[str, str, bytes]] = []
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        probe(EXPORT_PROBE, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+    ((path, content_type, body),) = received
+    assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
+    assert b"probe-request" in body and b"probe-service" in body
 
 
 def test_a_replayed_dead_letter_keeps_its_trace() -> None:

@@ -1,6 +1,7 @@
 # The shop platform's one front door. CI (`.ci/run`) calls these same targets.
 #
-#   make up        build if needed, start everything, wait until healthy
+#   make up        build if needed, start everything, wait until healthy (Jaeger too, unless
+#                  offline; TRACING=on|off)
 #   make infra     the same for the infrastructure only (broker cluster, rabbitmq-init,
 #                  postgres, flower): what integration tests need
 #   make down      stop and remove containers (volumes kept; `make clean` drops them)
@@ -43,6 +44,19 @@ SERVICES ?=
 INFRA_SERVICES := rabbit1 rabbit2 rabbit3 rabbitmq-init postgres flower
 WAIT_TIMEOUT ?= 600
 
+# Traces (infra/README.md#tracing): Jaeger (compose profile "tracing") and the services' OTLP
+# endpoint, on unless offline (no registry serves Jaeger's image there). TRACING=on|off overrides.
+comma := ,
+TRACING ?= $(if $(wildcard infra/offline/offline.env),off,on)
+ifeq ($(TRACING),on)
+export COMPOSE_PROFILES := $(if $(COMPOSE_PROFILES),$(COMPOSE_PROFILES)$(comma))tracing
+export OTEL_EXPORTER_OTLP_ENDPOINT ?= http://jaeger:4318
+TRACING_NOTE = tracing: spans exported to Jaeger, UI at http://$${INFRA_BIND:-127.0.0.1}:$${JAEGER_UI_PORT:-16686}
+else
+TRACING_NOTE = tracing: Jaeger left out (TRACING=off, the default offline: no registry serves its image); $\
+  trace ids still travel with every event and in the edge's traceresponse header, no spans are exported
+endif
+
 PACKAGES := event-contracts order-service billing-service logistic-service
 VENV ?= .venv-test
 PYTHON := $(CURDIR)/$(VENV)/bin/python
@@ -57,6 +71,7 @@ PROMETHEUS_IMAGE ?= $(or $(shell sed -n 's/^PROMETHEUS_IMAGE=//p' infra/offline/
 .PHONY: shop-running alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
 
 up:
+	@echo "$(TRACING_NOTE)"
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
 
 infra:

@@ -58,6 +58,7 @@ ORDER = (
     "poison",
     "dlq_replay",
     "observability",
+    "tracing",
     "least_privilege",
     "bad_input",
     "edge_auth",

@@ -7,6 +7,8 @@ spend their time in the database or waiting for billing (invoice), which threads
 
 import os
 
+from event_contracts.service_defaults import tracing
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("GUNICORN_WORKERS") or os.environ.get("WEB_CONCURRENCY") or 2)
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
@@ -25,3 +27,13 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_fork(server: object, worker: object) -> None:
+    """Tracing starts in each worker after the fork (the span exporter runs a thread)."""
+    tracing.configure_tracing("order-service", "edge")
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """A recycled or stopped worker exports the spans it still holds."""
+    tracing.shutdown_tracing()

@@ -54,11 +54,14 @@ PASSED_ON_HEADERS = (
     "actor-subject",
     "actor-token-id",
     "x-replay-count",
+    "traceparent",
+    "tracestate",
 )
 """Headers a handler sees in ``Delivery.headers`` and every retry and dead letter keeps.
 ``actor-*``: who caused the event (the subject and token id of the caller at the edge), when
 somebody did; ``x-replay-count`` is set by ``dlq replay``, so a message that fails again after a
-replay reaches the DLQ with its count (the replay bound needs it)."""
+replay reaches the DLQ with its count (the replay bound needs it); ``traceparent``/``tracestate``:
+the trace (W3C), kept even where tracing is off and replaced by the handler's span where it is on."""
 
 
 @attrs.frozen

@@ -23,6 +23,7 @@ from kombu.exceptions import OperationalError
 
 from event_contracts.errors import PublishFailed, UnroutableMessage
 from event_contracts.event import Event, default_publisher, use_publisher
+from event_contracts.service_defaults import tracing
 
 __all__ = [
     "PUBLISH_RETRY_POLICY",
@@ -94,6 +95,7 @@ def publish_with_confirm(
     gets :class:`PublishFailed` and must keep the event (an outbox row, a requeue).
     """
     on_retry = _log_retry(exchange, routing_key)
+    headers = tracing.with_trace_context(headers)  # the current span (if any) is the parent
     attempts = int(PUBLISH_RETRY_POLICY["max_retries"]) if retry else 0
     for attempt in range(attempts + 1):
         try:
@@ -192,11 +194,12 @@ class Publisher:
             kwargs={"instance": dict(payload)},
             headers=extra,
         )
-        publish_with_confirm(
-            self.app,
-            body,
-            exchange=exchange,
-            routing_key=routing_key,
-            headers=msg_headers,
-            properties=properties,
-        )
+        with tracing.publish_span(exchange, routing_key, str(event_id)):
+            publish_with_confirm(
+                self.app,
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                headers=msg_headers,
+                properties=properties,
+            )

@@ -25,6 +25,7 @@ from event_contracts.rpc import RemoteCall
 from event_contracts.runtime.conf import service_of, topology_of
 from event_contracts.runtime.publisher import task_message
 from event_contracts.serialization import structure, unstructure
+from event_contracts.service_defaults import tracing
 from event_contracts.topology import Service
 
 Req = TypeVar("Req")
@@ -82,7 +83,7 @@ class RpcClient:
             name=call.name,
             task_id=call_id,
             kwargs={"request": unstructure(request)},
-            headers={"correlation-id": call_id},
+            headers=tracing.with_trace_context({"correlation-id": call_id}),
         )
         # A pooled connection (kept open between calls) with its reply queue; a fresh channel
         # per call, whose consumer on that queue ends with it.

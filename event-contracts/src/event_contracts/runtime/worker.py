@@ -10,7 +10,8 @@ from typing import Any
 
 from celery import Celery, bootsteps
 
-from event_contracts.runtime.conf import service_of
+from event_contracts.runtime.conf import service_of, topology_of
+from event_contracts.service_defaults import tracing
 from event_contracts.topology import TOPOLOGY, Topology
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,20 @@ def worker_argv(
 
 
 def run_worker(app: Celery, extra: Sequence[str] = ()) -> None:
-    """Start the worker of ``app``'s service (blocks)."""
+    """Start the worker of ``app``'s service (blocks); traced per pool process (service_defaults)."""
+    tracing.trace_celery_worker(_service_name(app))
     app.worker_main([*worker_argv(service_of(app)), *extra])
 
 
 def run_beat(app: Celery, schedule_file: str = "/tmp/celerybeat-schedule") -> None:
     """Start the service's single beat scheduler (blocks); run exactly one per deployment."""
+    tracing.trace_celery_beat(_service_name(app))
     app.start(["beat", "--schedule", schedule_file, "--loglevel", os.environ.get("LOG_LEVEL", "INFO")])
+
+
+def _service_name(app: Celery) -> str:
+    """``service.name`` of a service's processes: its broker user (``billing-service``)."""
+    return topology_of(app).service(service_of(app)).user
 
 
 def add_periodic_job(app: Celery, name: str, every: float, job: Callable[[], object]) -> None:

@@ -24,6 +24,7 @@ from uuid import UUID
 
 import attrs
 from event_contracts import Event
+from event_contracts.service_defaults import tracing
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
@@ -91,6 +92,7 @@ class SqlOutbox(AbstractOutbox):
                 "correlation_id": correlation_id,
                 "actor_subject": actor.subject if actor else None,
                 "actor_token_id": actor.token_id if actor else None,
+                "trace_context": tracing.current_carrier(),
                 "attempts": 0,
                 "order_id": _order_id(payload),
             },
@@ -135,6 +137,8 @@ class OutboxRow:
     attempts: int
     actor_subject: str | None = None
     actor_token_id: str | None = None
+    trace_context: Mapping[str, str] | None = None
+    """The trace of the request that wrote the row (``traceparent``/``tracestate``), if any."""
 
     @property
     def actor_headers(self) -> dict[str, str]:
@@ -241,6 +245,7 @@ class SqlOutboxStore(OutboxStore):
                     table.c.attempts,
                     table.c.actor_subject,
                     table.c.actor_token_id,
+                    table.c.trace_context,
                 )
                 .where(
                     table.c.published_at.is_(None),
@@ -256,7 +261,7 @@ class SqlOutboxStore(OutboxStore):
             )
             if self.hold_locks:
                 query = query.with_for_update(skip_locked=True)
-            batch = Batch([OutboxRow(*row) for row in session.execute(query)])
+            batch = Batch([OutboxRow(**row._asdict()) for row in session.execute(query)])
             if not self.hold_locks:
                 session.commit()
             try:

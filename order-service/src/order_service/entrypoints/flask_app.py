@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any, NoReturn
 
 from event_contracts import ContractError
+from event_contracts.service_defaults import tracing
 from flask import Flask, Response, request
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -283,7 +284,7 @@ def _error_handlers(app: Flask, services: bootstrap.Services) -> None:
 def create_wsgi_app() -> Flask:
     """gunicorn's factory (``order_service.entrypoints.flask_app:create_wsgi_app()``)."""
     bootstrap.configure_logging()
-    return create_app(bootstrap.bootstrap(run_migrations=False))
+    return tracing.instrument_flask(create_app(bootstrap.bootstrap(run_migrations=False)))
 
 
 # --- identity ----------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import signal
 from pathlib import Path
 from types import FrameType
 
+from event_contracts.service_defaults import tracing
+
 from order_service import bootstrap
 
 log = logging.getLogger(__name__)
@@ -15,6 +17,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     bootstrap.configure_logging()
+    tracing.configure_tracing("order-service", "relay")
     services = bootstrap.bootstrap()
     heartbeat = Path(os.environ.get("RELAY_HEARTBEAT_FILE", "/tmp/relay-heartbeat"))
     relay = bootstrap.build_relay(services, heartbeat_file=heartbeat)
@@ -25,7 +28,10 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    relay.run()
+    try:
+        relay.run()
+    finally:
+        tracing.shutdown_tracing()
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from uuid import UUID
 
 import attrs
 from event_contracts import RetryPolicy
+from event_contracts.service_defaults import tracing
 
 from order_service.adapters.outbox import OutboxRow, OutboxStore
 
@@ -183,15 +184,16 @@ class Relay:
             if _order_key(row) in held:  # an earlier event of its order failed: it waits
                 continue
             try:
-                self.publisher.publish_payload(
-                    row.routing_key,
-                    row.exchange,
-                    row.payload,
-                    event_id=row.event_id,
-                    correlation_id=row.correlation_id,
-                    headers=row.actor_headers or None,
-                    occurred_at=str(row.payload.get("occurred_at") or "") or None,
-                )
+                with tracing.continued(row.trace_context):  # the publish joins the request's trace
+                    self.publisher.publish_payload(
+                        row.routing_key,
+                        row.exchange,
+                        row.payload,
+                        event_id=row.event_id,
+                        correlation_id=row.correlation_id,
+                        headers=row.actor_headers or None,
+                        occurred_at=str(row.payload.get("occurred_at") or "") or None,
+                    )
             except Exception as exc:
                 if self._unreachable(exc):
                     result.unreachable = (row, exc)

@@ -186,6 +186,16 @@ class Topology:
     def owner_of_queue(self, queue: str) -> Service:
         return self.service(queue.split(".", 1)[0])
 
+    def including(self, service: Service, subscriptions: tuple[Subscription, ...]) -> Topology:
+        """This topology plus ``service`` and its ``subscriptions`` (those already here are kept once).
+
+        A service made from the template declares itself this way, so it runs (and is provisioned
+        on a running broker) before its lines are added here; once they are, nothing changes.
+        """
+        services = self.services if service in self.services else (*self.services, service)
+        added = tuple(s for s in subscriptions if s not in self.subscriptions)
+        return attrs.evolve(self, services=services, subscriptions=(*self.subscriptions, *added))
+
     def iter_queue_names(self) -> Iterator[str]:
         for service in self.services:
             for queue in self.consumed_queues(service.name):
@@ -202,11 +212,13 @@ TOPOLOGY = Topology(
         Service("order", calls=("billing",)),
         Service("billing", answers_sync=True),
         Service("logistic", internal_queue=True),
+        # new services: make new-service adds them above this line
     ),
     subscriptions=(
         Subscription("billing", "order", ("submit", "chargeback")),
         Subscription("logistic", "order", ("submit", "chargeback")),
         Subscription("order", "billing", ("invoiced", "refunded")),
         Subscription("order", "logistic", ("shipment_dispatched", "shipment_cancelled", "shipment_returned")),
+        # new subscriptions: make new-service adds them above this line
     ),
 )

@@ -21,11 +21,13 @@ from event_contracts import (
     Order,
     OrderLine,
     RoutingKey,
+    Subscription,
     create_app,
 )
 from event_contracts.__main__ import render
-from event_contracts.generate import definitions, permissions
+from event_contracts.generate import definitions, permissions, service_definitions
 from event_contracts.testing import InMemoryBus
+from event_contracts.topology import Service
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[3]
@@ -263,3 +265,33 @@ def test_a_responder_answers_only_a_reply_queue_of_one_of_its_callers(
     callee: str, reply_to: str, route: tuple[str, str] | None
 ) -> None:
     assert TOPOLOGY.reply_route(callee, reply_to) == route
+
+
+def test_a_new_consumer_adds_its_own_queue_and_changes_nothing_of_the_others() -> None:
+    audit = Service("audit")
+    subscription = Subscription("audit", "order", ("submit", "chargeback"))
+    extended = TOPOLOGY.including(audit, (subscription,))
+
+    whole, before = definitions(extended), definitions(TOPOLOGY)
+    assert [q for q in whole["queues"] if q not in before["queues"]] == [
+        q for q in whole["queues"] if q["name"].startswith("audit.")
+    ]
+    assert [p for p in permissions(extended) if p["user"] != "audit-service"] == permissions(TOPOLOGY)
+    assert extended.including(audit, (subscription,)) == extended  # declared twice: once
+
+
+def test_a_services_own_definitions_are_its_exchanges_queues_and_the_bindings_into_them() -> None:
+    extended = TOPOLOGY.including(
+        Service("audit"), (Subscription("audit", "order", ("submit", "chargeback")),)
+    )
+    own = service_definitions("audit", extended)
+
+    assert {x["name"] for x in own["exchanges"]} == {"audit", "audit.retry", "audit.dlx"}
+    assert {q["name"] for q in own["queues"]} == {"audit.order", "audit.order.retry", "audit.order.dlq"}
+    assert {
+        (b["source"], b["routing_key"]) for b in own["bindings"] if b["destination"] == "audit.order"
+    } == {
+        ("order", "order.*.submit"),
+        ("order", "order.*.chargeback"),
+    }
+    assert {p["name"] for p in own["policies"]} == {q["name"] for q in own["queues"]}

@@ -392,7 +392,7 @@ def phase(timings: list[tuple[str, float]], name: str) -> Iterator[None]:
         timings.append((name, time.monotonic() - started))
 
 
-def e2e(name: str, project: str, scratch: Path, pytest_args: Sequence[str]) -> int:
+def e2e(name: str, project: str, scratch: Path, pytest_args: Sequence[str], keep: bool = False) -> int:
     service, _ = names(name)
     stack = Stack(project)
     broker_password = os.environ.get(env_var(service, "BROKER_PASSWORD")) or f"{service}-dev"
@@ -430,7 +430,10 @@ def e2e(name: str, project: str, scratch: Path, pytest_args: Sequence[str]) -> i
             (workdir / "compose.json").write_text(
                 compose_file(service, image, stack.network(), broker_password, db_password)
             )
-            run(*compose, "up", "-d", "--wait", "--wait-timeout", "180")
+            started = subprocess.run([*compose, "up", "-d", "--wait", "--wait-timeout", "180"], check=False)
+            if started.returncode != 0:
+                subprocess.run([*compose, "logs", "--no-color", "--tail", "80"], check=False)
+                sys.exit(f"new-service: {service} did not become healthy (its logs above)")
             log(f"started {service} in compose project {own_project} on network {stack.network()}")
         with phase(timings, "e2e"):
             result = subprocess.run(
@@ -449,6 +452,9 @@ def e2e(name: str, project: str, scratch: Path, pytest_args: Sequence[str]) -> i
             )
             rc = result.returncode
     finally:
+        if keep:
+            log(f"--keep: {service} left running (compose project {own_project}, {workdir})")
+            return rc
         with phase(timings, "remove"):
             subprocess.run([*compose, "down", "--timeout", "20"], cwd=REPO, capture_output=True, check=False)
             if provisioning is not None:
@@ -481,12 +487,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     proof.add_argument("name")
     proof.add_argument("--project", default=os.environ.get("COMPOSE_PROJECT_NAME") or "shop")
     proof.add_argument("--scratch", type=Path, default=SCRATCH)
+    proof.add_argument("--keep", action="store_true", help="leave it running (debugging)")
     proof.add_argument("pytest_args", nargs="*")
     args = parser.parse_args(argv)
     if args.command == "create":
         create(args.name)
         return 0
-    return e2e(args.name, args.project, args.scratch, args.pytest_args)
+    return e2e(args.name, args.project, args.scratch, args.pytest_args, keep=args.keep)
 
 
 if __name__ == "__main__":

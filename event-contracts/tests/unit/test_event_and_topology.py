@@ -295,3 +295,18 @@ def test_a_services_own_definitions_are_its_exchanges_queues_and_the_bindings_in
         ("order", "order.*.chargeback"),
     }
     assert {p["name"] for p in own["policies"]} == {q["name"] for q in own["queues"]}
+
+
+def test_a_worker_consumes_the_queues_of_its_apps_own_topology(monkeypatch: pytest.MonkeyPatch) -> None:
+    from event_contracts.runtime import run_worker
+
+    extended = TOPOLOGY.including(Service("audit"), (Subscription("audit", "order", ("submit",)),))
+    app = create_app("audit", broker_urls=["amqp://u:p@localhost:5672/shop"], topology=extended)
+    started: list[list[str]] = []
+    monkeypatch.setattr(app, "worker_main", started.append)
+
+    run_worker(app)
+
+    (argv,) = started
+    assert argv[argv.index("--queues") + 1] == "audit.order"
+    assert argv[argv.index("--hostname") + 1] == "audit-service@%h"

@@ -49,8 +49,9 @@ def worker_argv(
 
 
 def run_worker(app: Celery, extra: Sequence[str] = ()) -> None:
-    """Start the worker of ``app``'s service (blocks)."""
-    app.worker_main([*worker_argv(str(app.conf.shop_service)), *extra])
+    """Start the worker of ``app``'s service (blocks), on the queues of the app's own topology."""
+    argv = worker_argv(str(app.conf.shop_service), topology=app.conf.shop_topology)
+    app.worker_main([*argv, *extra])
 
 
 def run_beat(app: Celery, schedule_file: str = "/tmp/celerybeat-schedule") -> None:

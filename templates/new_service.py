@@ -164,7 +164,62 @@ def wire(name: str) -> None:
         if f"\n{variable}=" not in text:
             text = text.rstrip("\n") + f"\n{variable}={default}\n"
     example.write_text(text)
-    log(f"wired {service}: topology, generated artefacts, Makefile PACKAGES, .env.example")
+    wire_compose(service)
+    init = REPO / "infra/postgres/initdb/10-service-databases.sh"
+    text = init.read_text()
+    defaults = re.search(r"\$\{SHOP_DB_SERVICES:-([^}]*)\}", text)
+    if defaults is None:
+        sys.exit(f"new-service: no ${{SHOP_DB_SERVICES:-...}} default in {init.relative_to(REPO)}")
+    if service not in defaults[1].split():
+        init.write_text(text.replace(defaults[0], f"${{SHOP_DB_SERVICES:-{defaults[1]} {service}}}"))
+    log(
+        f"wired {service}: topology, generated artefacts, Makefile PACKAGES, .env.example, "
+        "docker-compose.yml, the PostgreSQL init script"
+    )
+
+
+def compose_block(service: str) -> str:
+    database = service.replace("-", "_")
+    broker, db = env_var(service, "BROKER_PASSWORD"), env_var(service, "DB_PASSWORD")
+    urls = ";".join(
+        f"amqp://{service}:${{{broker}:-{service}-dev}}@rabbit{n}:5672/{VHOST}" for n in (1, 2, 3)
+    )
+    return (
+        f"  # Celery worker made from templates/service; scale with --scale {service}=N.\n"
+        f"  {service}:\n"
+        "    <<: *app-service\n"
+        f"    image: shop/{service}:${{SHOP_IMAGE_TAG:-dev}}\n"
+        "    pull_policy: build\n"
+        "    build:\n"
+        "      context: .\n"
+        f"      dockerfile: {service}/Dockerfile\n"
+        "      args: *python-build-args\n"
+        "    environment:\n"
+        f"      DATABASE_URL: postgresql+psycopg://{database}:${{{db}:-{service}-db-dev}}"
+        f"@postgres:5432/{database}\n"
+        f'      BROKER_URLS: "{urls}"\n'
+    )
+
+
+def wire_compose(service: str) -> None:
+    """Its block, its broker password for rabbitmq-init, its database password for postgres."""
+    path = REPO / "docker-compose.yml"
+    text = path.read_text()
+    if f"\n  {service}:\n" in text:
+        return
+    broker, db = env_var(service, "BROKER_PASSWORD"), env_var(service, "DB_PASSWORD")
+    anchors = {
+        "      FLOWER_BROKER_PASSWORD: ${FLOWER_BROKER_PASSWORD": (
+            f"      {broker}: ${{{broker}:-{service}-dev}}\n"
+        ),
+        "    volumes:\n      - postgres-data:": f"      {db}: ${{{db}:-{service}-db-dev}}\n",
+        "\nvolumes:\n": "\n" + compose_block(service).rstrip("\n") + "\n",
+    }
+    for anchor, lines in anchors.items():
+        if text.count(anchor) != 1:
+            sys.exit(f"new-service: docker-compose.yml: expected one {anchor.strip()!r}, edit it by hand")
+        text = text.replace(anchor, lines + anchor)
+    path.write_text(text)
 
 
 def create(name: str) -> None:
@@ -454,13 +509,15 @@ def e2e(name: str, project: str, scratch: Path, pytest_args: Sequence[str], keep
     finally:
         if keep:
             log(f"--keep: {service} left running (compose project {own_project}, {workdir})")
-            return rc
+            provisioning = None
+            compose = ["true"]
         with phase(timings, "remove"):
             subprocess.run([*compose, "down", "--timeout", "20"], cwd=REPO, capture_output=True, check=False)
             if provisioning is not None:
                 stack.deprovision_broker(service, provisioning)
                 stack.deprovision_database(service)
-            subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True, check=False)
+            if not keep:
+                subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True, check=False)
         producer_after = stack.snapshot("order-service")
         if producer_after != producer_before:
             log(

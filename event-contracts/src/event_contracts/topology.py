@@ -187,14 +187,17 @@ class Topology:
         return self.service(queue.split(".", 1)[0])
 
     def including(self, service: Service, subscriptions: tuple[Subscription, ...]) -> Topology:
-        """This topology plus ``service`` and its ``subscriptions`` (those already here are kept once).
+        """This topology plus ``service`` and its ``subscriptions``; itself if it has the service.
 
         A service made from the template declares itself this way, so it runs (and is provisioned
-        on a running broker) before its lines are added here; once they are, nothing changes.
+        on a running broker) before its lines are added here; once they are, these lines are the
+        ones that count (they are what the generated broker definitions hold).
         """
-        services = self.services if service in self.services else (*self.services, service)
-        added = tuple(s for s in subscriptions if s not in self.subscriptions)
-        return attrs.evolve(self, services=services, subscriptions=(*self.subscriptions, *added))
+        if any(known.name == service.name for known in self.services):
+            return self
+        return attrs.evolve(
+            self, services=(*self.services, service), subscriptions=(*self.subscriptions, *subscriptions)
+        )
 
     def iter_queue_names(self) -> Iterator[str]:
         for service in self.services:

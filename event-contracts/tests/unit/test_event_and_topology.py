@@ -268,28 +268,29 @@ def test_a_responder_answers_only_a_reply_queue_of_one_of_its_callers(
 
 
 def test_a_new_consumer_adds_its_own_queue_and_changes_nothing_of_the_others() -> None:
-    audit = Service("audit")
-    subscription = Subscription("audit", "order", ("submit", "chargeback"))
-    extended = TOPOLOGY.including(audit, (subscription,))
+    example = Service("example")
+    subscription = Subscription("example", "order", ("submit", "chargeback"))
+    extended = TOPOLOGY.including(example, (subscription,))
 
     whole, before = definitions(extended), definitions(TOPOLOGY)
     assert [q for q in whole["queues"] if q not in before["queues"]] == [
-        q for q in whole["queues"] if q["name"].startswith("audit.")
+        q for q in whole["queues"] if q["name"].startswith("example.")
     ]
-    assert [p for p in permissions(extended) if p["user"] != "audit-service"] == permissions(TOPOLOGY)
-    assert extended.including(audit, (subscription,)) == extended  # declared twice: once
+    assert [p for p in permissions(extended) if p["user"] != "example-service"] == permissions(TOPOLOGY)
+    assert extended.including(example, (subscription,)) is extended  # declared twice: once
+    assert TOPOLOGY.including(Service("billing"), ()) is TOPOLOGY  # the committed lines count
 
 
 def test_a_services_own_definitions_are_its_exchanges_queues_and_the_bindings_into_them() -> None:
     extended = TOPOLOGY.including(
-        Service("audit"), (Subscription("audit", "order", ("submit", "chargeback")),)
+        Service("example"), (Subscription("example", "order", ("submit", "chargeback")),)
     )
-    own = service_definitions("audit", extended)
+    own = service_definitions("example", extended)
 
-    assert {x["name"] for x in own["exchanges"]} == {"audit", "audit.retry", "audit.dlx"}
-    assert {q["name"] for q in own["queues"]} == {"audit.order", "audit.order.retry", "audit.order.dlq"}
+    assert {x["name"] for x in own["exchanges"]} == {"example", "example.retry", "example.dlx"}
+    assert {q["name"] for q in own["queues"]} == {"example.order", "example.order.retry", "example.order.dlq"}
     assert {
-        (b["source"], b["routing_key"]) for b in own["bindings"] if b["destination"] == "audit.order"
+        (b["source"], b["routing_key"]) for b in own["bindings"] if b["destination"] == "example.order"
     } == {
         ("order", "order.*.submit"),
         ("order", "order.*.chargeback"),
@@ -300,13 +301,13 @@ def test_a_services_own_definitions_are_its_exchanges_queues_and_the_bindings_in
 def test_a_worker_consumes_the_queues_of_its_apps_own_topology(monkeypatch: pytest.MonkeyPatch) -> None:
     from event_contracts.runtime import run_worker
 
-    extended = TOPOLOGY.including(Service("audit"), (Subscription("audit", "order", ("submit",)),))
-    app = create_app("audit", broker_urls=["amqp://u:p@localhost:5672/shop"], topology=extended)
+    extended = TOPOLOGY.including(Service("example"), (Subscription("example", "order", ("submit",)),))
+    app = create_app("example", broker_urls=["amqp://u:p@localhost:5672/shop"], topology=extended)
     started: list[list[str]] = []
     monkeypatch.setattr(app, "worker_main", started.append)
 
     run_worker(app)
 
     (argv,) = started
-    assert argv[argv.index("--queues") + 1] == "audit.order"
-    assert argv[argv.index("--hostname") + 1] == "audit-service@%h"
+    assert argv[argv.index("--queues") + 1] == "example.order"
+    assert argv[argv.index("--hostname") + 1] == "example-service@%h"

@@ -27,6 +27,10 @@
 #                  topology = committed (deploy/kubernetes, docs/deploy.md)
 #   make swarm-up | swarm-down | swarm-e2e | swarm-test   the shop as a Docker Swarm stack
 #                  (deploy/swarm/README.md); swarm-test = up, the Swarm scenarios, always down
+#   make new-service NAME=stock   a new consumer service from templates/service, wired into the
+#                  repository (docs/adding-a-service.md lists what is left to do by hand)
+#   make new-service-e2e NAME=probe   a throwaway one added to the RUNNING shop without touching
+#                  order-service, proven by e2e/test_new_service.py, then removed
 #   make token     a bearer token from the running shop's dev issuer for the edge:
 #                  TOKEN=$(make token ROLE=customer SUB=c-1)   (ROLE=support for support)
 #

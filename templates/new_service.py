@@ -3,7 +3,9 @@
 ``make new-service NAME=<name>`` (:func:`create`): renders ``templates/service`` into
 ``<name>-service/``, locks its dependencies, and wires it into the repository: its lines in
 event-contracts' topology, the regenerated broker artefacts, ``PACKAGES`` in the Makefile, its
-passwords in ``.env.example``. ``docs/adding-a-service.md`` lists what is left to do by hand.
+passwords in ``.env.example``, its compose block and passwords (and the Swarm stack files
+generated from compose), its database in the PostgreSQL init script. ``docs/adding-a-service.md``
+lists what is left to do by hand.
 
 ``make new-service-e2e NAME=<name>`` (:func:`e2e`): against the RUNNING stack (compose project
 ``COMPOSE_PROJECT_NAME``), renders a throwaway service into a git-ignored scratch directory, runs
@@ -165,6 +167,16 @@ def wire(name: str) -> None:
             text = text.rstrip("\n") + f"\n{variable}={default}\n"
     example.write_text(text)
     wire_compose(service)
+    swarm = REPO / "deploy/swarm/swarm.py"  # its stack files are generated from compose
+    run(sys.executable, swarm, "generate")
+    run(
+        sys.executable,
+        swarm,
+        "generate",
+        "--routing-mesh",
+        "-o",
+        REPO / "deploy/swarm/shop-stack.routing-mesh.yml",
+    )
     init = REPO / "infra/postgres/initdb/10-service-databases.sh"
     text = init.read_text()
     defaults = re.search(r"\$\{SHOP_DB_SERVICES:-([^}]*)\}", text)
@@ -174,7 +186,7 @@ def wire(name: str) -> None:
         init.write_text(text.replace(defaults[0], f"${{SHOP_DB_SERVICES:-{defaults[1]} {service}}}"))
     log(
         f"wired {service}: topology, generated artefacts, Makefile PACKAGES, .env.example, "
-        "docker-compose.yml, the PostgreSQL init script"
+        "docker-compose.yml (and the Swarm stack files), the PostgreSQL init script"
     )
 
 

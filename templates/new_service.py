@@ -539,6 +539,8 @@ def e2e(name: str, project: str, scratch: Path, pytest_args: Sequence[str], keep
             rc = rc or 1
         else:
             log(f"order-service untouched: the same {len(producer_before)} containers, never restarted")
+        if rc == 0 and not keep:
+            shutil.rmtree(workdir, ignore_errors=True)  # kept after a failure, for a look
         log(
             "timings: "
             + ", ".join(f"{n} {s:.0f} s" for n, s in timings)

@@ -3,8 +3,8 @@
 ``make new-service NAME=<name>`` (:func:`create`): renders ``templates/service`` into
 ``<name>-service/``, locks its dependencies, and wires it into the repository: its lines in
 event-contracts' topology, the regenerated broker artefacts, ``PACKAGES`` in the Makefile, its
-passwords in ``.env.example``, its compose block and passwords (and the Swarm stack files
-generated from compose), its database in the PostgreSQL init script. ``docs/adding-a-service.md``
+passwords in ``.env.example``, its compose block and passwords (and its Swarm role and the Swarm
+stack files generated from compose), its database in the PostgreSQL init script. ``docs/adding-a-service.md``
 lists what is left to do by hand.
 
 ``make new-service-e2e NAME=<name>`` (:func:`e2e`): against the RUNNING stack (compose project
@@ -168,6 +168,14 @@ def wire(name: str) -> None:
     example.write_text(text)
     wire_compose(service)
     swarm = REPO / "deploy/swarm/swarm.py"  # its stack files are generated from compose
+    worker_role = '    "billing-service": Role(**WORKER),  # type: ignore[arg-type]\n'
+    text = swarm.read_text()
+    if f'    "{service}": Role(' not in text:
+        if text.count(worker_role) != 1:
+            sys.exit(f"new-service: {swarm.relative_to(REPO)}: no billing-service line in ROLES to follow")
+        swarm.write_text(
+            text.replace(worker_role, worker_role + worker_role.replace("billing-service", service))
+        )
     run(sys.executable, swarm, "generate")
     run(
         sys.executable,

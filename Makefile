@@ -29,6 +29,10 @@
 #                  topology = committed (deploy/kubernetes, docs/deploy.md)
 #   make swarm-up | swarm-down | swarm-e2e | swarm-test   the shop as a Docker Swarm stack
 #                  (deploy/swarm/README.md); swarm-test = up, the Swarm scenarios, always down
+#   make new-service NAME=stock   a new consumer service from templates/service, wired into the
+#                  repository (docs/adding-a-service.md lists what is left to do by hand)
+#   make new-service-e2e NAME=probe   a throwaway one added to the RUNNING shop without touching
+#                  order-service, proven by e2e/test_new_service.py, then removed
 #   make token     a bearer token from the running shop's dev issuer for the edge:
 #                  TOKEN=$(make token ROLE=customer SUB=c-1)   (ROLE=support for support)
 #
@@ -68,7 +72,7 @@ export SHOP_TEST_RABBITMQ_IMAGE ?= $(RABBITMQ_IMAGE)
 # promtool comes with the Prometheus base image (the official one, or Debian's offline).
 PROMETHEUS_IMAGE ?= $(or $(shell sed -n 's/^PROMETHEUS_IMAGE=//p' infra/offline/offline.env 2>/dev/null),prom/prometheus:v3.14.0)
 
-.PHONY: shop-running alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
+.PHONY: new-service new-service-e2e shop-running alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
 
 up:
 	@echo "$(TRACING_NOTE)"
@@ -103,14 +107,16 @@ deps:
 	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-# One venv with every package (editable), the e2e suite's pinned dependencies and the lint
-# tools (requirements-lint.lock: ruff, mypy, import-linter).
+# One venv with every package (editable), the e2e suite's pinned dependencies, the lint
+# tools (requirements-lint.lock: ruff, mypy, import-linter) and copier (renders
+# templates/service: make new-service).
+COPIER := copier==9.19.1
 venv: $(VENV)/.installed
 $(VENV)/.installed: $(foreach p,$(PACKAGES),$(p)/pyproject.toml) e2e/requirements.lock requirements-lint.lock
 	uv venv -q --allow-existing $(VENV) -p 3.11
 	uv pip install -q --python $(PYTHON) -e 'event-contracts[test,sqlalchemy]' \
 	  $(foreach p,$(filter-out event-contracts,$(PACKAGES)),-e '$(p)[test]') \
-	  -r e2e/requirements.lock -r requirements-lint.lock
+	  -r e2e/requirements.lock -r requirements-lint.lock $(COPIER)
 	touch $@
 
 unit: venv
@@ -160,9 +166,9 @@ e2e: venv
 lint: venv bench-venv
 	@set -e; for p in $(PACKAGES) e2e deploy/kubernetes; do echo "== lint: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/ruff check . && $(CURDIR)/$(VENV)/bin/ruff format --check .); done
-	@echo "== lint: tests, deploy"
-	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests deploy && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests deploy
-	@$(VENV)/bin/mypy --strict deploy/swarm/swarm.py
+	@echo "== lint: tests, deploy, templates"
+	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests deploy templates/new_service.py && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests deploy templates/new_service.py
+	@$(VENV)/bin/mypy --strict deploy/swarm/swarm.py templates/new_service.py
 	@set -e; for p in $(PACKAGES); do echo "== mypy: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/mypy src); done
 	@echo "== import contracts: event-contracts (the contracts never import the Celery adapter; no cycles)"
@@ -179,6 +185,19 @@ test: deps shop-running unit integration db-tests e2e
 shop-running:
 	@if [ -n "$$($(COMPOSE) ps --status running -q order-service 2>/dev/null)" ]; then \
 	  echo "== the shop is running"; else echo "== starting the shop (make up)"; $(MAKE) up; fi
+
+# A new consumer service from templates/service (docs/adding-a-service.md lists what is left).
+# new-service-e2e: a throwaway one added to the RUNNING stack (COMPOSE_PROJECT_NAME) without
+# touching order-service, proven by e2e/test_new_service.py, then removed (templates/README.md).
+NAME ?=
+PYTHON_IMAGE ?= $(or $(shell sed -n 's/^PYTHON_IMAGE=//p' infra/offline/offline.env 2>/dev/null),python:3.13-slim)
+new-service: venv
+	@test -n "$(NAME)" || { echo "usage: make new-service NAME=<name>" >&2; exit 2; }
+	$(PYTHON) templates/new_service.py create $(NAME)
+
+new-service-e2e: venv
+	@test -n "$(NAME)" || { echo "usage: make new-service-e2e NAME=<name>" >&2; exit 2; }
+	PYTHON_IMAGE=$(PYTHON_IMAGE) $(PYTHON) templates/new_service.py e2e $(NAME) -- $(PYTEST_ARGS)
 
 # The benchmark's own venv (it starts Celery workers of its own; py-spy for --profile).
 BENCH_VENV ?= bench/.venv

@@ -30,7 +30,7 @@ from event_contracts.delivery import Delivery
 from event_contracts.event import Event
 from event_contracts.generate import definitions, permissions
 from event_contracts.subscriptions import Subscriptions
-from event_contracts.topology import TOPOLOGY
+from event_contracts.topology import TOPOLOGY, Topology
 
 #: The broker image integration tests run, one container per test session. `make` sets it to the
 #: stack's own base image (the offline stand-in once `make offline` ran), so the packages are
@@ -148,17 +148,19 @@ class TestVhost:
 
 
 @contextmanager
-def topology_vhost(rabbit: LocalRabbit) -> Iterator[TestVhost]:
+def topology_vhost(rabbit: LocalRabbit, topology: Topology = TOPOLOGY) -> Iterator[TestVhost]:
     """A fresh vhost with the generated definitions and least-privilege users; deleted after.
+
+    ``topology``: a service not yet in :data:`TOPOLOGY` passes its own (``TOPOLOGY.including``).
 
     Users (password = user name) and permissions ride in the same definitions file, so setting
     up a vhost is one ``rabbitmqctl`` call (each call boots an Erlang VM: ~0.5 s).
     """
     name = f"t-{uuid.uuid4().hex[:10]}"
-    generated = definitions(vhost=name)
+    generated = definitions(topology, vhost=name)
     rows = [
         {"user": "admin", "tags": "administrator", "configure": ".*", "write": ".*", "read": ".*"},
-        *permissions(TOPOLOGY),
+        *permissions(topology),
     ]
     generated["users"] = [
         {

@@ -51,9 +51,10 @@ def worker_argv(
 
 
 def run_worker(app: Celery, extra: Sequence[str] = ()) -> None:
-    """Start the worker of ``app``'s service (blocks); traced per pool process (service_defaults)."""
+    """Start the worker of ``app``'s service (blocks), on the queues of the app's own topology;
+    traced per pool process (service_defaults)."""
     tracing.trace_celery_worker(_service_name(app))
-    app.worker_main([*worker_argv(service_of(app)), *extra])
+    app.worker_main([*worker_argv(service_of(app), topology=topology_of(app)), *extra])
 
 
 def run_beat(app: Celery, schedule_file: str = "/tmp/celerybeat-schedule") -> None:

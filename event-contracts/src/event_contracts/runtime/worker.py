@@ -10,6 +10,8 @@ from typing import Any
 
 from celery import Celery, bootsteps
 
+from event_contracts.service_defaults import logging as service_defaults
+from event_contracts.service_defaults import metrics
 from event_contracts.topology import TOPOLOGY, Topology
 
 log = logging.getLogger(__name__)
@@ -49,12 +51,16 @@ def worker_argv(
 
 
 def run_worker(app: Celery, extra: Sequence[str] = ()) -> None:
-    """Start the worker of ``app``'s service (blocks)."""
+    """Start the worker of ``app``'s service (blocks), with the service defaults: the shared
+    log format and ``/metrics`` on ``METRICS_PORT`` (:mod:`event_contracts.service_defaults`)."""
+    service_defaults.configure_celery(_service_name(app), "worker")
+    metrics.serve_celery_worker()
     app.worker_main([*worker_argv(str(app.conf.shop_service)), *extra])
 
 
 def run_beat(app: Celery, schedule_file: str = "/tmp/celerybeat-schedule") -> None:
     """Start the service's single beat scheduler (blocks); run exactly one per deployment."""
+    service_defaults.configure_celery(_service_name(app), "beat")
     app.start(["beat", "--schedule", schedule_file, "--loglevel", os.environ.get("LOG_LEVEL", "INFO")])
 
 
@@ -95,3 +101,9 @@ def add_periodic_job(app: Celery, name: str, every: float, job: Callable[[], obj
 
     PeriodicJob.__name__ = PeriodicJob.__qualname__ = f"PeriodicJob[{name}]"
     app.steps["worker"].add(PeriodicJob)
+
+
+def _service_name(app: Celery) -> str:
+    """``billing`` → ``billing-service``: the name in logs, images and metrics' targets."""
+    topology: Topology = app.conf.shop_topology
+    return topology.service(str(app.conf.shop_service)).user

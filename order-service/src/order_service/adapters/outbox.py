@@ -177,8 +177,23 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:ERROR_LIMIT]
 
 
+@attrs.frozen
+class Backlog:
+    """What waits in the outbox (the relay's metrics)."""
+
+    unpublished: int
+    """Rows not yet published, parked ones included."""
+    oldest_waiting_since: datetime | None
+    """When the oldest unpublished row that is not parked was written; None: nothing waits."""
+    parked: int
+
+
 class OutboxStore(abc.ABC):
     """What the relay needs from the outbox table."""
+
+    def backlog(self) -> Backlog:
+        """How much waits and since when (sampled for ``shop_outbox_*`` metrics)."""
+        return Backlog(0, None, self.count_parked())
 
     @abc.abstractmethod
     def claim(self, limit: int) -> AbstractContextManager[Batch]:
@@ -308,6 +323,21 @@ class SqlOutboxStore(OutboxStore):
     def parked(self) -> list[ParkedRow]:
         with self.session_factory() as session:
             return _parked(session)
+
+    def backlog(self) -> Backlog:
+        """Two cheap queries on the partial indexes of unpublished and parked rows."""
+        table = orm.outbox
+        unpublished = table.c.published_at.is_(None)
+        with self.session_factory() as session:
+            waiting, oldest = session.execute(
+                select(func.count(), func.min(table.c.created_at)).where(
+                    unpublished, table.c.parked_at.is_(None)
+                )
+            ).one()
+            parked = session.scalar(
+                select(func.count()).select_from(table).where(table.c.parked_at.is_not(None))
+            )
+        return Backlog(int(waiting or 0) + int(parked or 0), oldest, int(parked or 0))
 
     def count_parked(self) -> int:
         table = orm.outbox

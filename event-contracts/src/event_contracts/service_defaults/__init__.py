@@ -1,0 +1,1 @@
+"""Cross-cutting defaults every service gets from one place: metrics, logging, tracing."""

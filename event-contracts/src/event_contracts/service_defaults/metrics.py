@@ -85,6 +85,9 @@ class Metrics:
 @cache
 def metrics() -> Metrics:
     """The process's metrics, created on first use (see the module docstring)."""
+    directory = multiprocess_dir()
+    if directory is not None:  # a process that never called prepare() (a one-off command)
+        directory.mkdir(parents=True, exist_ok=True)
     return Metrics(
         http_request_seconds=Histogram(
             "shop_http_request_duration_seconds",

@@ -325,19 +325,21 @@ class SqlOutboxStore(OutboxStore):
             return _parked(session)
 
     def backlog(self) -> Backlog:
-        """Two cheap queries on the partial indexes of unpublished and parked rows."""
+        """Cheap queries on the partial indexes of waiting and parked rows (the oldest waiting
+        row is the one with the lowest id)."""
         table = orm.outbox
-        unpublished = table.c.published_at.is_(None)
+        waiting = (table.c.published_at.is_(None), table.c.parked_at.is_(None))
         with self.session_factory() as session:
-            waiting, oldest = session.execute(
-                select(func.count(), func.min(table.c.created_at)).where(
-                    unpublished, table.c.parked_at.is_(None)
-                )
-            ).one()
+            count = session.scalar(select(func.count()).select_from(table).where(*waiting))
+            oldest = session.scalar(
+                select(table.c.created_at).where(*waiting).order_by(table.c.id).limit(1)
+            )
             parked = session.scalar(
                 select(func.count()).select_from(table).where(table.c.parked_at.is_not(None))
             )
-        return Backlog(int(waiting or 0) + int(parked or 0), oldest, int(parked or 0))
+        if oldest is not None and oldest.tzinfo is None:  # SQLite keeps no offset: UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        return Backlog(int(count or 0) + int(parked or 0), oldest, int(parked or 0))
 
     def count_parked(self) -> int:
         table = orm.outbox

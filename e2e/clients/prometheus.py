@@ -36,3 +36,9 @@ class Prometheus:
         """Pending and firing alerts (``labels``, ``state``), optionally of one alert rule only."""
         alerts: list[dict[str, Any]] = self._data("/api/v1/alerts")["alerts"]
         return [a for a in alerts if name is None or a["labels"].get("alertname") == name]
+
+    def value(self, expr: str) -> float:
+        """An instant query's one value (a ``sum(...)``); 0 when no series matches yet."""
+        result: list[dict[str, Any]] = self._data("/api/v1/query", query=expr)["result"]
+        assert len(result) <= 1, f"{expr} is not a single value: {result}"
+        return float(result[0]["value"][1]) if result else 0.0

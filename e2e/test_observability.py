@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -93,7 +94,33 @@ def test_placing_orders_moves_the_services_own_counters_by_as_many(
     def counters() -> dict[str, float]:
         return {name: prometheus.value(f"sum({expr})") for name, expr in SHOP_COUNTERS.items()}
 
-    before = counters()
+    def fresh_counters() -> dict[str, float]:
+        """The counters after a scrape of every service that started after now."""
+        now = datetime.now(UTC)
+        wait_until(
+            lambda: prometheus.scraped_since("services", now),
+            timeout=30,
+            interval=0.5,
+            what="Prometheus to scrape every service target once more",
+        )
+        return counters()
+
+    # The starting point: counters that no longer move (an earlier scenario's events are done
+    # and scraped), each read from a scrape that started after the one before it.
+    last: list[dict[str, float]] = [fresh_counters()]
+
+    def settled() -> dict[str, float] | None:
+        current = fresh_counters()
+        previous, last[0] = last[0], current
+        return current if current == previous else None
+
+    before = wait_until(
+        settled,
+        timeout=90,
+        interval=0,
+        what="the services' counters to stop moving before the orders",
+        describe=lambda: str(last[0]),
+    )
     ids = [int(edge.submit()["id"]) for _ in range(ORDERS)]
     # the effects first (invoices, shipments, orders dispatched), then the counters
     dbs.wait_handled(ids, timeout=90)

@@ -10,7 +10,7 @@ from typing import Any
 
 from celery import Celery, bootsteps
 
-from event_contracts.service_defaults import logging as service_defaults
+from event_contracts.service_defaults import logging as service_logging
 from event_contracts.service_defaults import metrics
 from event_contracts.topology import TOPOLOGY, Topology
 
@@ -53,14 +53,14 @@ def worker_argv(
 def run_worker(app: Celery, extra: Sequence[str] = ()) -> None:
     """Start the worker of ``app``'s service (blocks), with the service defaults: the shared
     log format and ``/metrics`` on ``METRICS_PORT`` (:mod:`event_contracts.service_defaults`)."""
-    service_defaults.configure_celery(_service_name(app), "worker")
+    service_logging.configure_celery(_service_name(app), "worker")
     metrics.serve_celery_worker()
     app.worker_main([*worker_argv(str(app.conf.shop_service)), *extra])
 
 
 def run_beat(app: Celery, schedule_file: str = "/tmp/celerybeat-schedule") -> None:
     """Start the service's single beat scheduler (blocks); run exactly one per deployment."""
-    service_defaults.configure_celery(_service_name(app), "beat")
+    service_logging.configure_celery(_service_name(app), "beat")
     app.start(["beat", "--schedule", schedule_file, "--loglevel", os.environ.get("LOG_LEVEL", "INFO")])
 
 

@@ -1,9 +1,10 @@
 """One log line format for every service and process, configured once.
 
 Every line carries ``service`` and ``role`` (``order-service``/``edge``, ``billing-service``/
-``worker``...) and, where known: ``correlation_id``, ``event_id``, ``task_id`` (inside a Celery
-task, from its message's headers), ``trace_id`` (when OpenTelemetry has a current span) and
-whatever the code bound with :func:`bind` (the edge binds the request's ``X-Correlation-ID``).
+``worker``...) and, where known: ``correlation_id``, ``event_id``, ``order_id``, ``task_id``
+(inside a Celery task, from its message's headers and payload), ``trace_id`` (when
+OpenTelemetry has a current span) and whatever the code bound with :func:`bind` (the edge binds
+the request's ``X-Correlation-ID``).
 
 ``LOG_FORMAT=json`` writes one JSON object per line (python-json-logger); the default ``text``
 is ``<time> <LEVEL> <service>/<role> <logger>: <message> key=value ...``. ``LOG_LEVEL`` sets
@@ -31,7 +32,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 FORMAT_ENV = "LOG_FORMAT"
 LEVEL_ENV = "LOG_LEVEL"
-CONTEXT_FIELDS = ("correlation_id", "event_id", "task_id", "trace_id")
+CONTEXT_FIELDS = ("correlation_id", "event_id", "order_id", "task_id", "trace_id")
 """Optional fields, in the order the text format prints them."""
 
 _NOTHING_BOUND: Mapping[str, str] = MappingProxyType({})
@@ -84,7 +85,17 @@ def _celery_task_fields() -> dict[str, str]:
         "task_id": str(task_id),
         "correlation_id": str(getattr(request, "correlation-id", None) or ""),
         "event_id": str(getattr(request, "event-id", None) or ""),
+        "order_id": _order_id(str(getattr(task, "name", "")), getattr(request, "kwargs", None)),
     }
+
+
+def _order_id(task_name: str, kwargs: Any) -> str:
+    """The order an event is about: ``order_id`` in a fact, ``id`` in an order's own event."""
+    payload = kwargs.get("instance") if isinstance(kwargs, Mapping) else None
+    if not isinstance(payload, Mapping):
+        return ""
+    value = payload.get("order_id", payload.get("id") if task_name.startswith("order.") else None)
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else ""
 
 
 def _trace_id() -> str:

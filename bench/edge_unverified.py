@@ -45,7 +45,7 @@ def create_wsgi_app() -> Any:
     from order_service import bootstrap
     from order_service.entrypoints.flask_app import create_app
 
-    bootstrap.configure_logging()
+    bootstrap.configure_logging("edge")
     return create_app(bootstrap.bootstrap(run_migrations=False, verifier=TrustAnyToken()))
 
 

@@ -1,8 +1,10 @@
 """Prometheus watches the shop: every scrape target (each broker node twice: node metrics and
 per-queue metrics; Flower; Prometheus itself; the services' targets from
-infra/prometheus/targets/services.yml) is up; one poison message makes the dead-letter alert
-active for the DLQs it reached, and the alert ends once the test took its message out again;
-the graph of the DLQs' depth is saved as ``artifacts/prometheus-dlq-graph.png``.
+infra/prometheus/targets/services.yml) is up; placing N orders moves the services' own counters
+(the edge's requests, the relay's publishes, every consumer's handled events) by exactly N, read
+through Prometheus once the orders' effects are in the databases; one poison message makes the
+dead-letter alert active for the DLQs it reached, and the alert ends once the test took its
+message out again; the graph of the DLQs' depth is saved as ``artifacts/prometheus-dlq-graph.png``.
 
 The compose Prometheus scrapes and evaluates every 5 s and the dead-letter rule has no ``for``,
 so the alert shows within about 10 s (infra/README.md, "Prometheus")."""
@@ -12,6 +14,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +23,8 @@ import pytest
 import yaml
 
 from e2e.clients import amqp
+from e2e.clients.databases import Databases
+from e2e.clients.edge import Edge
 from e2e.clients.prometheus import Prometheus
 from e2e.clients.settings import Settings
 from e2e.clients.waits import wait_until
@@ -63,6 +68,83 @@ def test_every_target_is_up(prometheus: Prometheus, record) -> None:
         describe=lambda: str(seen),
     )
     record(targets_up=len(seen))
+
+
+ORDERS = 3
+SHOP_COUNTERS = {
+    "edge: POST /orders answered 201": 'shop_http_request_duration_seconds_count{service="order-service",'
+    'role="edge",method="POST",route="/orders",status="201"}',
+    "relay: order.v2.submit published": 'shop_relay_publish_duration_seconds_count{service="order-service",'
+    'role="relay",outcome="published"}',
+    "billing: order.submit handled": 'shop_handler_outcomes_total{service="billing-service",'
+    'event="order.submit",version="v2",outcome="handled"}',
+    "logistic: order.submit handled": 'shop_handler_outcomes_total{service="logistic-service",'
+    'event="order.submit",version="v2",outcome="handled"}',
+    "order worker: billing.invoiced handled": 'shop_handler_outcomes_total{service="order-service",'
+    'role="worker",event="billing.invoiced",outcome="handled"}',
+    "order worker: logistic.shipment_dispatched handled": "shop_handler_outcomes_total{"
+    'service="order-service",role="worker",event="logistic.shipment_dispatched",outcome="handled"}',
+}
+"""The services' own counters (prometheus-client, job ``services``) each order moves by one."""
+
+
+def test_placing_orders_moves_the_services_own_counters_by_as_many(
+    edge: Edge, dbs: Databases, prometheus: Prometheus, record
+) -> None:
+    def counters() -> dict[str, float]:
+        return {name: prometheus.value(f"sum({expr})") for name, expr in SHOP_COUNTERS.items()}
+
+    def fresh_counters() -> dict[str, float]:
+        """The counters after a scrape of every service that started after now."""
+        now = datetime.now(UTC)
+        wait_until(
+            lambda: prometheus.scraped_since("services", now),
+            timeout=30,
+            interval=0.5,
+            what="Prometheus to scrape every service target once more",
+        )
+        return counters()
+
+    # The starting point: counters that no longer move (an earlier scenario's events are done
+    # and scraped), each read from a scrape that started after the one before it.
+    last: list[dict[str, float]] = [fresh_counters()]
+
+    def settled() -> dict[str, float] | None:
+        current = fresh_counters()
+        previous, last[0] = last[0], current
+        return current if current == previous else None
+
+    before = wait_until(
+        settled,
+        timeout=90,
+        interval=0,
+        what="the services' counters to stop moving before the orders",
+        describe=lambda: str(last[0]),
+    )
+    ids = [int(edge.submit()["id"]) for _ in range(ORDERS)]
+    # the effects first (invoices, shipments, orders dispatched), then the counters
+    dbs.wait_handled(ids, timeout=90)
+    dbs.wait_statuses(ids, "dispatched", timeout=90)
+    deltas: dict[str, float] = {}
+
+    def moved_by_n() -> bool:
+        deltas.update({name: value - before[name] for name, value in counters().items()})
+        return all(delta == ORDERS for delta in deltas.values())
+
+    # Prometheus scrapes every 5 s: the last handling shows within a scrape or two
+    wait_until(
+        moved_by_n,
+        timeout=30,
+        interval=1,
+        what=f"each of the services' counters to move by {ORDERS} (orders {ids})",
+        describe=lambda: str(deltas),
+    )
+    # the relay reports its outbox (the outbox alerts' contract): there, and nothing waiting long
+    age = 'shop_outbox_oldest_unpublished_age_seconds{service="order-service",role="relay"}'
+    assert prometheus.value(f"count({age})") == 1, f"no {age} series in Prometheus"
+    outbox_age = prometheus.value(f"max({age})")
+    assert outbox_age < 30, f"the relay reports its oldest unpublished row {outbox_age} s old"
+    record(orders=ORDERS, counters_moved=len(deltas))
 
 
 def dlq_alerts(prometheus: Prometheus) -> dict[str, str]:

@@ -10,8 +10,6 @@ every replica does it, and deleting old rows twice is harmless.
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +19,7 @@ from event_contracts import Publisher, create_app
 from event_contracts.contrib.sqlalchemy import purge_inbox
 from event_contracts.inbox import purge_every_from_env, retention_from_env
 from event_contracts.runtime import add_periodic_job, run_worker, subscriptions_of
+from event_contracts.service_defaults import logging as service_logging
 from sqlalchemy.engine import Engine
 
 from billing_service.adapters import database, orm
@@ -56,10 +55,7 @@ def build(
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    service_logging.configure("billing-service", "worker")
     engine = database.create_engine()
     database.wait_until_reachable(engine)
     app, billing = build(engine=engine)

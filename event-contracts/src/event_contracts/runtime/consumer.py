@@ -41,6 +41,7 @@ from event_contracts.rpc import REMOTE_CALLS, NotFound, RemoteCall
 from event_contracts.runtime.conf import service_of, subscriptions_of, topology_of
 from event_contracts.runtime.publisher import publish_with_confirm, task_message
 from event_contracts.serialization import structure, unstructure, utc_now
+from event_contracts.service_defaults import metrics
 from event_contracts.subscriptions import Subscriptions
 from event_contracts.topology import RoutingKey, Topology
 
@@ -167,6 +168,7 @@ class ServiceTask(Task):  # type: ignore[misc]
         delay = policy.delay(retries)
         owner = self.topology.owner_of_queue(queue)
         self.republish(owner.retry_exchange, queue, {}, retries + 1, expiration=delay)
+        metrics.note_retried()
         log.warning(
             "%s: retry %d/%d in %.1f s via %s.retry: %s",
             self.request.id,
@@ -188,6 +190,7 @@ class ServiceTask(Task):  # type: ignore[misc]
         except Exception as exc:
             log.exception("could not dead-letter %s with its reason; rejecting it instead", self.request.id)
             raise Reject(f"{reason}: {detail}", requeue=False) from exc
+        metrics.note_dead_lettered(reason)
         log.error("%s dead-lettered to %s.dlq: %s: %s", self.request.id, queue, reason, detail)
 
 
@@ -242,8 +245,12 @@ def _event_task(event: Event[Any], routing_key: str) -> Callable[..., None]:
         except Exception as exc:
             task.retry_privately(exc)
 
-    handle.__name__ = handle.__qualname__ = routing_key.replace(".", "_")
-    return handle
+    def observed(task: ServiceTask, *args: Any, **kwargs: Any) -> None:
+        with metrics.observe_handler(routing_key):  # every delivery's duration and outcome
+            handle(task, *args, **kwargs)
+
+    observed.__name__ = observed.__qualname__ = routing_key.replace(".", "_")
+    return observed
 
 
 def _responder_task(call: RemoteCall[Any, Any]) -> Callable[..., None]:
@@ -395,6 +402,7 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
             log.exception("could not dead-letter with a reason; rejecting (broker DLX keeps it)")
             message.reject_log_error(log, self.connection_errors)
             return
+        metrics.count_rejected_message(str((message.headers or {}).get("task") or ""), reason)
         message.ack_log_error(log, self.connection_errors)
 
 

@@ -25,7 +25,7 @@ from event_contracts.rpc import RemoteCall
 from event_contracts.runtime.conf import service_of, topology_of
 from event_contracts.runtime.publisher import task_message
 from event_contracts.serialization import structure, unstructure
-from event_contracts.service_defaults import tracing
+from event_contracts.service_defaults import metrics, tracing
 from event_contracts.topology import Service
 
 Req = TypeVar("Req")
@@ -69,6 +69,10 @@ class RpcClient:
 
     def call(self, call: RemoteCall[Req, Resp], request: Req, *, timeout: float | None = None) -> Resp:
         """Ask and wait; raises RemoteCallTimeout or RemoteCallError (kind ``not-found``, ...)."""
+        with metrics.observe_call(call.name):  # latency, timeouts
+            return self._call(call, request, timeout)
+
+    def _call(self, call: RemoteCall[Req, Resp], request: Req, timeout: float | None) -> Resp:
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
         call_id = str(uuid4())

@@ -1,1 +1,1 @@
-"""What every service process gets from the platform, set up in one place (traces, ...)."""
+"""Cross-cutting defaults every service process gets from one place: metrics, logging, tracing."""

@@ -36,3 +36,10 @@ class Prometheus:
         """Pending and firing alerts (``labels``, ``state``), optionally of one alert rule only."""
         alerts: list[dict[str, Any]] = self._data("/api/v1/alerts")["alerts"]
         return [a for a in alerts if name is None or a["labels"].get("alertname") == name]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """An instant query's result vector: ``metric`` (labels) and ``value`` ([time, "number"])."""
+        data = self._data("/api/v1/query", query=expr)
+        assert data["resultType"] == "vector", data
+        result: list[dict[str, Any]] = data["result"]
+        return result

@@ -1,6 +1,7 @@
 # The shop platform's one front door. CI (`.ci/run`) calls these same targets.
 #
-#   make up        build if needed, start everything, wait until healthy
+#   make up        build if needed, start everything, wait until healthy (Jaeger too, unless
+#                  offline; TRACING=on|off)
 #   make infra     the same for the infrastructure only (broker cluster, rabbitmq-init,
 #                  postgres, flower): what integration tests need
 #   make down      stop and remove containers (volumes kept; `make clean` drops them)
@@ -15,6 +16,7 @@
 #                  the shop; installs the host tools it lacks (make deps) and starts the shop
 #                  (make up) when it is not running
 #   make unit | integration | db-tests | e2e | lint     one kind at a time
+#                  (lint: ruff, mypy --strict, event-contracts' import contracts)
 #   make bench     `python -m bench` against the running shop (~15 min; bench/README.md)
 #   make bench-smoke  every benchmark phase for seconds, `--check`: runs end to end, loses
 #                  nothing (CI runs it after the tests; its numbers mean nothing)
@@ -27,6 +29,10 @@
 #                  topology = committed (deploy/kubernetes, docs/deploy.md)
 #   make swarm-up | swarm-down | swarm-e2e | swarm-test   the shop as a Docker Swarm stack
 #                  (deploy/swarm/README.md); swarm-test = up, the Swarm scenarios, always down
+#   make new-service NAME=stock   a new consumer service from templates/service, wired into the
+#                  repository (docs/adding-a-service.md lists what is left to do by hand)
+#   make new-service-e2e NAME=probe   a throwaway one added to the RUNNING shop without touching
+#                  order-service, proven by e2e/test_new_service.py, then removed
 #   make token     a bearer token from the running shop's dev issuer for the edge:
 #                  TOKEN=$(make token ROLE=customer SUB=c-1)   (ROLE=support for support)
 #
@@ -42,6 +48,19 @@ SERVICES ?=
 INFRA_SERVICES := rabbit1 rabbit2 rabbit3 rabbitmq-init postgres flower
 WAIT_TIMEOUT ?= 600
 
+# Traces (infra/README.md#tracing): Jaeger (compose profile "tracing") and the services' OTLP
+# endpoint, on unless offline (no registry serves Jaeger's image there). TRACING=on|off overrides.
+comma := ,
+TRACING ?= $(if $(wildcard infra/offline/offline.env),off,on)
+ifeq ($(TRACING),on)
+export COMPOSE_PROFILES := $(if $(COMPOSE_PROFILES),$(COMPOSE_PROFILES)$(comma))tracing
+export OTEL_EXPORTER_OTLP_ENDPOINT ?= http://jaeger:4318
+TRACING_NOTE = tracing: spans exported to Jaeger, UI at http://$${INFRA_BIND:-127.0.0.1}:$${JAEGER_UI_PORT:-16686}
+else
+TRACING_NOTE = tracing: Jaeger left out (TRACING=off, the default offline: no registry serves its image); $\
+  trace ids still travel with every event and in the edge's traceresponse header, no spans are exported
+endif
+
 PACKAGES := event-contracts order-service billing-service logistic-service
 VENV ?= .venv-test
 PYTHON := $(CURDIR)/$(VENV)/bin/python
@@ -53,9 +72,10 @@ export SHOP_TEST_RABBITMQ_IMAGE ?= $(RABBITMQ_IMAGE)
 # promtool comes with the Prometheus base image (the official one, or Debian's offline).
 PROMETHEUS_IMAGE ?= $(or $(shell sed -n 's/^PROMETHEUS_IMAGE=//p' infra/offline/offline.env 2>/dev/null),prom/prometheus:v3.14.0)
 
-.PHONY: shop-running alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
+.PHONY: new-service new-service-e2e shop-running alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
 
 up:
+	@echo "$(TRACING_NOTE)"
 	$(COMPOSE) up -d --build --wait --wait-timeout $(WAIT_TIMEOUT) $(SERVICES)
 
 infra:
@@ -87,13 +107,16 @@ deps:
 	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-# One venv with every package (editable) and the e2e suite's pinned dependencies.
+# One venv with every package (editable), the e2e suite's pinned dependencies, the lint
+# tools (requirements-lint.lock: ruff, mypy, import-linter) and copier (renders
+# templates/service: make new-service).
+COPIER := copier==9.19.1
 venv: $(VENV)/.installed
-$(VENV)/.installed: $(foreach p,$(PACKAGES),$(p)/pyproject.toml) e2e/requirements.lock
+$(VENV)/.installed: $(foreach p,$(PACKAGES),$(p)/pyproject.toml) e2e/requirements.lock requirements-lint.lock
 	uv venv -q --allow-existing $(VENV) -p 3.11
 	uv pip install -q --python $(PYTHON) -e 'event-contracts[test,sqlalchemy]' \
 	  $(foreach p,$(filter-out event-contracts,$(PACKAGES)),-e '$(p)[test]') \
-	  -r e2e/requirements.lock ruff mypy types-PyYAML
+	  -r e2e/requirements.lock -r requirements-lint.lock $(COPIER)
 	touch $@
 
 unit: venv
@@ -143,11 +166,13 @@ e2e: venv
 lint: venv bench-venv
 	@set -e; for p in $(PACKAGES) e2e deploy/kubernetes; do echo "== lint: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/ruff check . && $(CURDIR)/$(VENV)/bin/ruff format --check .); done
-	@echo "== lint: tests, deploy"
-	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests deploy && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests deploy
-	@$(VENV)/bin/mypy --strict deploy/swarm/swarm.py
+	@echo "== lint: tests, deploy, templates"
+	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests deploy templates/new_service.py && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests deploy templates/new_service.py
+	@$(VENV)/bin/mypy --strict deploy/swarm/swarm.py templates/new_service.py
 	@set -e; for p in $(PACKAGES); do echo "== mypy: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/mypy src); done
+	@echo "== import contracts: event-contracts (the contracts never import the Celery adapter; no cycles)"
+	@cd event-contracts && $(CURDIR)/$(VENV)/bin/lint-imports --no-cache
 	@echo "== lint: bench"
 	@$(VENV)/bin/ruff check --config bench/ruff.toml bench
 	@$(VENV)/bin/ruff format --check --config bench/ruff.toml bench
@@ -160,6 +185,19 @@ test: deps shop-running unit integration db-tests e2e
 shop-running:
 	@if [ -n "$$($(COMPOSE) ps --status running -q order-service 2>/dev/null)" ]; then \
 	  echo "== the shop is running"; else echo "== starting the shop (make up)"; $(MAKE) up; fi
+
+# A new consumer service from templates/service (docs/adding-a-service.md lists what is left).
+# new-service-e2e: a throwaway one added to the RUNNING stack (COMPOSE_PROJECT_NAME) without
+# touching order-service, proven by e2e/test_new_service.py, then removed (templates/README.md).
+NAME ?=
+PYTHON_IMAGE ?= $(or $(shell sed -n 's/^PYTHON_IMAGE=//p' infra/offline/offline.env 2>/dev/null),python:3.13-slim)
+new-service: venv
+	@test -n "$(NAME)" || { echo "usage: make new-service NAME=<name>" >&2; exit 2; }
+	$(PYTHON) templates/new_service.py create $(NAME)
+
+new-service-e2e: venv
+	@test -n "$(NAME)" || { echo "usage: make new-service-e2e NAME=<name>" >&2; exit 2; }
+	PYTHON_IMAGE=$(PYTHON_IMAGE) $(PYTHON) templates/new_service.py e2e $(NAME) -- $(PYTEST_ARGS)
 
 # The benchmark's own venv (it starts Celery workers of its own; py-spy for --profile).
 BENCH_VENV ?= bench/.venv
@@ -184,7 +222,7 @@ bench: bench-venv
 
 bench-smoke: bench-venv
 	$(BENCH_PYTHON) -m bench $(BENCH_TARGET) --check --seconds 2 --paced-seconds 3 --warmup 1 \
-	  --pairs 1 --edge-seconds 2 --edge-alone-seconds 1 --edge-connections 2 \
+	  --pairs 1 --edge-seconds 2 --edge-alone-seconds 1 --edge-alone-rounds 2 --edge-connections 2 \
 	  --out artifacts/bench-smoke --label smoke $(BENCH_ARGS)
 
 # The Kubernetes manifests, validated with no cluster (deploy/kubernetes/README.md): its own venv

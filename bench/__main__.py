@@ -20,7 +20,7 @@ from bench.broker import Management, bench_vhost
 from bench.harness import REPO
 from bench.stack_cpu import StackCpu
 
-PHASES = ("kombu", "celery", "layer", "platform", "edge")
+PHASES = ("kombu", "celery", "layer", "platform", "seed", "edge")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--phases", default=",".join(PHASES), help="comma-separated subset of " + ", ".join(PHASES)
     )
-    load = parser.add_argument_group("broker phases (kombu, celery, platform)")
+    load = parser.add_argument_group("broker phases (kombu, celery, layer, platform, seed)")
     load.add_argument(
         "--seconds", type=float, default=15, help="publishing time of each maximum-load measurement"
     )
@@ -81,6 +81,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=3,
         help="rounds of the held-relay POSTs (the median is the edge's figure; the host drifts)",
+    )
+    edge.add_argument(
+        "--no-unverified-edge",
+        dest="unverified_edge",
+        action="store_false",
+        help="skip the held-relay rounds of an edge without token verification (a throwaway container "
+        "of the stack's image, bench/edge_unverified.py) beside the stack's: verification's CPU cost",
     )
     edge.add_argument(
         "--compose-project",
@@ -187,7 +194,7 @@ def broker_phases(
     loads: dict[str, list[float]],
     profile_dir: Path | None,
 ) -> None:
-    """kombu, Celery and platform phases, in one throwaway vhost."""
+    """kombu, Celery, layer and platform phases, in one throwaway vhost."""
     from bench import celery_phase, kombu_phase, layer_phase, platform_phase
 
     common = {
@@ -231,6 +238,35 @@ def broker_phases(
             results["platform_no_events"] = experiment.get("max")
 
 
+def seed(
+    args: argparse.Namespace,
+    *,
+    management: Management,
+    ports: list[int],
+    results: dict[str, Any],
+    loads: dict[str, list[float]],
+) -> None:
+    """The seed design (bench/seed_phase.py) in its own vhost, at the platform's offered load."""
+    from bench import seed_phase
+
+    platform_paced = (results.get("platform") or {}).get("paced") or {}
+    results["seed"] = seed_phase.run(
+        management,
+        ports,
+        seconds=args.seconds,
+        paced_seconds=args.paced_seconds,
+        publishers=args.publishers,
+        warmup=args.warmup,
+        drain=args.drain,
+        pool=args.pool,
+        concurrency=args.concurrency,
+        repeat=args.repeat,
+        offered=platform_paced.get("offered_rate") or args.rate,
+        fraction=args.fraction,
+    )
+    loads["seed"] = list(os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     user, _, password = args.admin.partition(":")
@@ -246,10 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     loads: dict[str, list[float]] = {}
     profile_dir = args.out / "profile" if args.profile else None
     started = time.monotonic()
-    if set(args.phases) - {"edge"}:
+    if set(args.phases) & {"kombu", "celery", "layer", "platform"} or args.also_without_task_events:
         broker_phases(
             args, management=management, ports=ports, results=results, loads=loads, profile_dir=profile_dir
         )
+    if "seed" in args.phases:
+        seed(args, management=management, ports=ports, results=results, loads=loads)
     if "edge" in args.phases:
         edge(args, management=management, results=results, loads=loads)
     host["loadavg_after_phase"] = {k: [round(x, 2) for x in v] for k, v in loads.items()}
@@ -337,6 +375,7 @@ def edge(
             alone_rounds=args.edge_alone_rounds,
             stack=stack,
             token=token,
+            unverified=args.compose_project if args.unverified_edge else "",
         )
         results["edge"]["backlog_at_start"] = backlog
         loads["edge"] = list(os.getloadavg())

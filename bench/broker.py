@@ -86,9 +86,10 @@ class BenchVhost:
 
 @contextmanager
 def bench_vhost(
-    management: Management, amqp_ports: Sequence[int], *, prefix: str = "bench"
+    management: Management, amqp_ports: Sequence[int], *, prefix: str = "bench", topology: bool = True
 ) -> Iterator[BenchVhost]:
-    """Create ``bench-<random>`` with the generated topology and permissions; delete it after."""
+    """Create ``<prefix>-<random>`` with the generated topology and permissions (or, with
+    ``topology=False``, empty: for the admin user only); delete it after."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     management.call("PUT", f"vhosts/{q(name)}", {"description": "python -m bench (throwaway)"})
     try:
@@ -97,16 +98,19 @@ def bench_vhost(
             f"permissions/{q(name)}/{q(management.user)}",
             {"configure": ".*", "write": ".*", "read": ".*"},
         )
-        topology = definitions(vhost=name)
-        topology.pop("vhosts", None)
-        management.call("POST", f"definitions/{q(name)}", topology, timeout=120)
+        if not topology:
+            yield BenchVhost(name, tuple(amqp_ports), admin=(management.user, management.password))
+            return
+        generated = definitions(vhost=name)
+        generated.pop("vhosts", None)
+        management.call("POST", f"definitions/{q(name)}", generated, timeout=120)
         for row in permissions():
             management.call(
                 "PUT",
                 f"permissions/{q(name)}/{q(row['user'])}",
                 {"configure": row["configure"], "write": row["write"], "read": row["read"]},
             )
-        wait_for_replicas(management, name, [d["name"] for d in topology["queues"]])
+        wait_for_replicas(management, name, [d["name"] for d in generated["queues"]])
         yield BenchVhost(name, tuple(amqp_ports), admin=(management.user, management.password))
     finally:
         delete_vhost(management, name)

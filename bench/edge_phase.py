@@ -10,6 +10,10 @@ through the relay, billing invoiced it, logistic picked, packed and dispatched i
 order-service consumed both facts. ``updated_at - created_at`` of a dispatched order (both
 written by order-service's clock) is how long that took.
 
+The held-relay rounds alternate with an edge that verifies no token (a throwaway container of
+the same image running :mod:`bench.edge_unverified`, see :func:`unverified_edge`): each side's
+CPU per request, counted over its own rounds, says what token verification costs.
+
 Every request carries a bearer token for the customer ``bench`` (from the dev issuer,
 ``--issuer-url``): the edge verifies it as it would any caller's.
 
@@ -29,6 +33,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -368,31 +373,35 @@ def run(
     relays: list[str] | None = None,
     stack: StackCpu | None = None,
     token: str | None = None,
+    unverified: str = "",
 ) -> dict[str, Any]:
     """With ``alone_seconds`` and ``relays``: first POST with the relay held (the edge alone,
     ``alone_rounds`` times: the host drifts), then release it and POST again at once, while the
     pipeline works off that backlog (the edge with everything else busy on the same cores); then
     follow every order to dispatched. With ``stack``: the CPU each container spent per request
     while the edge was alone, and per order from the relay's release until all were dispatched.
+    With ``unverified`` (the compose project): the held-relay rounds alternate between the
+    stack's edge and an edge without token verification (:func:`unverified_edge`), each
+    side's CPU counted over its own rounds.
     """
     parsed = urllib.parse.urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
     result: dict[str, Any] = {}
     order_ids: list[int] = []
     if alone_seconds and relays:
-        runs = []
-        with relay_held(relays):
-            before = stack.sample() if stack else {}
-            for round_ in range(1, alone_rounds + 1):
-                label = "edge POST, relay held" + (f" {round_}/{alone_rounds}" if alone_rounds > 1 else "")
-                runs.append(
-                    _post(label, host, port, seconds=alone_seconds, connections=connections, token=token)
-                )
-                order_ids += runs[-1].pop("order_ids")
-            if stack:
-                cost = per_unit(delta(before, stack.sample()), sum(r["requests"] for r in runs))
-                result["cpu_alone"] = {**cost, "per": "request", "cores": stack.cores}
-        result["post_alone"] = _rounds(runs)
+        result.update(
+            _alone(
+                (host, port),
+                relays,
+                seconds=alone_seconds,
+                rounds=alone_rounds,
+                connections=connections,
+                stack=stack,
+                token=token,
+                unverified=unverified,
+                order_ids=order_ids,
+            )
+        )
     released = stack.sample() if stack else {}
     posted = _post("edge POST /orders", host, port, seconds=seconds, connections=connections, token=token)
     order_ids += posted.pop("order_ids")
@@ -429,6 +438,162 @@ def run(
             "ceiling_per_s": round(stack.cores * 1000 / pipeline["total_ms"], 1),
         }
     return result
+
+
+def _alone(
+    edge: tuple[str, int],
+    relays: list[str],
+    *,
+    seconds: float,
+    rounds: int,
+    connections: int,
+    stack: StackCpu | None,
+    token: str | None,
+    unverified: str,
+    order_ids: list[int],
+) -> dict[str, Any]:
+    """The held-relay rounds of the stack's edge, and of the unverified edge beside it when
+    ``unverified`` names the project; the orders created are appended to ``order_ids``."""
+    result: dict[str, Any] = {}
+    sides = {"verified": edge}
+    with contextlib.ExitStack() as cleanup:
+        if unverified:
+            try:
+                sides["unverified"] = cleanup.enter_context(unverified_edge(unverified))
+            except Exception as exc:  # no Docker API, no image: the comparison is left out
+                print(f"edge: no edge without token verification ({exc!r}); verification's cost left out")
+        held = _held_rounds(
+            sides, relays, seconds=seconds, rounds=rounds, connections=connections, stack=stack, token=token
+        )
+    for side, (runs, spent) in held.items():
+        for run_ in runs:
+            order_ids += run_.pop("order_ids")
+        suffix, other = ("", UNVERIFIED_SERVICE) if side == "verified" else ("_unverified", "order-service")
+        result[f"post_alone{suffix}"] = _rounds(runs)
+        if stack:  # every container but the other side's (idle) edge
+            cost = per_unit(spent, sum(r["requests"] for r in runs), exclude=(other,))
+            result[f"cpu_alone{suffix}"] = {**cost, "per": "request", "cores": stack.cores}
+    if "cpu_alone_unverified" in result:
+        result["verification"] = verification_cost(result["cpu_alone"], result["cpu_alone_unverified"])
+    return result
+
+
+def _held_rounds(
+    sides: dict[str, tuple[str, int]],
+    relays: list[str],
+    *,
+    seconds: float,
+    rounds: int,
+    connections: int,
+    stack: StackCpu | None,
+    token: str | None,
+) -> dict[str, tuple[list[dict[str, Any]], dict[str, float]]]:
+    """The held-relay rounds, ``rounds`` per side, the sides alternating (ABBA: drift falls on
+    both alike); each side's rounds and the CPU every container spent during them."""
+    out: dict[str, tuple[list[dict[str, Any]], dict[str, float]]] = {side: ([], {}) for side in sides}
+    names = list(sides)
+    with relay_held(relays):
+        for round_ in range(rounds):
+            for side in names if round_ % 2 == 0 else names[::-1]:
+                runs, spent = out[side]
+                label = "edge POST, relay held" + ("" if side == "verified" else ", unverified")
+                label += f" {round_ + 1}/{rounds}" if rounds > 1 else ""
+                before = stack.sample() if stack else {}
+                side_host, side_port = sides[side]
+                runs.append(
+                    _post(label, side_host, side_port, seconds=seconds, connections=connections, token=token)
+                )
+                for service, seconds_ in delta(before, stack.sample() if stack else {}).items():
+                    spent[service] = spent.get(service, 0.0) + seconds_
+    return out
+
+
+def verification_cost(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]:
+    """The edge container's CPU per request verifying tokens (the stack's edge) and not
+    (:func:`unverified_edge`), the growth, and the whole host's per request for both."""
+    on_ms = on["ms_per_unit"].get("order-service")
+    off_ms = off["ms_per_unit"].get(UNVERIFIED_SERVICE)
+    return {
+        "edge_ms_verified": on_ms,
+        "edge_ms_unverified": off_ms,
+        "growth": round(on_ms / off_ms - 1, 3) if on_ms and off_ms else None,
+        "host_ms_verified": on.get("host_ms"),
+        "host_ms_unverified": off.get("host_ms"),
+    }
+
+
+UNVERIFIED_SERVICE = "order-service-unverified"
+"""The service label of the edge without token verification (its CPU, apart from the stack's)."""
+UNVERIFIED_MODULE = Path(__file__).with_name("edge_unverified.py")
+
+
+@contextlib.contextmanager
+def unverified_edge(project: str, timeout: float = 90.0) -> Iterator[tuple[str, int]]:
+    """A throwaway container of the stack's own order-service image, its environment, network,
+    CPU shares and memory limit, running :mod:`bench.edge_unverified` (the edge with a verifier
+    that trusts any token) on a free loopback port; yields (host, port), removed after.
+
+    Labelled as a one-off container of ``project`` under :data:`UNVERIFIED_SERVICE`, so the
+    stack's CPU counters see it as a service of its own.
+    """
+    import docker
+
+    client = docker.from_env(version="auto")
+    edges = client.containers.list(
+        filters={
+            "label": [f"com.docker.compose.project={project}", "com.docker.compose.service=order-service"]
+        }
+    )
+    if not edges:
+        raise RuntimeError(f"no order-service container in compose project {project}")
+    edge = edges[0].attrs
+    container = client.containers.create(
+        edge["Image"],
+        command=["python", f"/tmp/bench-edge/{UNVERIFIED_MODULE.name}"],
+        environment=edge["Config"]["Env"],
+        name=f"{project}-bench-edge-unverified",
+        labels={
+            "com.docker.compose.project": project,
+            "com.docker.compose.service": UNVERIFIED_SERVICE,
+            "com.docker.compose.oneoff": "True",
+        },
+        network=next(iter(edge["NetworkSettings"]["Networks"])),
+        ports={"8000/tcp": ("127.0.0.1", None)},
+        cpu_shares=edge["HostConfig"].get("CpuShares") or None,
+        mem_limit=edge["HostConfig"].get("Memory") or None,
+    )
+    try:
+        container.put_archive("/tmp", _module_archive())
+        container.start()
+        container.reload()
+        port = int(container.ports["8000/tcp"][0]["HostPort"])
+        deadline = time.monotonic() + timeout
+        while (why := reachable(f"http://127.0.0.1:{port}", timeout=1.0)) is not None:
+            container.reload()
+            if container.status != "running" or time.monotonic() > deadline:
+                logs = container.logs(tail=20).decode(errors="replace")
+                raise RuntimeError(f"the unverified edge did not answer /healthz ({why}); its log:\n{logs}")
+            time.sleep(0.5)  # polling its start-up, with a deadline
+        yield "127.0.0.1", port
+    finally:
+        container.remove(force=True)
+
+
+def _module_archive() -> bytes:
+    """A tar of ``bench-edge/edge_unverified.py``, readable by the image's unprivileged user."""
+    import io
+    import tarfile
+
+    data = UNVERIFIED_MODULE.read_bytes()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        folder = tarfile.TarInfo("bench-edge")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(folder)
+        module = tarfile.TarInfo(f"bench-edge/{UNVERIFIED_MODULE.name}")
+        module.size, module.mode = len(data), 0o644
+        tar.addfile(module, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def reachable(url: str, timeout: float = 3.0) -> str | None:

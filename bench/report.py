@@ -11,6 +11,10 @@ from typing import Any
 TARGET_LAYER_COST = 0.10
 TARGET_P99_MS = 100.0
 TARGET_EDGE_RPS = 500.0
+TARGET_SEED_RATIO = 1.0
+"""Platform fan-out / the seed design's, both at max load in the same run (issue 19)."""
+TARGET_AUTH_CPU = 0.10
+"""The edge's CPU per request may grow by at most this with token verification on (issue 20)."""
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -87,6 +91,23 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             paced,
             "open loop",
         )
+    seed = results.get("seed") or {}
+    add(
+        "seed_max",
+        "seed design: Celery only, fan-out 2",
+        "event/s",
+        seed.get("max"),
+        "task per routing key, no confirms, acks early; max load",
+    )
+    seed_paced = seed.get("paced")
+    if seed_paced:
+        add(
+            "seed_paced",
+            f"seed design at {seed_paced['offered_rate']:.0f}/s offered",
+            "event/s",
+            seed_paced,
+            "open loop, the platform's offered load",
+        )
     edge = results.get("edge") or {}
     add(
         "edge_alone",
@@ -94,6 +115,13 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         "req/s",
         edge.get("post_alone"),
         "gunicorn + PostgreSQL alone; events wait in the outbox",
+    )
+    add(
+        "edge_alone_unverified",
+        "edge: same, token verification off",
+        "req/s",
+        edge.get("post_alone_unverified"),
+        "rounds alternating with the row above; bench/edge_unverified.py",
     )
     add(
         "edge_post",
@@ -126,6 +154,9 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
         "platform/kombu": _ratio(platform, get("kombu")),
         "platform_without_task_events/celery_same_guarantees": _ratio(
             get("platform_no_events"), get("celery_same")
+        ),
+        "platform/seed_design": _ratio(
+            platform, ((results.get("seed") or {}).get("max") or {}).get("throughput")
         ),
     }
 
@@ -175,6 +206,25 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": ratio >= 1 - TARGET_LAYER_COST,
                 }
             )
+    seed_ratio = r["platform/seed_design"]
+    if seed_ratio is not None:
+        seed = results["seed"]
+        platform = results["platform"]
+        latency = ""
+        if seed.get("paced") and platform.get("paced"):
+            latency = (
+                f"; p99 at {platform['paced']['offered_rate']:.0f}/s offered: platform "
+                f"{platform['paced']['p99_ms']:.1f} ms, seed {seed['paced']['p99_ms']:.1f} ms"
+            )
+        checks.append(
+            {
+                "target": f"platform fan-out >= {TARGET_SEED_RATIO:.1f}x the seed design's (max load, "
+                "events handled/s by both consumers)",
+                "value": f"{seed_ratio:.2f}x ({platform['max']['throughput']:.0f} against "
+                f"{seed['max']['throughput']:.0f}/s){latency}",
+                "met": seed_ratio >= TARGET_SEED_RATIO,
+            }
+        )
     paced = (results.get("platform") or {}).get("paced")
     if paced:
         checks.append(
@@ -194,6 +244,23 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "PostgreSQL; the outbox decouples the pipeline)",
                 "value": f"{alone['throughput']:.0f} req/s, median of rounds {rounds or '-'}",
                 "met": alone["throughput"] >= TARGET_EDGE_RPS,
+            }
+        )
+    verification = edge.get("verification") or {}
+    if verification.get("growth") is not None:
+        host = ""
+        if verification.get("host_ms_verified") and verification.get("host_ms_unverified"):
+            host = (
+                f"; whole host {verification['host_ms_verified']:.2f} against "
+                f"{verification['host_ms_unverified']:.2f} ms"
+            )
+        checks.append(
+            {
+                "target": f"token verification costs <= {100 * TARGET_AUTH_CPU:.0f}% of the edge's CPU per "
+                "request (edge alone, on against off)",
+                "value": f"{100 * verification['growth']:+.1f}% ({verification['edge_ms_verified']:.2f} "
+                f"against {verification['edge_ms_unverified']:.2f} ms in the edge's container){host}",
+                "met": verification["growth"] <= TARGET_AUTH_CPU,
             }
         )
     busy, pipeline = edge.get("post"), edge.get("cpu_pipeline")
@@ -231,6 +298,7 @@ def cpu_lines(results: dict[str, Any]) -> list[str]:
     edge = results.get("edge") or {}
     for key, what in (
         ("cpu_alone", "edge alone"),
+        ("cpu_alone_unverified", "edge alone, token verification off"),
         ("cpu_busy", "edge, pipeline busy"),
         ("cpu_pipeline", "pipeline (all but the edge's container)"),
     ):
@@ -255,6 +323,7 @@ PHASE_ROWS = {
     "celery": ("celery_stock", "celery_same"),
     "layer": ("celery_like", "platform_paired"),
     "platform": ("platform_max", "platform_paced"),
+    "seed": ("seed_max", "seed_paced"),
     "edge": ("edge_post", "edge_dispatched"),
 }
 
@@ -309,7 +378,7 @@ def table(results: dict[str, Any]) -> str:
     ]
     lines = [header]
     for row in all_rows:
-        broker = row["key"].startswith(("kombu", "celery", "platform"))
+        broker = row["key"].startswith(("kombu", "celery", "platform", "seed"))
         lost = row.get("lost", row.get("not_dispatched", row.get("errors")))
         lines.append(
             [
@@ -365,7 +434,7 @@ def chart(path: Path, results: dict[str, Any], title: str) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(15, 0.7 * len(data) + 2.8))
     colors = [
         "#4c72b0"
-        if r["key"].startswith(("kombu", "celery"))
+        if r["key"].startswith(("kombu", "celery", "seed"))
         else "#dd8452"
         if r["key"].startswith("platform")
         else "#55a868"

@@ -13,6 +13,10 @@ Kinds:
   task ``bench.noop`` (or the routing key as task name with ``--task``) on a quorum queue;
   ``--like-platform`` adds what the platform's worker does besides the contracts: task events
   (``-E``, for Flower) published with confirms, no mingle or gossip;
+* ``seed QUEUE``: the seed design's consumer (see :mod:`bench.seed_phase`): a stock Celery app
+  and worker (prefork, acks early, mingle and gossip on, no task events) whose one quorum queue
+  is bound ``order.*.submit`` to the ``order`` topic exchange, and whose task, named by the
+  routing key ``order.v1.submit``, structures the JSON into an attrs class with cattrs;
 * ``platform SERVICE``: the service's app from ``event_contracts.create_app(SERVICE)`` with a
   no-op callback on ``Order.submit``, started with the platform's own worker command line
   (``event_contracts.runtime.worker_argv``: prefork, ``-E``, no mingle/gossip).
@@ -118,6 +122,34 @@ def run_celery(args: argparse.Namespace) -> None:
     app.worker_main(celery_worker_argv(args))
 
 
+def run_seed(args: argparse.Namespace) -> None:
+    import cattrs
+    from celery import Celery
+    from kombu import Exchange, Queue
+
+    from bench.seed_phase import BINDING, EXCHANGE, TASK, SeedOrder
+
+    app = Celery(args.target, broker=args.url, set_as_current=True)
+    app.conf.task_queues = (
+        Queue(
+            args.target,
+            Exchange(EXCHANGE, type="topic"),
+            routing_key=BINDING,
+            queue_arguments={"x-queue-type": "quorum"},
+        ),
+    )
+    app.conf.worker_hijack_root_logger = False
+
+    @app.task(name=TASK, shared=False)
+    def submit(instance: dict[str, Any]) -> None:
+        order = cattrs.structure(instance, SeedOrder)
+        record(args.out, order.event_id)
+
+    on_ready(args.ready)
+    argv = ["worker", "--hostname", f"{args.target}@%h", "--pool", args.pool]
+    app.worker_main([*argv, "--concurrency", str(args.concurrency), "--loglevel", "WARNING"])
+
+
 def run_platform(args: argparse.Namespace) -> None:
     os.environ["WORKER_POOL"] = args.pool
     os.environ["WORKER_CONCURRENCY"] = str(args.concurrency)
@@ -145,8 +177,8 @@ def run_platform(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.workers", description=__doc__)
-    parser.add_argument("kind", choices=["kombu", "celery", "platform"])
-    parser.add_argument("target", help="queue (kombu, celery) or service (platform)")
+    parser.add_argument("kind", choices=["kombu", "celery", "seed", "platform"])
+    parser.add_argument("target", help="queue (kombu, celery, seed) or service (platform)")
     parser.add_argument("--url", required=True, help="AMQP URL; ';'-separated failover list")
     parser.add_argument("--out", required=True)
     parser.add_argument("--ready", required=True)
@@ -172,7 +204,8 @@ def main(argv: list[str] | None = None) -> None:
         help="platform: a Celery setting for create_app (experiments: worker_prefetch_multiplier=8)",
     )
     args = parser.parse_args(argv)
-    {"kombu": run_kombu, "celery": run_celery, "platform": run_platform}[args.kind](args)
+    runners = {"kombu": run_kombu, "celery": run_celery, "seed": run_seed, "platform": run_platform}
+    runners[args.kind](args)
 
 
 if __name__ == "__main__":

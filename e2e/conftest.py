@@ -40,6 +40,9 @@ _DURATIONS: dict[str, float] = defaultdict(float)
 _unreachable: dict[str, str] = {}
 # e2e/swarm/ runs against the Swarm stack only (`make swarm-test` sets E2E_SWARM_STACK).
 collect_ignore = [] if os.environ.get("E2E_SWARM_STACK") else ["swarm"]
+# test_new_service.py needs the throwaway consumer `make new-service-e2e` starts (E2E_NEW_SERVICE).
+if not os.environ.get("E2E_NEW_SERVICE"):
+    collect_ignore.append("test_new_service.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,6 +61,7 @@ ORDER = (
     "poison",
     "dlq_replay",
     "observability",
+    "tracing",
     "least_privilege",
     "bad_input",
     "edge_auth",

@@ -1,11 +1,13 @@
 """Prometheus watches the shop: every scrape target (each broker node twice: node metrics and
 per-queue metrics; Flower; Prometheus itself; the services' targets from
-infra/prometheus/targets/services.yml) is up; one poison message makes the dead-letter alert
-active for the DLQs it reached, and the alert ends once the test took its message out again;
-the graph of the DLQs' depth is saved as ``artifacts/prometheus-dlq-graph.png``. Orders placed
-through the edge move the services' orders counter, and its graph is saved as
-``artifacts/prometheus-orders-graph.png``, or, where Grafana runs (compose profile ``grafana``), the
-shop dashboard as ``artifacts/grafana-shop-dashboard.png``.
+infra/prometheus/targets/services.yml) is up; placing N orders moves the services' own counters
+(the edge's requests, the relay's publishes, every consumer's handled events) by exactly N, read
+through Prometheus once the orders' effects are in the databases; one poison message makes the
+dead-letter alert active for the DLQs it reached, and the alert ends once the test took its
+message out again; the graph of the DLQs' depth is saved as ``artifacts/prometheus-dlq-graph.png``.
+Orders placed through the edge grow the orders-placed series (the edge's POST /orders answered
+201), and its graph is saved as ``artifacts/prometheus-orders-graph.png``, or, where Grafana runs
+(compose profile ``grafana``), the shop dashboard as ``artifacts/grafana-shop-dashboard.png``.
 
 The compose Prometheus scrapes and evaluates every 5 s and the dead-letter rule has no ``for``,
 so the alert shows within about 10 s (infra/README.md, "Prometheus")."""
@@ -16,6 +18,7 @@ import os
 import shutil
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +28,7 @@ import yaml
 
 from e2e.clients import amqp
 from e2e.clients.containers import Containers
+from e2e.clients.databases import Databases
 from e2e.clients.edge import Edge
 from e2e.clients.prometheus import Prometheus
 from e2e.clients.settings import Settings
@@ -36,7 +40,9 @@ NODES = ("rabbit1:15692", "rabbit2:15692", "rabbit3:15692")
 DLQS = ("billing.order.dlq", "logistic.order.dlq")
 ALERT = "DeadLetterQueueHasMessages"
 DLQ_DEPTH = 'max by (queue) (rabbitmq_detailed_queue_messages{queue=~".+\\\\.dlq"})'
-ORDERS = "sum by (service) (shop_orders_placed_total)"
+# Orders placed: the edge's POST /orders answered 201 (infra/README.md's metric contract).
+ORDERS_PLACED_SERIES = 'shop_http_request_duration_seconds_count{method="POST",route="/orders",status="201"}'
+ORDERS_PLACED_GRAPH = f"sum by (service) ({ORDERS_PLACED_SERIES})"
 ORDERS_PLACED = 3
 # The shop dashboard (infra/grafana/dashboards/shop.json) and the panel the test looks at.
 SHOP_DASHBOARD = "/d/shop/shop"
@@ -74,6 +80,83 @@ def test_every_target_is_up(prometheus: Prometheus, record) -> None:
         describe=lambda: str(seen),
     )
     record(targets_up=len(seen))
+
+
+ORDERS = 3
+SHOP_COUNTERS = {
+    "edge: POST /orders answered 201": 'shop_http_request_duration_seconds_count{service="order-service",'
+    'role="edge",method="POST",route="/orders",status="201"}',
+    "relay: order.v2.submit published": 'shop_relay_publish_duration_seconds_count{service="order-service",'
+    'role="relay",outcome="published"}',
+    "billing: order.submit handled": 'shop_handler_outcomes_total{service="billing-service",'
+    'event="order.submit",version="v2",outcome="handled"}',
+    "logistic: order.submit handled": 'shop_handler_outcomes_total{service="logistic-service",'
+    'event="order.submit",version="v2",outcome="handled"}',
+    "order worker: billing.invoiced handled": 'shop_handler_outcomes_total{service="order-service",'
+    'role="worker",event="billing.invoiced",outcome="handled"}',
+    "order worker: logistic.shipment_dispatched handled": "shop_handler_outcomes_total{"
+    'service="order-service",role="worker",event="logistic.shipment_dispatched",outcome="handled"}',
+}
+"""The services' own counters (prometheus-client, job ``services``) each order moves by one."""
+
+
+def test_placing_orders_moves_the_services_own_counters_by_as_many(
+    edge: Edge, dbs: Databases, prometheus: Prometheus, record
+) -> None:
+    def counters() -> dict[str, float]:
+        return {name: prometheus.value(f"sum({expr})") for name, expr in SHOP_COUNTERS.items()}
+
+    def fresh_counters() -> dict[str, float]:
+        """The counters after a scrape of every service that started after now."""
+        now = datetime.now(UTC)
+        wait_until(
+            lambda: prometheus.scraped_since("services", now),
+            timeout=30,
+            interval=0.5,
+            what="Prometheus to scrape every service target once more",
+        )
+        return counters()
+
+    # The starting point: counters that no longer move (an earlier scenario's events are done
+    # and scraped), each read from a scrape that started after the one before it.
+    last: list[dict[str, float]] = [fresh_counters()]
+
+    def settled() -> dict[str, float] | None:
+        current = fresh_counters()
+        previous, last[0] = last[0], current
+        return current if current == previous else None
+
+    before = wait_until(
+        settled,
+        timeout=90,
+        interval=0,
+        what="the services' counters to stop moving before the orders",
+        describe=lambda: str(last[0]),
+    )
+    ids = [int(edge.submit()["id"]) for _ in range(ORDERS)]
+    # the effects first (invoices, shipments, orders dispatched), then the counters
+    dbs.wait_handled(ids, timeout=90)
+    dbs.wait_statuses(ids, "dispatched", timeout=90)
+    deltas: dict[str, float] = {}
+
+    def moved_by_n() -> bool:
+        deltas.update({name: value - before[name] for name, value in counters().items()})
+        return all(delta == ORDERS for delta in deltas.values())
+
+    # Prometheus scrapes every 5 s: the last handling shows within a scrape or two
+    wait_until(
+        moved_by_n,
+        timeout=30,
+        interval=1,
+        what=f"each of the services' counters to move by {ORDERS} (orders {ids})",
+        describe=lambda: str(deltas),
+    )
+    # the relay reports its outbox (the outbox alerts' contract): there, and nothing waiting long
+    age = 'shop_outbox_oldest_unpublished_age_seconds{service="order-service",role="relay"}'
+    assert prometheus.value(f"count({age})") == 1, f"no {age} series in Prometheus"
+    outbox_age = prometheus.value(f"max({age})")
+    assert outbox_age < 30, f"the relay reports its oldest unpublished row {outbox_age} s old"
+    record(orders=ORDERS, counters_moved=len(deltas))
 
 
 def dlq_alerts(prometheus: Prometheus) -> dict[str, str]:
@@ -171,10 +254,17 @@ def graph_page_screenshot(
     return shot, version, classic, text
 
 
-def orders_placed(prometheus: Prometheus) -> float | None:
-    """The services' orders counter, summed over every series; None while Prometheus has none."""
-    result = prometheus.query("sum(shop_orders_placed_total)")
-    return float(result[0]["value"][1]) if result else None
+def orders_placed(prometheus: Prometheus) -> float:
+    """Orders placed so far (0 before the first), read from a scrape of every service target
+    that started after this call: nothing placed before it is missing."""
+    now = datetime.now(UTC)
+    wait_until(
+        lambda: prometheus.scraped_since("services", now),
+        timeout=30,
+        interval=0.5,
+        what="Prometheus to scrape every service target once more",
+    )
+    return prometheus.value(f"sum({ORDERS_PLACED_SERIES})")
 
 
 def grafana_runs(settings: Settings, containers: Containers) -> bool:
@@ -192,32 +282,34 @@ def grafana_runs(settings: Settings, containers: Containers) -> bool:
 def test_orders_move_the_orders_counter_and_its_graph_is_kept(
     settings: Settings, edge: Edge, prometheus: Prometheus, containers: Containers, record
 ) -> None:
-    """The screenshot proof: orders placed through the edge show in Prometheus as the orders
-    counter (the services export it, infra/README.md's metric contract), and its graph (or, with
-    Grafana, the shop dashboard) is kept as a PNG."""
-    before = orders_placed(prometheus) or 0.0
+    """The screenshot proof: orders placed through the edge show in Prometheus as the edge's
+    POST /orders answered 201 (infra/README.md's metric contract), grown by exactly the orders
+    placed, and its graph (or, with Grafana, the shop dashboard) is kept as a PNG."""
+    before = orders_placed(prometheus)
     order_ids = [edge.submit()["id"] for _ in range(ORDERS_PLACED)]
-    seen: list[float | None] = []
+    seen: list[float] = []
 
     def counted() -> float | None:
-        seen[:] = [orders_placed(prometheus)]
-        now = seen[0]
-        return now if now is not None and now >= before + ORDERS_PLACED else None
+        seen[:] = [prometheus.value(f"sum({ORDERS_PLACED_SERIES})")]
+        return seen[0] if seen[0] >= before + ORDERS_PLACED else None
 
     wait_until(
         counted,
         timeout=60,
         interval=1,
-        what=f"sum(shop_orders_placed_total) to grow from {before:g} by the {ORDERS_PLACED} orders placed "
-        f"({order_ids}); absent means no service target exports it (infra/prometheus/targets/services.yml)",
+        what=f"sum({ORDERS_PLACED_SERIES}) to grow from {before:g} by the {ORDERS_PLACED} orders placed "
+        f"({order_ids}); absent means order-service's edge target is not scraped "
+        "(infra/prometheus/targets/services.yml)",
         describe=lambda: f"now {seen}",
     )
+    after = orders_placed(prometheus)
+    assert after - before == ORDERS_PLACED, f"orders placed grew by {after - before:g}, not {ORDERS_PLACED}"
     if grafana_runs(settings, containers):
         shot = shop_dashboard_screenshot(settings, "grafana-shop-dashboard.png")
         record(screenshot=str(shot.relative_to(shot.parents[1])), ui="grafana", orders=len(order_ids))
         return
     shot, version, classic, _ = graph_page_screenshot(
-        settings, prometheus, ORDERS, "order-service", "prometheus-orders-graph.png"
+        settings, prometheus, ORDERS_PLACED_GRAPH, "order-service", "prometheus-orders-graph.png"
     )
     record(
         screenshot=str(shot.relative_to(shot.parents[1])),

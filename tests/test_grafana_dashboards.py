@@ -1,5 +1,6 @@
 """Grafana's provisioned dashboards (infra/grafana) load, point at the provisioned data source,
-and the shop dashboard asks Prometheus only valid PromQL about metrics that exist by contract.
+and the shop dashboard asks Prometheus only valid PromQL about metrics that exist: those
+infra/README.md's contract table lists, which are exactly the ones event-contracts defines.
 
 Grafana needs a registry, so CI (offline) never runs it: these checks are what keeps the files
 right. PromQL is parsed by Prometheus's own parser, `promtool` in the Prometheus base image
@@ -36,7 +37,7 @@ GRAFANA_MACRO = re.compile(r"\$\{?(__rate_interval|__interval|__range)\b\}?")
 PROBE = "__dashboard_probe__"
 SELECTOR = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)?\{[^{}]*\b" + PROBE + '="1"')
 # Always in the batch: the checks below must reject these.
-BROKEN = "sum(rate(shop_orders_placed_total[1m])"
+BROKEN = "sum(rate(shop_handler_outcomes_total[1m])"
 UNKNOWN = "sum(rate(shop_no_such_metric_total[1m])) / sum(up)"
 
 
@@ -232,11 +233,22 @@ def test_a_reference_to_another_data_source_is_caught() -> None:
 
 
 # --- the shop dashboard's PromQL ------------------------------------------------------------
-def test_the_contract_table_lists_the_services_metrics() -> None:
-    contract = contract_metrics()
-    assert contract["shop_orders_placed_total"] == "counter"
-    assert contract["shop_order_dispatch_seconds"] == "histogram"
-    assert contract["shop_outbox_parked_rows"] == "gauge"
+def defined_metrics() -> dict[str, str]:
+    """metric → type, as event-contracts defines them (the names Prometheus sees: a counter's
+    samples end in ``_total``)."""
+    import attrs
+    from event_contracts.service_defaults.metrics import metrics
+
+    defined: dict[str, str] = {}
+    for field in attrs.fields(type(metrics())):
+        (family,) = getattr(metrics(), field.name).describe()
+        defined[family.name + ("_total" if family.type == "counter" else "")] = family.type
+    return defined
+
+
+def test_the_contract_table_lists_exactly_the_metrics_event_contracts_defines() -> None:
+    assert contract_metrics() == defined_metrics()
+    assert defined_metrics()["shop_handler_outcomes_total"] == "counter"
 
 
 def test_every_expression_parses(parsed: dict[str, tuple[int, str]]) -> None:
@@ -255,17 +267,30 @@ def test_every_expression_reads_only_contract_or_broker_metrics(parsed: dict[str
     assert all(read[e] for e in shop_expressions()), "an expression that reads no metric"
 
 
+ORDERS_PLACED = 'shop_http_request_duration_seconds_count{method="POST", route="/orders", status="201"}'
+"""Orders placed: the edge's POST /orders answered 201 (its route label is the Flask rule)."""
+
+
 def test_the_shop_dashboard_covers_what_an_operator_needs() -> None:
     read = " ".join(shop_expressions())
     for metric in (
-        "shop_orders_placed_total",
-        "shop_order_dispatch_seconds_bucket",
-        "shop_handler_events_total",
-        "shop_dead_letters_total",
+        ORDERS_PLACED,
+        "shop_handler_outcomes_total",
+        'shop_handler_outcomes_total{outcome="dead-lettered"}',
+        "shop_handler_duration_seconds_bucket",
         "rabbitmq_detailed_queue_messages",
         "shop_outbox_oldest_unpublished_age_seconds",
+        "shop_outbox_backlog_rows",
         "shop_outbox_parked_rows",
-        "shop_http_requests_total",
+        "shop_relay_publish_duration_seconds_count",
         "shop_http_request_duration_seconds_bucket",
+        "shop_rpc_duration_seconds_bucket",
+        "shop_rpc_timeouts_total",
     ):
         assert metric in read, metric
+
+
+def test_the_orders_route_is_the_one_the_edge_labels() -> None:
+    """The orders-placed selector names order-service's Flask rule for placing an order."""
+    source = (ROOT / "order-service/src/order_service/entrypoints/flask_app.py").read_text()
+    assert '@app.post("/orders")' in source

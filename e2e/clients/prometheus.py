@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -37,9 +39,22 @@ class Prometheus:
         alerts: list[dict[str, Any]] = self._data("/api/v1/alerts")["alerts"]
         return [a for a in alerts if name is None or a["labels"].get("alertname") == name]
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """An instant query's result vector: ``metric`` (labels) and ``value`` ([time, "number"])."""
-        data = self._data("/api/v1/query", query=expr)
-        assert data["resultType"] == "vector", data
-        result: list[dict[str, Any]] = data["result"]
-        return result
+    def value(self, expr: str) -> float:
+        """An instant query's one value (a ``sum(...)``); 0 when no series matches yet."""
+        result: list[dict[str, Any]] = self._data("/api/v1/query", query=expr)["result"]
+        assert len(result) <= 1, f"{expr} is not a single value: {result}"
+        return float(result[0]["value"][1]) if result else 0.0
+
+    def scraped_since(self, job: str, since: datetime) -> bool:
+        """Every target of ``job`` was scraped after ``since`` (an aware datetime)."""
+        targets = [t for t in self.targets() if t["labels"]["job"] == job]
+        return bool(targets) and all(_instant(t["lastScrape"]) > since for t in targets)
+
+
+def _instant(text: str) -> datetime:
+    """Prometheus' RFC 3339 timestamps (nanoseconds, ``Z``) as an aware datetime."""
+    head, _, rest = text.replace("Z", "+00:00").partition(".")
+    if not rest:
+        return datetime.fromisoformat(head)
+    digits = "".join(itertools.takewhile(str.isdigit, rest))
+    return datetime.fromisoformat(f"{head}.{digits[:6]:0<6}{rest[len(digits) :]}")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from celery import Celery
 from event_contracts import Order, OrderLine, Publisher, RetryPolicy, create_app
+from event_contracts.runtime import subscriptions_of
 from event_contracts.testing import TestVhost, running_worker
 from sqlalchemy.engine import Engine
 
@@ -55,7 +56,7 @@ def worker(vhost: TestVhost, engine: Engine) -> Iterator[tuple[Celery, Billing]]
         shop_retry_policy=RetryPolicy(max_retries=2, first_delay=0.2),
         worker_hijack_root_logger=False,
     )
-    unsubscribe = subscribe(billing)
+    unsubscribe = subscribe(billing, subscriptions_of(app))
     try:
         with running_worker(vhost, "billing", app=app):
             yield app, billing

@@ -14,6 +14,7 @@ from event_contracts import (
     InvoiceQuery,
     Order,
     PoisonMessage,
+    Subscriptions,
 )
 from event_contracts.testing import InMemoryBus
 
@@ -24,37 +25,39 @@ from ..fakes import FakeUnitOfWork, again, an_order, fake_billing
 pytestmark = pytest.mark.unit
 
 
+Wired = tuple[FakeUnitOfWork, InMemoryBus, Subscriptions]
+
+
 @pytest.fixture
-def wired() -> Iterator[tuple[FakeUnitOfWork, InMemoryBus]]:
+def wired() -> Iterator[Wired]:
     billing, uow, facts = fake_billing()
-    unsubscribe = subscribe(billing)
-    yield uow, facts
+    registry = Subscriptions()  # what create_app makes for billing's app
+    unsubscribe = subscribe(billing, registry)
+    yield uow, facts, registry
     unsubscribe()
 
 
-def test_order_events_reach_the_ledger_and_facts_go_out(
-    wired: tuple[FakeUnitOfWork, InMemoryBus],
-) -> None:
-    uow, facts = wired
-    orders = InMemoryBus(deliver=True, consumer="billing")  # order-service, delivering
+def test_order_events_reach_the_ledger_and_facts_go_out(wired: Wired) -> None:
+    uow, facts, registry = wired
+    # order-service, delivering to billing's worker
+    orders = InMemoryBus(deliver=True, consumer="billing", subscriptions=registry)
     order = an_order(prices=("8.00",))
 
     orders.publish(Order.submit, order)
     orders.publish(Order.chargeback, again(order))
 
     assert [event for event, _ in facts.published] == [Invoice.invoiced, Invoice.refunded]
-    assert GET_INVOICE.responder is not None and GET_BALANCE.responder is not None
-    assert GET_INVOICE.responder(InvoiceQuery(order_id=order.id)).status == "refunded"
-    receivable = GET_BALANCE.responder(BalanceQuery(account="receivable"))
+    get_invoice, get_balance = registry.responder(GET_INVOICE), registry.responder(GET_BALANCE)
+    assert get_invoice is not None and get_balance is not None
+    assert get_invoice(InvoiceQuery(order_id=order.id)).status == "refunded"
+    receivable = get_balance(BalanceQuery(account="receivable"))
     assert (receivable.debits, receivable.credits) == (Decimal("16.00"), Decimal("16.00"))
     assert uow.commits == 2
 
 
-def test_an_amount_the_ledger_refuses_is_poison(
-    wired: tuple[FakeUnitOfWork, InMemoryBus],
-) -> None:
-    uow, facts = wired
-    orders = InMemoryBus(deliver=True, consumer="billing")
+def test_an_amount_the_ledger_refuses_is_poison(wired: Wired) -> None:
+    uow, facts, registry = wired
+    orders = InMemoryBus(deliver=True, consumer="billing", subscriptions=registry)
     too_much = an_order(prices=("999999999999.9999",))  # x2: beyond 12 integer digits
 
     with pytest.raises(PoisonMessage, match=f"order {too_much.id}: amount .* is not below"):
@@ -64,9 +67,16 @@ def test_an_amount_the_ledger_refuses_is_poison(
 
 
 def test_unsubscribe_removes_every_callback_and_responder() -> None:
-    before = (Order.submit.callbacks, Order.chargeback.callbacks, GET_INVOICE.responder)
+    registry = Subscriptions()
+    shared = (Order.submit.callbacks, Order.chargeback.callbacks, GET_INVOICE.responder)
+    before = (registry.callbacks(Order.submit), registry.callbacks(Order.chargeback))
+    before_responders = (registry.responder(GET_INVOICE), registry.responder(GET_BALANCE))
     billing, _, _ = fake_billing()
 
-    subscribe(billing)()
+    unsubscribe = subscribe(billing, registry)
+    assert registry.callbacks(Order.submit) != before[0]
+    unsubscribe()
 
-    assert (Order.submit.callbacks, Order.chargeback.callbacks, GET_INVOICE.responder) == before
+    assert (registry.callbacks(Order.submit), registry.callbacks(Order.chargeback)) == before
+    assert (registry.responder(GET_INVOICE), registry.responder(GET_BALANCE)) == before_responders
+    assert (Order.submit.callbacks, Order.chargeback.callbacks, GET_INVOICE.responder) == shared

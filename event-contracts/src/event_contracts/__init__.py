@@ -1,10 +1,16 @@
 """event-contracts: the shop platform's shared event contracts and messaging runtime.
 
 Everything a service imports from the platform is listed in ``__all__``; the rest is internal.
+The contracts (messages, codec, topology) import only attrs and cattrs; the names that belong
+to the Celery adapter (:mod:`event_contracts.runtime`: ``create_app``, ``Publisher``, ...) are
+loaded on first use, so ``import event_contracts.messages`` loads no broker library.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
+from event_contracts.delivery import Delivery
 from event_contracts.errors import (
     ContractError,
     FieldError,
@@ -14,7 +20,7 @@ from event_contracts.errors import (
     RemoteCallTimeout,
     UnroutableMessage,
 )
-from event_contracts.event import EVENTS, BoundEvent, Delivery, Event, PreviousVersion
+from event_contracts.event import EVENTS, BoundEvent, Envelope, Event, PreviousVersion, use_publisher
 from event_contracts.idempotency import InMemoryProcessedEvents, ProcessedEvents
 from event_contracts.inbox import DEFAULT_RETENTION, Inbox, InMemoryInbox
 from event_contracts.messages import (
@@ -32,16 +38,24 @@ from event_contracts.messages import (
     Shipment,
 )
 from event_contracts.rpc import REMOTE_CALLS, NotFound, RemoteCall
-from event_contracts.runtime import (
-    Publisher,
-    RetryPolicy,
-    RpcClient,
-    connect,
-    create_app,
-    use_publisher,
-)
 from event_contracts.serialization import CurrencyCode, Money, Quantity, structure, unstructure
+from event_contracts.subscriptions import Subscriptions
 from event_contracts.topology import TOPOLOGY, RoutingKey, Subscription, Topology
+
+if TYPE_CHECKING:
+    from event_contracts.runtime import Publisher, RetryPolicy, RpcClient, connect, create_app
+
+_RUNTIME_NAMES = frozenset({"Publisher", "RetryPolicy", "RpcClient", "connect", "create_app"})
+
+
+def __getattr__(name: str) -> Any:
+    """The Celery adapter's names, imported when first asked for (PEP 562)."""
+    if name in _RUNTIME_NAMES:
+        value = getattr(import_module("event_contracts.runtime"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 try:
     __version__ = version("event-contracts")
@@ -61,6 +75,7 @@ __all__ = [
     "ContractError",
     "CurrencyCode",
     "Delivery",
+    "Envelope",
     "Event",
     "FieldError",
     "InMemoryInbox",
@@ -89,6 +104,7 @@ __all__ = [
     "RpcClient",
     "Shipment",
     "Subscription",
+    "Subscriptions",
     "Topology",
     "UnroutableMessage",
     "__version__",

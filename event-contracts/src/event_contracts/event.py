@@ -8,9 +8,17 @@ As in the seed article, an event is an attribute of the message it carries::
         submit = Event("order", "order.v2.submit",
                        previous=[PreviousVersion("order.v1.submit", OrderV1, upcast)])
 
-    order.submit()                            # on an instance: publish this message
+    order.submit(publisher=publisher)         # on an instance: publish this message
+    order.submit()                            # ... through the default (use_publisher / connect)
     @Order.submit.register_callback           # on the class: subscribe a handler
     def post_invoice(order: Order, delivery: Delivery) -> None: ...
+
+This module is the codec's half of an event (encode, decode, upcast) and imports no broker
+library. Publishing needs an :class:`EventPublisher` (``event_contracts.runtime.Publisher``),
+passed in or set once as the default (a convenience for scripts; services pass theirs);
+callbacks registered on the event are the seed article's sugar: each app made by
+``event_contracts.runtime.create_app`` owns a :class:`~event_contracts.subscriptions.Subscriptions`
+registry of its own and runs these shared callbacks first.
 
 On the wire each version of an event is one Celery task named by its routing key
 (``order.v1.submit``, ``order.v2.submit``), published on the producer's topic exchange::
@@ -26,53 +34,33 @@ are only ever written against the newest class.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
-from uuid import NAMESPACE_URL, UUID, uuid5
+from typing import Any, Generic, Protocol, TypeVar, overload
+from uuid import UUID
 
 import attrs
 
-from event_contracts.serialization import structure, unstructure, utc_now
+from event_contracts.serialization import structure, unstructure
 from event_contracts.topology import RoutingKey
-
-if TYPE_CHECKING:
-    from event_contracts.runtime.publisher import Publisher
 
 M = TypeVar("M")
 Old = TypeVar("Old")
+Callback = Callable[..., Any]
 
 
 @attrs.frozen
-class Delivery:
-    """What a consumer knows about one delivery of an event besides its payload."""
+class Envelope:
+    """What an upcast may need besides the old message: facts older schemas did not carry.
+
+    The runtime fills it from the message's headers (``event-id``, ``occurred-at``); a test
+    builds one by hand. It is not the consumer's :class:`~event_contracts.delivery.Delivery`:
+    decoding depends on the event alone, never on who received it or how often.
+    """
 
     event_id: UUID
-    routing_key: str
-    consumer: str = ""
-    correlation_id: str | None = None
-    retries: int = 0
-    redelivered: bool = False
-    headers: Mapping[str, Any] = attrs.field(factory=dict)
-
-    @property
-    def dedupe_key(self) -> str:
-        """The idempotency key: one consumer handles one event id once."""
-        return f"{self.consumer}:{self.event_id}"
-
-    @property
-    def occurred_at(self) -> datetime:
-        """When the producer says it happened (header ``occurred-at``), else now."""
-        stamp = self.headers.get("occurred-at")
-        return datetime.fromisoformat(stamp) if isinstance(stamp, str) else utc_now()
-
-    @staticmethod
-    def event_id_from(message_id: str, routing_key: str) -> UUID:
-        """A message id as an event id: the UUID itself, else a stable UUID derived from it."""
-        try:
-            return UUID(message_id)
-        except ValueError:
-            return uuid5(NAMESPACE_URL, f"shop:{routing_key}:{message_id}")
+    occurred_at: datetime
 
 
 class EventMessage(Protocol):
@@ -89,22 +77,43 @@ class EventMessage(Protocol):
 class PreviousVersion(Generic[Old]):
     """An older schema of an event that consumers still accept.
 
-    ``upcast`` turns an ``Old`` into the next newer version (given the delivery, for defaults
+    ``upcast`` turns an ``Old`` into the next newer version (given the envelope, for defaults
     such as the event id that older schemas lacked); versions chain oldest first.
     """
 
     routing_key: str
     message_type: type[Old]
-    upcast: Callable[[Old, Delivery], Any]
+    upcast: Callable[[Old, Envelope], Any]
 
 
-Callback = Callable[..., Any]
+@attrs.frozen
+class Subscriber:
+    """A callback and whether it takes the delivery as its second argument."""
 
-
-@attrs.define
-class _Subscriber:
     function: Callback
     wants_delivery: bool
+
+    @classmethod
+    def of(cls, callback: Callback) -> Subscriber:
+        """``callback(message)`` or ``callback(message, delivery)``, told apart by its signature."""
+        params = [
+            p
+            for p in inspect.signature(callback).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        return cls(callback, wants_delivery=len(params) >= 2)
+
+    def __call__(self, message: Any, delivery: object) -> None:
+        if self.wants_delivery:
+            self.function(message, delivery)
+        else:
+            self.function(message)
+
+
+class EventPublisher(Protocol):
+    """Publishes an event's message (``event_contracts.runtime.Publisher`` is one)."""
+
+    def publish(self, event: Event[Any], message: Any, *, correlation_id: str | None = None) -> UUID: ...
 
 
 EVENTS: dict[str, Event[Any]] = {}
@@ -135,7 +144,7 @@ class Event(Generic[M]):
         self.summary = summary
         self.owner: type[M] | None = None
         self.attribute = ""
-        self._subscribers: list[_Subscriber] = []
+        self._subscribers: list[Subscriber] = []
 
     def __set_name__(self, owner: type[M], name: str) -> None:
         self.owner, self.attribute = owner, name
@@ -173,27 +182,29 @@ class Event(Generic[M]):
         return accepted
 
     def register_callback(self, callback: Callback) -> Callback:
-        """Subscribe ``callback(message)`` or ``callback(message, delivery)`` to every version.
+        """Subscribe ``callback(message)`` or ``callback(message, delivery)`` in every app.
 
-        Used as a decorator in a consumer's module; the service's Celery app (see
-        :func:`event_contracts.runtime.create_app`) dispatches to it. Returns the callback.
+        The seed article's decorator, for a consumer module's import-time callbacks. Every app
+        made by :func:`event_contracts.runtime.create_app` runs it (before the callbacks
+        registered on the app's own :class:`~event_contracts.subscriptions.Subscriptions`),
+        much as Celery's ``shared_task`` joins every app. Returns the callback.
         """
-        params = [
-            p
-            for p in inspect.signature(callback).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-        self._subscribers.append(_Subscriber(callback, wants_delivery=len(params) >= 2))
+        self._subscribers.append(Subscriber.of(callback))
         return callback
 
     def unregister_callback(self, callback: Callback) -> None:
         self._subscribers = [s for s in self._subscribers if s.function is not callback]
 
     @property
+    def subscribers(self) -> tuple[Subscriber, ...]:
+        """The callbacks registered on the event itself (every app runs them)."""
+        return tuple(self._subscribers)
+
+    @property
     def callbacks(self) -> tuple[Callback, ...]:
         return tuple(s.function for s in self._subscribers)
 
-    def decode(self, routing_key: str, payload: Any, delivery: Delivery) -> M:
+    def decode(self, routing_key: str, payload: Any, envelope: Envelope) -> M:
         """Structure ``payload`` in the schema of ``routing_key`` and upcast it to the newest.
 
         Raises :class:`~event_contracts.serialization.ContractError` (every bad field path) or
@@ -205,7 +216,7 @@ class Event(Generic[M]):
             if older.routing_key == routing_key:
                 message: Any = structure(payload, older.message_type)
                 for step in self.previous[index:]:
-                    message = step.upcast(message, delivery)
+                    message = step.upcast(message, envelope)
                 return message  # type: ignore[no-any-return]
         raise KeyError(f"{routing_key} is not a version of {self.routing_key}")
 
@@ -213,14 +224,6 @@ class Event(Generic[M]):
         if not isinstance(message, self.message_type):
             raise TypeError(f"{self.routing_key} carries {self.message_type.__name__}, got {message!r}")
         return unstructure(message)
-
-    def dispatch(self, message: M, delivery: Delivery) -> None:
-        """Run every subscribed callback; the first exception propagates (the runtime retries)."""
-        for subscriber in self._subscribers:
-            if subscriber.wants_delivery:
-                subscriber.function(message, delivery)
-            else:
-                subscriber.function(message)
 
     def __repr__(self) -> str:
         return f"Event({self.exchange!r}, {self.routing_key!r})"
@@ -238,10 +241,33 @@ class BoundEvent(Generic[M]):
     def __repr__(self) -> str:
         return f"{self.event.routing_key} of {self.message!r}"
 
-    def __call__(self, *, publisher: Publisher | None = None, correlation_id: str | None = None) -> UUID:
-        """Publish (persistent, confirmed, mandatory); returns the event id."""
-        from event_contracts.runtime.publisher import default_publisher
-
+    def __call__(self, *, publisher: EventPublisher | None = None, correlation_id: str | None = None) -> UUID:
+        """Publish through ``publisher`` (else the one :func:`use_publisher` set); returns the event id."""
         return (publisher or default_publisher()).publish(
             self.event, self.message, correlation_id=correlation_id
         )
+
+
+_default: EventPublisher | None = None
+_default_lock = threading.Lock()
+
+
+def use_publisher(publisher: EventPublisher | None) -> None:
+    """Make ``order.submit()`` without ``publisher=`` publish through ``publisher``.
+
+    Sugar for scripts and the seed article's snippets (``event_contracts.runtime.connect`` sets
+    it); services pass their publisher explicitly and never need it.
+    """
+    global _default  # noqa: PLW0603 - the sugar's one process-wide slot
+    with _default_lock:
+        _default = publisher
+
+
+def default_publisher() -> EventPublisher:
+    """The publisher :func:`use_publisher` set; raises when there is none."""
+    if _default is None:
+        raise RuntimeError(
+            "no publisher configured: call event_contracts.connect('<service>') at start-up, "
+            "or pass publisher=... to the event"
+        )
+    return _default

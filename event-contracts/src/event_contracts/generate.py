@@ -137,6 +137,28 @@ def definitions(topology: Topology = TOPOLOGY, vhost: str | None = None) -> dict
     }
 
 
+def service_definitions(service: str, topology: Topology = TOPOLOGY) -> dict[str, Any]:
+    """The part of :func:`definitions` one service owns: its exchanges, its queues with their
+    policies, and the bindings into its queues (from any producer's exchange).
+
+    What provisioning that service on a running broker loads (the management API's definitions
+    import adds them and leaves everything else as it is); its user's row is in
+    :func:`permissions`.
+    """
+    svc = topology.service(service)
+    whole = definitions(topology)
+    own_exchanges = {svc.exchange, svc.retry_exchange, svc.dead_letter_exchange, svc.internal, svc.sync_queue}
+    if svc.calls:
+        own_exchanges.add(svc.reply_exchange)
+    queues = {q["name"] for q in whole["queues"] if topology.owner_of_queue(q["name"]).name == service}
+    return {
+        "exchanges": [x for x in whole["exchanges"] if x["name"] in own_exchanges],
+        "queues": [q for q in whole["queues"] if q["name"] in queues],
+        "bindings": [b for b in whole["bindings"] if b["destination"] in queues],
+        "policies": [p for p in whole["policies"] if p["name"] in queues],
+    }
+
+
 def _alternatives(names: Sequence[str], patterns: Sequence[str] = ()) -> str:
     """One anchored regular expression: any of ``names`` (literally) or of ``patterns``."""
     return "^(" + "|".join([*(re.escape(n) for n in names), *patterns]) + ")$"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from event_contracts.event import Delivery
+from event_contracts.delivery import Delivery
 
 
 class ProcessedEvents(Protocol):

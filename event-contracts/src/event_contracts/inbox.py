@@ -30,7 +30,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Protocol
 
-from event_contracts.event import Delivery
+from event_contracts.delivery import Delivery
+from event_contracts.service_defaults import metrics
 
 DEFAULT_RETENTION = timedelta(days=7)
 """How long an inbox remembers a handled event (the dedupe window) unless configured."""
@@ -67,6 +68,7 @@ class InMemoryInbox:
 
     def admit(self, delivery: Delivery) -> bool:
         if delivery.dedupe_key in self.keys or delivery.dedupe_key in self.staged:
+            metrics.note_duplicate()
             return False
         self.staged.append(delivery.dedupe_key)
         return True

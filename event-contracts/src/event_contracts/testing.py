@@ -26,9 +26,11 @@ import attrs
 from kombu.connection import Connection
 from kombu.messaging import Producer
 
-from event_contracts.event import Delivery, Event
+from event_contracts.delivery import Delivery
+from event_contracts.event import Event
 from event_contracts.generate import definitions, permissions
-from event_contracts.topology import TOPOLOGY
+from event_contracts.subscriptions import Subscriptions
+from event_contracts.topology import TOPOLOGY, Topology
 
 #: The broker image integration tests run, one container per test session. `make` sets it to the
 #: stack's own base image (the offline stand-in once `make offline` ran), so the packages are
@@ -146,17 +148,19 @@ class TestVhost:
 
 
 @contextmanager
-def topology_vhost(rabbit: LocalRabbit) -> Iterator[TestVhost]:
+def topology_vhost(rabbit: LocalRabbit, topology: Topology = TOPOLOGY) -> Iterator[TestVhost]:
     """A fresh vhost with the generated definitions and least-privilege users; deleted after.
+
+    ``topology``: a service not yet in :data:`TOPOLOGY` passes its own (``TOPOLOGY.including``).
 
     Users (password = user name) and permissions ride in the same definitions file, so setting
     up a vhost is one ``rabbitmqctl`` call (each call boots an Erlang VM: ~0.5 s).
     """
     name = f"t-{uuid.uuid4().hex[:10]}"
-    generated = definitions(vhost=name)
+    generated = definitions(topology, vhost=name)
     rows = [
         {"user": "admin", "tags": "administrator", "configure": ".*", "write": ".*", "read": ".*"},
-        *permissions(TOPOLOGY),
+        *permissions(topology),
     ]
     generated["users"] = [
         {
@@ -322,11 +326,15 @@ class InMemoryBus:
     """Publishes straight to the registered callbacks, in process: for services' unit tests.
 
     Pass it where a :class:`~event_contracts.runtime.publisher.Publisher` is expected; it
-    records every event and, with ``deliver=True``, runs the callbacks as a worker would.
+    records every event and, with ``deliver=True``, runs the callbacks as a worker would:
+    the event's shared ones and those of ``subscriptions`` (an app's registry, or a new one).
     """
 
-    def __init__(self, *, deliver: bool = False, consumer: str = "test") -> None:
+    def __init__(
+        self, *, deliver: bool = False, consumer: str = "test", subscriptions: Subscriptions | None = None
+    ) -> None:
         self.deliver, self.consumer = deliver, consumer
+        self.subscriptions = subscriptions or Subscriptions()
         self.published: list[tuple[Event[Any], Any]] = []
 
     def publish(
@@ -335,7 +343,8 @@ class InMemoryBus:
         self.published.append((event, message))
         event_id: uuid.UUID = message.event_id
         if self.deliver:
-            event.dispatch(
+            self.subscriptions.dispatch(
+                event,
                 message,
                 Delivery(
                     event_id=event_id,

@@ -186,6 +186,19 @@ class Topology:
     def owner_of_queue(self, queue: str) -> Service:
         return self.service(queue.split(".", 1)[0])
 
+    def including(self, service: Service, subscriptions: tuple[Subscription, ...]) -> Topology:
+        """This topology plus ``service`` and its ``subscriptions``; itself if it has the service.
+
+        A service made from the template declares itself this way, so it runs (and is provisioned
+        on a running broker) before its lines are added here; once they are, these lines are the
+        ones that count (they are what the generated broker definitions hold).
+        """
+        if any(known.name == service.name for known in self.services):
+            return self
+        return attrs.evolve(
+            self, services=(*self.services, service), subscriptions=(*self.subscriptions, *subscriptions)
+        )
+
     def iter_queue_names(self) -> Iterator[str]:
         for service in self.services:
             for queue in self.consumed_queues(service.name):
@@ -202,11 +215,13 @@ TOPOLOGY = Topology(
         Service("order", calls=("billing",)),
         Service("billing", answers_sync=True),
         Service("logistic", internal_queue=True),
+        # new services: make new-service adds them above this line
     ),
     subscriptions=(
         Subscription("billing", "order", ("submit", "chargeback")),
         Subscription("logistic", "order", ("submit", "chargeback")),
         Subscription("order", "billing", ("invoiced", "refunded")),
         Subscription("order", "logistic", ("shipment_dispatched", "shipment_cancelled", "shipment_returned")),
+        # new subscriptions: make new-service adds them above this line
     ),
 )

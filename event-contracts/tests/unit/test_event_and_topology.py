@@ -21,11 +21,13 @@ from event_contracts import (
     Order,
     OrderLine,
     RoutingKey,
+    Subscription,
     create_app,
 )
 from event_contracts.__main__ import render
-from event_contracts.generate import definitions, permissions
+from event_contracts.generate import definitions, permissions, service_definitions
 from event_contracts.testing import InMemoryBus
+from event_contracts.topology import Service
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[3]
@@ -263,3 +265,49 @@ def test_a_responder_answers_only_a_reply_queue_of_one_of_its_callers(
     callee: str, reply_to: str, route: tuple[str, str] | None
 ) -> None:
     assert TOPOLOGY.reply_route(callee, reply_to) == route
+
+
+def test_a_new_consumer_adds_its_own_queue_and_changes_nothing_of_the_others() -> None:
+    example = Service("example")
+    subscription = Subscription("example", "order", ("submit", "chargeback"))
+    extended = TOPOLOGY.including(example, (subscription,))
+
+    whole, before = definitions(extended), definitions(TOPOLOGY)
+    assert [q for q in whole["queues"] if q not in before["queues"]] == [
+        q for q in whole["queues"] if q["name"].startswith("example.")
+    ]
+    assert [p for p in permissions(extended) if p["user"] != "example-service"] == permissions(TOPOLOGY)
+    assert extended.including(example, (subscription,)) is extended  # declared twice: once
+    assert TOPOLOGY.including(Service("billing"), ()) is TOPOLOGY  # the committed lines count
+
+
+def test_a_services_own_definitions_are_its_exchanges_queues_and_the_bindings_into_them() -> None:
+    extended = TOPOLOGY.including(
+        Service("example"), (Subscription("example", "order", ("submit", "chargeback")),)
+    )
+    own = service_definitions("example", extended)
+
+    assert {x["name"] for x in own["exchanges"]} == {"example", "example.retry", "example.dlx"}
+    assert {q["name"] for q in own["queues"]} == {"example.order", "example.order.retry", "example.order.dlq"}
+    assert {
+        (b["source"], b["routing_key"]) for b in own["bindings"] if b["destination"] == "example.order"
+    } == {
+        ("order", "order.*.submit"),
+        ("order", "order.*.chargeback"),
+    }
+    assert {p["name"] for p in own["policies"]} == {q["name"] for q in own["queues"]}
+
+
+def test_a_worker_consumes_the_queues_of_its_apps_own_topology(monkeypatch: pytest.MonkeyPatch) -> None:
+    from event_contracts.runtime import run_worker
+
+    extended = TOPOLOGY.including(Service("example"), (Subscription("example", "order", ("submit",)),))
+    app = create_app("example", broker_urls=["amqp://u:p@localhost:5672/shop"], topology=extended)
+    started: list[list[str]] = []
+    monkeypatch.setattr(app, "worker_main", started.append)
+
+    run_worker(app)
+
+    (argv,) = started
+    assert argv[argv.index("--queues") + 1] == "example.order"
+    assert argv[argv.index("--hostname") + 1] == "example-service@%h"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from event_contracts import (
     BalanceView,
     ContractError,
-    Delivery,
+    Envelope,
     Invoice,
     InvoiceView,
     Order,
@@ -96,14 +96,10 @@ def test_every_message_survives_a_json_round_trip(strategy: Any, data: st.DataOb
 def test_v1_round_trips_and_upcasts_to_v2_with_documented_defaults(order_id: int, v1: Any) -> None:
     payload = {"id": order_id, "lines": v1}
     legacy = structure(payload, OrderV1)
-    delivery = Delivery(
-        event_id=uuid.uuid4(),
-        routing_key="order.v1.submit",
-        headers={"occurred-at": "2024-05-01T10:00:00+00:00"},
-    )
-    order = Order.submit.decode("order.v1.submit", payload, delivery)
+    envelope = Envelope(event_id=uuid.uuid4(), occurred_at=datetime(2024, 5, 1, 10, tzinfo=UTC))
+    order = Order.submit.decode("order.v1.submit", payload, envelope)
     assert order.id == legacy.id == order_id
-    assert order.event_id == delivery.event_id
+    assert order.event_id == envelope.event_id
     assert (order.currency, order.customer_id) == (LEGACY_V1_CURRENCY, LEGACY_V1_CUSTOMER)
     assert order.occurred_at == datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert [(l.id, l.quantity, l.unit_price) for l in order.lines] == [
@@ -115,7 +111,7 @@ def test_v1_float_price_is_read_exactly_as_sent() -> None:
     order = Order.submit.decode(
         "order.v1.submit",
         {"id": 1, "lines": [{"id": 1, "quantity": 1, "price": 0.1}]},
-        Delivery(uuid.uuid4(), "order.v1.submit"),
+        Envelope(uuid.uuid4(), datetime.now(UTC)),
     )
     assert order.lines[0].unit_price == Decimal("0.1")
     assert order.total == Decimal("0.1")
@@ -126,13 +122,13 @@ def test_a_v1_price_finer_than_v2_allows_is_refused_not_rounded() -> None:
         Order.submit.decode(
             "order.v1.submit",
             {"id": 1, "lines": [{"id": 1, "quantity": 1, "price": 0.03125}]},
-            Delivery(uuid.uuid4(), "order.v1.submit"),
+            Envelope(uuid.uuid4(), datetime.now(UTC)),
         )
 
 
 def test_an_unknown_version_is_refused_by_name() -> None:
     with pytest.raises(KeyError, match="order.v3.submit"):
-        Order.submit.decode("order.v3.submit", {}, Delivery(uuid.uuid4(), "order.v3.submit"))
+        Order.submit.decode("order.v3.submit", {}, Envelope(uuid.uuid4(), datetime.now(UTC)))
 
 
 def _good() -> dict[str, Any]:

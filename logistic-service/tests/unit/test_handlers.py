@@ -7,7 +7,7 @@ from decimal import Decimal
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
 import pytest
-from event_contracts import Delivery, Order, OrderLine
+from event_contracts import Delivery, Envelope, Order, OrderLine
 from event_contracts import Shipment as ShipmentFact
 from event_contracts.serialization import Money, Quantity
 
@@ -83,7 +83,7 @@ def test_a_seed_v1_submit_is_shipped_like_any_other(app: TestApp) -> None:
     task_id = uuid4()
     delivery = Delivery(event_id=task_id, routing_key="order.v1.submit", consumer="logistic")
     payload = {"id": 77, "lines": [{"id": 1, "quantity": 2, "price": 3}]}
-    order = Order.submit.decode("order.v1.submit", payload, delivery)
+    order = Order.submit.decode("order.v1.submit", payload, Envelope(task_id, delivery.occurred_at))
 
     app.handlers.ship_order(order, delivery)
     assert app.shipment("SHP-77").submit_event_id == task_id

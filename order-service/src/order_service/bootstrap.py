@@ -3,8 +3,6 @@ builds adapters, so tests swap any of them by passing their own."""
 
 from __future__ import annotations
 
-import logging
-import os
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -16,6 +14,8 @@ from amqp.exceptions import ConnectionError as AmqpConnectionError
 from amqp.exceptions import MessageNacked
 from celery import Celery
 from event_contracts import Publisher, RetryPolicy, RpcClient, create_app
+from event_contracts.service_defaults import logging as service_logging
+from event_contracts.service_defaults import metrics
 from kombu.connection import Connection
 from kombu.exceptions import OperationalError
 from sqlalchemy import Engine
@@ -34,6 +34,7 @@ from order_service.service_layer.relay import Backoff, PayloadPublisher, Relay
 from order_service.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 
 SERVICE = "order"
+SERVICE_NAME = "order-service"
 BROKER_UNREACHABLE = (OSError, OperationalError, AmqpConnectionError, MessageNacked)
 """Publish errors that say nothing about the row: no node answered, or none could take any
 message (a nack, e.g. while a quorum queue elects its leader). kombu's and py-amqp's types;
@@ -71,11 +72,9 @@ class Services:
         return SqlOutboxStore(self.session_factory, hold_locks=postgres)
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def configure_logging(role: str) -> None:
+    """The platform's log format (``LOG_FORMAT``, ``LOG_LEVEL``), lines tagged with ``role``."""
+    service_logging.configure(SERVICE_NAME, role)
 
 
 def bootstrap(
@@ -149,6 +148,7 @@ def build_relay(
             max_delay=settings.relay_row_retry_max,
         ),
         unreachable_errors=BROKER_UNREACHABLE,
+        on_publish=metrics.observe_relay_publish,
     )
 
 

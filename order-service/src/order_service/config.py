@@ -50,6 +50,8 @@ class Settings:
     relay_row_retry_max: float = 60.0
     outbox_retention_hours: float = 168.0
     """Published outbox rows are deleted after this many hours (0: never)."""
+    outbox_metrics_every: float = 5.0
+    """``OUTBOX_METRICS_EVERY``: seconds between the relay's samples of the outbox backlog."""
     inbox_retention: timedelta = DEFAULT_RETENTION
     """``INBOX_RETENTION_SECONDS``: the dedupe window of the facts worker's inbox and of
     ``Idempotency-Key``s; older records are deleted (``event_contracts.inbox``)."""
@@ -83,6 +85,7 @@ class Settings:
             relay_row_retry_start=_float("RELAY_ROW_RETRY_START", 1.0),
             relay_row_retry_max=_float("RELAY_ROW_RETRY_MAX", 60.0),
             outbox_retention_hours=_float("OUTBOX_RETENTION_HOURS", 168.0),
+            outbox_metrics_every=_float("OUTBOX_METRICS_EVERY", 5.0),
             inbox_retention=retention_from_env(),
             inbox_purge_every=purge_every_from_env(),
             oidc_issuer=os.environ.get("OIDC_ISSUER", ""),

@@ -12,6 +12,7 @@ import pytest
 from celery import Celery
 from celery.signals import task_postrun
 from event_contracts import Publisher, RetryPolicy, create_app
+from event_contracts.runtime import subscriptions_of
 from event_contracts.testing import TestVhost, running_worker, wait_until
 from flask.testing import FlaskClient
 
@@ -98,7 +99,7 @@ def facts_worker(services: bootstrap.Services, vhost: TestVhost) -> Iterator[lis
     def finished(sender: Any = None, **_: Any) -> None:
         done.append(getattr(sender, "name", "?"))
 
-    consumer = FactConsumer(services.uow_factory).subscribe()
+    consumer = FactConsumer(services.uow_factory).subscribe(subscriptions_of(services.celery_app))
     task_postrun.connect(finished, weak=False)
     try:
         with running_worker(vhost, "order", app=services.celery_app):

@@ -9,12 +9,14 @@ from decimal import Decimal
 
 import pytest
 from event_contracts import RetryPolicy
+from prometheus_client.registry import REGISTRY
 from sqlalchemy import select, update
 
 from order_service import bootstrap
 from order_service.adapters import orm
 from order_service.config import Settings
 from order_service.entrypoints import outbox as outbox_cli
+from order_service.entrypoints.outbox_metrics import OutboxSampler
 from order_service.service_layer import commands, handlers
 from order_service.service_layer.relay import Relay
 from tests.fakes import FakePublisher
@@ -237,3 +239,32 @@ def test_the_operator_command_lists_and_requeues_parked_rows(
     assert store.count_parked() == 0
     with pytest.raises(SystemExit):  # one way of choosing rows, and one is required
         outbox_cli.run(store, ["requeue"])
+
+
+def test_the_backlog_counts_waiting_and_parked_rows_and_the_sampler_sets_the_gauges(
+    services: bootstrap.Services,
+    customer: str,
+) -> None:
+    store = services.outbox_store()
+    assert store.backlog().unpublished == 0 and store.backlog().oldest_waiting_since is None
+    place_orders(services, customer, 3)
+    first, second = (row["id"] for row in outbox(services)[:2])
+    with services.engine.begin() as connection:
+        connection.execute(
+            update(orm.outbox)
+            .where(orm.outbox.c.id == first)
+            .values(parked_at=datetime.now(UTC), created_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+        connection.execute(
+            update(orm.outbox)
+            .where(orm.outbox.c.id == second)
+            .values(created_at=datetime.now(UTC) - timedelta(seconds=90))
+        )
+    backlog = store.backlog()
+    assert (backlog.unpublished, backlog.parked) == (3, 1)
+    OutboxSampler(store).sample()
+    # the parked row is not "waiting": the oldest waiting one is 90 s old
+    age = REGISTRY.get_sample_value("shop_outbox_oldest_unpublished_age_seconds")
+    assert age is not None and 90 <= age < 150
+    assert REGISTRY.get_sample_value("shop_outbox_parked_rows") == 1
+    assert REGISTRY.get_sample_value("shop_outbox_backlog_rows") == 3

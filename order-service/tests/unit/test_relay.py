@@ -259,3 +259,11 @@ def test_refused_rows_never_back_off_the_relay_nor_stall_other_orders() -> None:
         thread.join(5)
     assert relay.backoff.failures == 0 and store.failures == []
     assert 5 not in {oid for oid, _ in publisher.sent}
+
+
+def test_each_publish_is_reported_with_its_outcome_and_duration() -> None:
+    seen: list[tuple[str, float]] = []
+    store, publisher = FakeOutboxStore(rows(4)), FakePublisher(fail_after=2)
+    Relay(store, publisher, on_publish=lambda outcome, s: seen.append((outcome, s))).run_once()
+    assert [outcome for outcome, _ in seen] == ["published", "published", "unreachable"]
+    assert all(seconds >= 0 for _, seconds in seen)

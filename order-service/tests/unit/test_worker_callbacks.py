@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from event_contracts import Invoice, PoisonMessage, Shipment
+from event_contracts import Invoice, PoisonMessage, Shipment, Subscriptions
 from event_contracts.serialization import CurrencyCode, Money, utc_now
 from event_contracts.testing import InMemoryBus
 
@@ -55,8 +55,9 @@ def uow() -> FakeUnitOfWork:
 
 @pytest.fixture
 def bus(uow: FakeUnitOfWork) -> Iterator[InMemoryBus]:
-    consumer = FactConsumer(lambda: uow).subscribe()
-    yield InMemoryBus(deliver=True, consumer="order")
+    registry = Subscriptions()
+    consumer = FactConsumer(lambda: uow).subscribe(registry)
+    yield InMemoryBus(deliver=True, consumer="order", subscriptions=registry)
     consumer.unsubscribe()
 
 

@@ -19,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from event_contracts.service_defaults import tracing
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
@@ -46,8 +47,8 @@ def create_engine(url: str | None = None, **options: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = sqlalchemy.create_engine(url, connect_args={"timeout": 30}, **options)
         _configure_sqlite(engine)
-        return engine
-    return sqlalchemy.create_engine(url, pool_pre_ping=True, **options)
+        return tracing.trace_engine(engine)
+    return tracing.trace_engine(sqlalchemy.create_engine(url, pool_pre_ping=True, **options))
 
 
 def _configure_sqlite(engine: Engine) -> None:

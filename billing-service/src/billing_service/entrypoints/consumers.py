@@ -16,7 +16,6 @@ at once as :class:`~event_contracts.PoisonMessage`: retrying cannot make it vali
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from event_contracts import (
     GET_BALANCE,
@@ -28,6 +27,7 @@ from event_contracts import (
     InvoiceView,
     Order,
     PoisonMessage,
+    Subscriptions,
 )
 
 from billing_service.bootstrap import Billing
@@ -47,12 +47,13 @@ def _refusing_poison(handler: Handler) -> Handler:
     return callback
 
 
-def subscribe(billing: Billing) -> Callable[[], None]:
-    """Register billing's callbacks and responders; returns a function that removes them."""
+def subscribe(billing: Billing, registry: Subscriptions) -> Callable[[], None]:
+    """Register billing's callbacks and responders on an app's registry (``subscriptions_of(app)``);
+    returns a function that removes them."""
     on_submit = _refusing_poison(billing.invoice_order)
     on_chargeback = _refusing_poison(billing.refund_order)
-    Order.submit.register_callback(on_submit)
-    Order.chargeback.register_callback(on_chargeback)
+    registry.register(Order.submit, on_submit)
+    registry.register(Order.chargeback, on_chargeback)
 
     def get_invoice(query: InvoiceQuery) -> InvoiceView:
         return billing.invoice(query.order_id)
@@ -60,13 +61,13 @@ def subscribe(billing: Billing) -> Callable[[], None]:
     def get_balance(query: BalanceQuery) -> BalanceView:
         return billing.balance(query.account)
 
-    previous: tuple[Any, Any] = (GET_INVOICE.responder, GET_BALANCE.responder)
-    GET_INVOICE.register_responder(get_invoice)
-    GET_BALANCE.register_responder(get_balance)
+    registry.register_responder(GET_INVOICE, get_invoice)
+    registry.register_responder(GET_BALANCE, get_balance)
 
     def unsubscribe() -> None:
-        Order.submit.unregister_callback(on_submit)
-        Order.chargeback.unregister_callback(on_chargeback)
-        GET_INVOICE.responder, GET_BALANCE.responder = previous
+        registry.unregister(Order.submit, on_submit)
+        registry.unregister(Order.chargeback, on_chargeback)
+        registry.unregister_responder(GET_INVOICE)
+        registry.unregister_responder(GET_BALANCE)
 
     return unsubscribe

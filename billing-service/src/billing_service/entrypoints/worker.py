@@ -10,8 +10,6 @@ every replica does it, and deleting old rows twice is harmless.
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +18,8 @@ from celery.signals import worker_process_init
 from event_contracts import Publisher, create_app
 from event_contracts.contrib.sqlalchemy import purge_inbox
 from event_contracts.inbox import purge_every_from_env, retention_from_env
-from event_contracts.runtime import add_periodic_job, run_worker
+from event_contracts.runtime import add_periodic_job, run_worker, subscriptions_of
+from event_contracts.service_defaults import logging as service_logging
 from sqlalchemy.engine import Engine
 
 from billing_service.adapters import database, orm
@@ -39,7 +38,8 @@ def build(
 ) -> tuple[Celery, Billing]:
     """Billing's Celery app and its use cases, wired to that app's publisher and the database.
 
-    Callbacks are not registered yet: :func:`~billing_service.entrypoints.consumers.subscribe`.
+    Callbacks are not registered yet: :func:`~billing_service.entrypoints.consumers.subscribe`
+    registers them on the app's own registry (``subscriptions_of(app)``).
     """
     app = create_app(SERVICE, broker_urls=broker_urls, **settings)
     engine = engine or database.create_engine()
@@ -55,15 +55,12 @@ def build(
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    service_logging.configure("billing-service", "worker")
     engine = database.create_engine()
     database.wait_until_reachable(engine)
     app, billing = build(engine=engine)
     engine.dispose()  # the migration's connection: pool processes open their own
-    subscribe(billing)
+    subscribe(billing, subscriptions_of(app))
 
     def fresh_connections(**_: Any) -> None:
         # A forked pool process must not reuse the parent's sockets.

@@ -43,7 +43,8 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
-from event_contracts.event import Delivery
+from event_contracts.delivery import Delivery
+from event_contracts.service_defaults import metrics
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ class SqlInbox:
     def admit(self, delivery: Delivery) -> bool:
         values = {"dedupe_key": delivery.dedupe_key, "routing_key": delivery.routing_key}
         if not self._record_first(values):
+            metrics.note_duplicate()  # the handler's outcome: a duplicate, dropped
             return False
         self.session.execute(insert(self.tables.admissions).values(**values))
         return True

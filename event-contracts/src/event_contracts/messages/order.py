@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 
 import attrs
 
-from event_contracts.event import Delivery, Event, PreviousVersion
+from event_contracts.event import Envelope, Event, PreviousVersion
 from event_contracts.serialization import (
     CurrencyCode,
     LegacyPrice,
@@ -94,7 +94,7 @@ def _order_lines(value: Any, _: Any) -> OrderLines:
 converter.register_structure_hook(OrderLines, _order_lines)
 
 
-def order_from_v1(legacy: OrderV1, delivery: Delivery) -> Order:
+def order_from_v1(legacy: OrderV1, envelope: Envelope) -> Order:
     """Upcast v1 → v2: event id from the message id, EUR, customer ``unknown``, occurred now.
 
     Lines keep their id and quantity; the price becomes ``unit_price``. What v1 never checked
@@ -103,7 +103,7 @@ def order_from_v1(legacy: OrderV1, delivery: Delivery) -> Order:
     """
     return structure(
         {
-            "event_id": str(delivery.event_id),
+            "event_id": str(envelope.event_id),
             "id": legacy.id,
             "customer_id": LEGACY_V1_CUSTOMER,
             "currency": LEGACY_V1_CURRENCY,
@@ -111,7 +111,7 @@ def order_from_v1(legacy: OrderV1, delivery: Delivery) -> Order:
                 {"id": line.id, "quantity": line.quantity, "unit_price": str(line.price)}
                 for line in legacy.lines
             ],
-            "occurred_at": delivery.occurred_at.isoformat(),
+            "occurred_at": envelope.occurred_at.isoformat(),
         },
         Order,
     )

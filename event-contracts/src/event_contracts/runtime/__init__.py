@@ -1,8 +1,13 @@
-"""The broker runtime: app factory, publisher, consumer and request/response client."""
+"""The Celery/kombu adapter: app factory, publisher, consumer, request/response client, worker.
 
-from event_contracts.runtime.app import broker_urls_from_env, create_app
+It depends on the contracts (:mod:`event_contracts.messages`, the codec, the topology), never
+the reverse: ``import event_contracts.messages`` loads no broker library.
+"""
+
+from event_contracts.runtime.app import broker_urls_from_env, connect, create_app
+from event_contracts.runtime.conf import subscriptions_of
 from event_contracts.runtime.consumer import RetryPolicy, ServiceTask, ShopConsumer
-from event_contracts.runtime.publisher import Publisher, connect, default_publisher, use_publisher
+from event_contracts.runtime.publisher import Publisher, default_publisher, use_publisher
 from event_contracts.runtime.rpc_client import RpcClient
 from event_contracts.runtime.worker import add_periodic_job, run_beat, run_worker, worker_argv
 
@@ -19,6 +24,7 @@ __all__ = [
     "default_publisher",
     "run_beat",
     "run_worker",
+    "subscriptions_of",
     "use_publisher",
     "worker_argv",
 ]

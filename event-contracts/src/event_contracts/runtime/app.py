@@ -1,4 +1,8 @@
-"""The Celery app factory: every service gets the same, safe broker settings from one place."""
+"""The Celery app factory: every service gets the same, safe broker settings from one place.
+
+The app owns what the service does with what it receives: its
+:class:`~event_contracts.subscriptions.Subscriptions` (``subscriptions_of(app)``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,11 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
+from event_contracts.event import use_publisher
+from event_contracts.runtime import conf
+from event_contracts.runtime.consumer import register_service_tasks
+from event_contracts.runtime.publisher import Publisher
+from event_contracts.subscriptions import Subscriptions
 from event_contracts.topology import TOPOLOGY, Topology
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@localhost:5672/shop"
@@ -45,9 +54,14 @@ def create_app(
     *,
     broker_urls: Sequence[str] | None = None,
     topology: Topology = TOPOLOGY,
+    subscriptions: Subscriptions | None = None,
     **settings: Any,
 ) -> Celery:
     """A Celery app for ``service``: publishes its events and, as a worker, consumes its queues.
+
+    The app's worker runs, for each event it receives, the callbacks registered on the event
+    (``@Order.submit.register_callback``, shared by every app) and then those of its own
+    ``subscriptions`` (a new, empty registry unless one is given; ``subscriptions_of(app)``).
 
     What it sets, and why:
 
@@ -112,11 +126,22 @@ def create_app(
         if svc.internal_queue
         else {},
         task_create_missing_queues=False,
-        shop_service=service,
-        shop_topology=topology,
+    )
+    app.conf.update(
+        {
+            conf.SERVICE: service,
+            conf.TOPOLOGY: topology,
+            conf.SUBSCRIPTIONS: subscriptions if subscriptions is not None else Subscriptions(),
+        }
     )
     app.conf.update(settings)
-    from event_contracts.runtime.consumer import register_service_tasks
-
     register_service_tasks(app)
     return app
+
+
+def connect(service: str, broker_urls: list[str] | None = None) -> Publisher:
+    """A publisher for ``service`` (broker URLs from ``BROKER_URLS`` by default), made the default
+    for ``order.submit()`` without ``publisher=``: sugar for scripts, not for services."""
+    publisher = Publisher(create_app(service, broker_urls=broker_urls))
+    use_publisher(publisher)
+    return publisher

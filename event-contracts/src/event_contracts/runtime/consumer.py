@@ -34,11 +34,15 @@ from celery.worker.consumer import Consumer
 from celery.worker.request import Request
 from kombu.message import Message
 
+from event_contracts.delivery import Delivery
 from event_contracts.errors import ContractError, PoisonMessage
-from event_contracts.event import EVENTS, Delivery, Event
+from event_contracts.event import EVENTS, Envelope, Event
 from event_contracts.rpc import REMOTE_CALLS, NotFound, RemoteCall
+from event_contracts.runtime.conf import service_of, subscriptions_of, topology_of
 from event_contracts.runtime.publisher import publish_with_confirm, task_message
 from event_contracts.serialization import structure, unstructure, utc_now
+from event_contracts.service_defaults import metrics
+from event_contracts.subscriptions import Subscriptions
 from event_contracts.topology import RoutingKey, Topology
 
 log = logging.getLogger(__name__)
@@ -51,11 +55,14 @@ PASSED_ON_HEADERS = (
     "actor-subject",
     "actor-token-id",
     "x-replay-count",
+    "traceparent",
+    "tracestate",
 )
 """Headers a handler sees in ``Delivery.headers`` and every retry and dead letter keeps.
 ``actor-*``: who caused the event (the subject and token id of the caller at the edge), when
 somebody did; ``x-replay-count`` is set by ``dlq replay``, so a message that fails again after a
-replay reaches the DLQ with its count (the replay bound needs it)."""
+replay reaches the DLQ with its count (the replay bound needs it); ``traceparent``/``tracestate``:
+the trace (W3C), kept even where tracing is off and replaced by the handler's span where it is on."""
 
 
 @attrs.frozen
@@ -68,15 +75,6 @@ class RetryPolicy:
 
     def delay(self, retries: int) -> float:
         return float(min(self.max_delay, self.first_delay * 2**retries))
-
-
-def _service(app: Celery) -> str:
-    return str(app.conf.shop_service)
-
-
-def _topology(app: Celery) -> Topology:
-    topology: Topology = app.conf.shop_topology
-    return topology
 
 
 class ServiceRequest(Request):  # type: ignore[misc]
@@ -106,11 +104,16 @@ class ServiceTask(Task):  # type: ignore[misc]
     def service(self) -> str:
         """The consuming service, read once: a lookup in ``app.conf`` (a chain of mappings with
         key aliases) was the largest part of a delivery's bookkeeping in a busy worker."""
-        return _service(self.app)
+        return service_of(self.app)
 
     @cached_property
     def topology(self) -> Topology:
-        return _topology(self.app)
+        return topology_of(self.app)
+
+    @cached_property
+    def subscriptions(self) -> Subscriptions:
+        """The app's callbacks and responders (``create_app``'s registry)."""
+        return subscriptions_of(self.app)
 
     def original_id(self) -> str:
         request = self.request
@@ -165,6 +168,7 @@ class ServiceTask(Task):  # type: ignore[misc]
         delay = policy.delay(retries)
         owner = self.topology.owner_of_queue(queue)
         self.republish(owner.retry_exchange, queue, {}, retries + 1, expiration=delay)
+        metrics.note_retried()
         log.warning(
             "%s: retry %d/%d in %.1f s via %s.retry: %s",
             self.request.id,
@@ -186,6 +190,7 @@ class ServiceTask(Task):  # type: ignore[misc]
         except Exception as exc:
             log.exception("could not dead-letter %s with its reason; rejecting it instead", self.request.id)
             raise Reject(f"{reason}: {detail}", requeue=False) from exc
+        metrics.note_dead_lettered(reason)
         log.error("%s dead-lettered to %s.dlq: %s: %s", self.request.id, queue, reason, detail)
 
 
@@ -228,29 +233,34 @@ def _event_task(event: Event[Any], routing_key: str) -> Callable[..., None]:
         delivery = _delivery(task, routing_key)
         payload = instance if instance is not None else (args[0] if args else kwargs or None)
         try:
-            message = event.decode(routing_key, payload, delivery)
+            message = event.decode(routing_key, payload, Envelope(delivery.event_id, delivery.occurred_at))
         except ContractError as exc:
             task.dead_letter("invalid-payload", str(exc))
             raise PoisonMessage(str(exc)) from exc
         try:
-            event.dispatch(message, delivery)
+            task.subscriptions.dispatch(event, message, delivery)
         except PoisonMessage as exc:
             task.dead_letter("rejected-by-handler", _describe(exc))
             raise
         except Exception as exc:
             task.retry_privately(exc)
 
-    handle.__name__ = handle.__qualname__ = routing_key.replace(".", "_")
-    return handle
+    def observed(task: ServiceTask, *args: Any, **kwargs: Any) -> None:
+        with metrics.observe_handler(routing_key):  # every delivery's duration and outcome
+            handle(task, *args, **kwargs)
+
+    observed.__name__ = observed.__qualname__ = routing_key.replace(".", "_")
+    return observed
 
 
 def _responder_task(call: RemoteCall[Any, Any]) -> Callable[..., None]:
     def answer(task: ServiceTask, *args: Any, request: Any = None, **kwargs: Any) -> None:
         reply: dict[str, Any]
         try:
-            if call.responder is None:
+            responder = task.subscriptions.responder(call)
+            if responder is None:
                 raise NotImplementedError(f"{call.name} has no responder in this service")
-            result = call.responder(structure(request, call.request_type))
+            result = responder(structure(request, call.request_type))
             reply = {"ok": True, "result": unstructure(result)}
         except ContractError as exc:
             reply = {"ok": False, "kind": "invalid-request", "message": str(exc)}
@@ -259,7 +269,7 @@ def _responder_task(call: RemoteCall[Any, Any]) -> Callable[..., None]:
         except Exception as exc:
             log.exception("%s failed", call.name)
             reply = {"ok": False, "kind": "error", "message": repr(exc)}
-        route = _topology(task.app).reply_route(call.service, task.request.reply_to or "")
+        route = task.topology.reply_route(call.service, task.request.reply_to or "")
         if route is None:
             log.warning(
                 "%s: request %s has reply_to %r, not a reply queue of a caller; answer dropped",
@@ -289,8 +299,8 @@ def register_service_tasks(app: Celery) -> None:
 
     Fails fast when the topology subscribes the service to an event no message declares.
     """
-    service = _service(app)
-    topology = _topology(app)
+    service = service_of(app)
+    topology = topology_of(app)
     app.conf.setdefault("shop_retry_policy", RetryPolicy())
     for subscription in topology.subscriptions_of(service):
         for name in subscription.events:
@@ -343,7 +353,7 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
         known = sorted(n for n in self.app.tasks if not n.startswith("celery."))
         reason = "unknown-event-version" if _is_event_key(str(name)) else "unregistered-task"
         self.dead_letter_raw(
-            message, reason, f"{name!r} is not handled by {_service(self.app)}; it handles {known}"
+            message, reason, f"{name!r} is not handled by {service_of(self.app)}; it handles {known}"
         )
 
     def on_invalid_task(self, body: Any, message: Message, exc: BaseException) -> None:
@@ -374,10 +384,10 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
         try:
             if queue is None:
                 raise LookupError("message from an unknown queue")
-            owner = _topology(self.app).owner_of_queue(queue)
+            owner = topology_of(self.app).owner_of_queue(queue)
             headers = {
                 **(message.headers or {}),
-                **reason_headers(reason, detail, queue, _service(self.app), message.delivery_info or {}),
+                **reason_headers(reason, detail, queue, service_of(self.app), message.delivery_info or {}),
             }
             publish_with_confirm(
                 self.app,
@@ -392,6 +402,7 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
             log.exception("could not dead-letter with a reason; rejecting (broker DLX keeps it)")
             message.reject_log_error(log, self.connection_errors)
             return
+        metrics.count_rejected_message(str((message.headers or {}).get("task") or ""), reason)
         message.ack_log_error(log, self.connection_errors)
 
 

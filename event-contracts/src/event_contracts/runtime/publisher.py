@@ -11,7 +11,6 @@ first publish had reached the broker, consumers see the same event id twice and 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,7 +22,17 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from event_contracts.errors import PublishFailed, UnroutableMessage
-from event_contracts.event import Event
+from event_contracts.event import Event, default_publisher, use_publisher
+from event_contracts.service_defaults import tracing
+
+__all__ = [
+    "PUBLISH_RETRY_POLICY",
+    "Publisher",
+    "default_publisher",
+    "publish_with_confirm",
+    "task_message",
+    "use_publisher",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +95,7 @@ def publish_with_confirm(
     gets :class:`PublishFailed` and must keep the event (an outbox row, a requeue).
     """
     on_retry = _log_retry(exchange, routing_key)
+    headers = tracing.with_trace_context(headers)  # the current span (if any) is the parent
     attempts = int(PUBLISH_RETRY_POLICY["max_retries"]) if retry else 0
     for attempt in range(attempts + 1):
         try:
@@ -184,40 +194,12 @@ class Publisher:
             kwargs={"instance": dict(payload)},
             headers=extra,
         )
-        publish_with_confirm(
-            self.app,
-            body,
-            exchange=exchange,
-            routing_key=routing_key,
-            headers=msg_headers,
-            properties=properties,
-        )
-
-
-_default: Publisher | None = None
-_default_lock = threading.Lock()
-
-
-def use_publisher(publisher: Publisher | None) -> None:
-    """Make ``order.submit()`` (no explicit publisher) publish through ``publisher``."""
-    global _default  # noqa: PLW0603 - the one process-wide default, set once at bootstrap
-    with _default_lock:
-        _default = publisher
-
-
-def default_publisher() -> Publisher:
-    if _default is None:
-        raise RuntimeError(
-            "no publisher configured: call event_contracts.connect('<service>') at start-up, "
-            "or pass publisher=... to the event"
-        )
-    return _default
-
-
-def connect(service: str, broker_urls: list[str] | None = None) -> Publisher:
-    """A publisher for ``service`` (broker URLs from ``BROKER_URLS`` by default), made default."""
-    from event_contracts.runtime.app import create_app
-
-    publisher = Publisher(create_app(service, broker_urls=broker_urls))
-    use_publisher(publisher)
-    return publisher
+        with tracing.publish_span(exchange, routing_key, str(event_id)):
+            publish_with_confirm(
+                self.app,
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                headers=msg_headers,
+                properties=properties,
+            )

@@ -22,9 +22,11 @@ from kombu.messaging import Consumer as KombuConsumer
 
 from event_contracts.errors import RemoteCallError, RemoteCallTimeout
 from event_contracts.rpc import RemoteCall
+from event_contracts.runtime.conf import service_of, topology_of
 from event_contracts.runtime.publisher import task_message
 from event_contracts.serialization import structure, unstructure
-from event_contracts.topology import Service, Topology
+from event_contracts.service_defaults import metrics, tracing
+from event_contracts.topology import Service
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -54,8 +56,7 @@ class RpcClient:
 
     def __init__(self, app: Celery, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.app, self.timeout = app, timeout
-        topology: Topology = app.conf.shop_topology
-        self.caller = topology.service(str(app.conf.shop_service))
+        self.caller = topology_of(app).service(service_of(app))
         # transport connection -> its reply queue; a reconnect is a new object, so a new queue
         self._reply_queues: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
@@ -68,6 +69,10 @@ class RpcClient:
 
     def call(self, call: RemoteCall[Req, Resp], request: Req, *, timeout: float | None = None) -> Resp:
         """Ask and wait; raises RemoteCallTimeout or RemoteCallError (kind ``not-found``, ...)."""
+        with metrics.observe_call(call.name):  # latency, timeouts
+            return self._call(call, request, timeout)
+
+    def _call(self, call: RemoteCall[Req, Resp], request: Req, timeout: float | None) -> Resp:
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
         call_id = str(uuid4())
@@ -82,7 +87,7 @@ class RpcClient:
             name=call.name,
             task_id=call_id,
             kwargs={"request": unstructure(request)},
-            headers={"correlation-id": call_id},
+            headers=tracing.with_trace_context({"correlation-id": call_id}),
         )
         # A pooled connection (kept open between calls) with its reply queue; a fresh channel
         # per call, whose consumer on that queue ends with it.

@@ -9,7 +9,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import Celery, bootsteps
+from celery.signals import worker_process_shutdown
 
+from event_contracts.runtime.conf import service_of, topology_of
+from event_contracts.service_defaults import logging as service_logging
+from event_contracts.service_defaults import metrics, tracing
 from event_contracts.topology import TOPOLOGY, Topology
 
 log = logging.getLogger(__name__)
@@ -49,13 +53,37 @@ def worker_argv(
 
 
 def run_worker(app: Celery, extra: Sequence[str] = ()) -> None:
-    """Start the worker of ``app``'s service (blocks)."""
-    app.worker_main([*worker_argv(str(app.conf.shop_service)), *extra])
+    """Start the worker of ``app``'s service (blocks), on the queues of the app's own topology,
+    with the service defaults: the shared log format, ``/metrics`` on ``METRICS_PORT`` and
+    traces per pool process (:mod:`event_contracts.service_defaults`)."""
+    service_logging.configure_celery(_service_name(app), "worker")
+    _serve_metrics()
+    tracing.trace_celery_worker(_service_name(app))
+    app.worker_main([*worker_argv(service_of(app), topology=topology_of(app)), *extra])
 
 
 def run_beat(app: Celery, schedule_file: str = "/tmp/celerybeat-schedule") -> None:
     """Start the service's single beat scheduler (blocks); run exactly one per deployment."""
+    service_logging.configure_celery(_service_name(app), "beat")
+    tracing.trace_celery_beat(_service_name(app))
     app.start(["beat", "--schedule", schedule_file, "--loglevel", os.environ.get("LOG_LEVEL", "INFO")])
+
+
+def _serve_metrics() -> None:
+    """A Celery worker's metrics: an empty multiprocess directory, the listener in the main
+    process, pool children marked dead when they exit (prefork recycles them)."""
+    metrics.prepare()
+    worker_process_shutdown.connect(_pool_child_exited, weak=False)
+    metrics.serve()
+
+
+def _pool_child_exited(**_: Any) -> None:
+    metrics.mark_process_dead()
+
+
+def _service_name(app: Celery) -> str:
+    """``service.name`` of a service's processes: its broker user (``billing-service``)."""
+    return topology_of(app).service(service_of(app)).user
 
 
 def add_periodic_job(app: Celery, name: str, every: float, job: Callable[[], object]) -> None:

@@ -6,6 +6,7 @@ import weakref
 from typing import Any
 
 from celery.signals import worker_process_init
+from event_contracts.service_defaults import tracing
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,7 +23,7 @@ def make_engine(database_url: str, **options: Any) -> Engine:
         options.setdefault("max_overflow", 2)
     engine = create_engine(database_url, **options)
     _engines.add(engine)
-    return engine
+    return tracing.trace_engine(engine)  # database spans while spans are exported
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -15,9 +15,9 @@ The worker's main process also purges the inbox every ``INBOX_PURGE_EVERY_SECOND
 of its own, ``event_contracts.runtime.add_periodic_job``, not a beat job: it needs no message and
 no queue, and every replica deleting old rows is harmless).
 
-Callbacks are registered once, at import, on the events (the platform's idiom); they find the
-wired handlers on the app of the task running them, so several apps in one process (tests)
-never share a database by accident.
+Callbacks are registered on the app's own registry (``subscriptions_of(app)``) with the
+handlers wired for that app, so several apps in one process (tests) never share a database by
+accident.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from celery import Celery, current_task
-from event_contracts import Delivery, Order, PoisonMessage, Publisher
+from celery import Celery
+from event_contracts import Order, PoisonMessage, Publisher
 from event_contracts import create_app as create_service_app
 from event_contracts.contrib.sqlalchemy import purge_inbox
-from event_contracts.runtime import ServiceTask, add_periodic_job
+from event_contracts.runtime import ServiceTask, add_periodic_job, subscriptions_of
 
 from logistic_service.adapters import orm
 from logistic_service.adapters.db import make_engine, session_factory
@@ -53,7 +53,6 @@ from logistic_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 log = logging.getLogger(__name__)
 
 SERVICE = "logistic"
-HANDLERS_SETTING = "logistic_handlers"
 
 
 def create_app(
@@ -104,7 +103,7 @@ def create_app(
         resume_idle_for=settings.resume_idle_for,
         resume_batch=settings.resume_batch,
     )
-    app.conf[HANDLERS_SETTING] = handlers
+    _subscribe(app, handlers)
     _register_tasks(app, handlers)
     retention = settings.inbox_retention
     add_periodic_job(
@@ -119,26 +118,10 @@ def create_app(
 # --- consumed events (queue logistic.order, every version)
 
 
-@Order.submit.register_callback
-def ship_order(order: Order, delivery: Delivery) -> None:
-    handlers = _current_handlers()
-    if handlers is not None:
-        handlers.ship_order(order, delivery)
-
-
-@Order.chargeback.register_callback
-def charge_back(order: Order, delivery: Delivery) -> None:
-    handlers = _current_handlers()
-    if handlers is not None:
-        handlers.charge_back(order, delivery)
-
-
-def _current_handlers() -> Handlers | None:
-    """The handlers of the app whose worker runs this callback (None: another service's app)."""
-    if not current_task:
-        raise RuntimeError("logistic callbacks run inside a worker task of create_app()'s app")
-    handlers: Handlers | None = current_task.app.conf.get(HANDLERS_SETTING)
-    return handlers
+def _subscribe(app: Celery, handlers: Handlers) -> None:
+    registry = subscriptions_of(app)
+    registry.register(Order.submit, handlers.ship_order)
+    registry.register(Order.chargeback, handlers.charge_back)
 
 
 # --- own tasks (queue logistic.internal)

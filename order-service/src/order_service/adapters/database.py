@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from alembic import command
 from alembic.config import Config
+from event_contracts.service_defaults import tracing
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -53,12 +54,12 @@ def make_engine(url: str, *, pool_size: int = 5, **options: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **options)
         _sqlite_immediate_transactions(engine)
-        return engine
+        return tracing.trace_engine(engine)
     # No pool_pre_ping: it costs a round trip per checkout (per request). A connection broken by
     # a database restart fails one transaction, which invalidates the whole pool; the client's
     # retry (or the worker's private retry) then gets a fresh connection.
     connect_args = {"connect_timeout": CONNECT_TIMEOUT_S, **options.pop("connect_args", {})}
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -66,6 +67,7 @@ def make_engine(url: str, *, pool_size: int = 5, **options: Any) -> Engine:
         connect_args=connect_args,
         **options,
     )
+    return tracing.trace_engine(engine)  # database spans while spans are exported
 
 
 def _sqlite_immediate_transactions(engine: Engine) -> None:

@@ -129,6 +129,8 @@ outbox = Table(
     Column("correlation_id", String(200), nullable=True),
     Column("actor_subject", String(255), nullable=True),
     Column("actor_token_id", String(255), nullable=True),
+    # The request's trace (W3C traceparent/tracestate): the relay's publish continues it.
+    Column("trace_context", JSON, nullable=True),
     Column("created_at", Timestamp, nullable=False, server_default=func.now()),
     Column("published_at", Timestamp, nullable=True),
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),

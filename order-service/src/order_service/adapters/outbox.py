@@ -24,6 +24,7 @@ from uuid import UUID
 
 import attrs
 from event_contracts import Event
+from event_contracts.service_defaults import tracing
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
@@ -91,6 +92,7 @@ class SqlOutbox(AbstractOutbox):
                 "correlation_id": correlation_id,
                 "actor_subject": actor.subject if actor else None,
                 "actor_token_id": actor.token_id if actor else None,
+                "trace_context": tracing.current_carrier(),
                 "attempts": 0,
                 "order_id": _order_id(payload),
             },
@@ -135,6 +137,8 @@ class OutboxRow:
     attempts: int
     actor_subject: str | None = None
     actor_token_id: str | None = None
+    trace_context: Mapping[str, str] | None = None
+    """The trace of the request that wrote the row (``traceparent``/``tracestate``), if any."""
 
     @property
     def actor_headers(self) -> dict[str, str]:
@@ -177,8 +181,23 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:ERROR_LIMIT]
 
 
+@attrs.frozen
+class Backlog:
+    """What waits in the outbox (the relay's metrics)."""
+
+    unpublished: int
+    """Rows not yet published, parked ones included."""
+    oldest_waiting_since: datetime | None
+    """When the oldest unpublished row that is not parked was written; None: nothing waits."""
+    parked: int
+
+
 class OutboxStore(abc.ABC):
     """What the relay needs from the outbox table."""
+
+    def backlog(self) -> Backlog:
+        """How much waits and since when (sampled for ``shop_outbox_*`` metrics)."""
+        return Backlog(0, None, self.count_parked())
 
     @abc.abstractmethod
     def claim(self, limit: int) -> AbstractContextManager[Batch]:
@@ -241,6 +260,7 @@ class SqlOutboxStore(OutboxStore):
                     table.c.attempts,
                     table.c.actor_subject,
                     table.c.actor_token_id,
+                    table.c.trace_context,
                 )
                 .where(
                     table.c.published_at.is_(None),
@@ -256,7 +276,7 @@ class SqlOutboxStore(OutboxStore):
             )
             if self.hold_locks:
                 query = query.with_for_update(skip_locked=True)
-            batch = Batch([OutboxRow(*row) for row in session.execute(query)])
+            batch = Batch([OutboxRow(**row._asdict()) for row in session.execute(query)])
             if not self.hold_locks:
                 session.commit()
             try:
@@ -308,6 +328,23 @@ class SqlOutboxStore(OutboxStore):
     def parked(self) -> list[ParkedRow]:
         with self.session_factory() as session:
             return _parked(session)
+
+    def backlog(self) -> Backlog:
+        """Cheap queries on the partial indexes of waiting and parked rows (the oldest waiting
+        row is the one with the lowest id)."""
+        table = orm.outbox
+        waiting = (table.c.published_at.is_(None), table.c.parked_at.is_(None))
+        with self.session_factory() as session:
+            count = session.scalar(select(func.count()).select_from(table).where(*waiting))
+            oldest = session.scalar(
+                select(table.c.created_at).where(*waiting).order_by(table.c.id).limit(1)
+            )
+            parked = session.scalar(
+                select(func.count()).select_from(table).where(table.c.parked_at.is_not(None))
+            )
+        if oldest is not None and oldest.tzinfo is None:  # SQLite keeps no offset: UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        return Backlog(int(count or 0) + int(parked or 0), oldest, int(parked or 0))
 
     def count_parked(self) -> int:
         table = orm.outbox

@@ -16,7 +16,7 @@ WSGI_APP = "order_service.entrypoints.flask_app:create_wsgi_app()"
 
 
 def main() -> None:
-    bootstrap.configure_logging()
+    bootstrap.configure_logging("edge")
     engine = make_engine(Settings.from_env().database_url)
     migrate(engine)
     engine.dispose()

@@ -22,6 +22,8 @@ from decimal import Decimal
 from typing import Any, NoReturn
 
 from event_contracts import ContractError
+from event_contracts.service_defaults import logging as service_logging
+from event_contracts.service_defaults import metrics, tracing
 from flask import Flask, Response, request
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -107,6 +109,8 @@ def create_app(services: bootstrap.Services | None = None) -> Flask:
     _orders_routes(app, services)
     _operations_routes(app, services)
     _error_handlers(app, services)
+    metrics.instrument_flask(app)  # request durations by route and status (not on this port)
+    service_logging.instrument_flask(app)  # X-Correlation-ID on the request's log lines
     return app
 
 
@@ -282,8 +286,8 @@ def _error_handlers(app: Flask, services: bootstrap.Services) -> None:
 
 def create_wsgi_app() -> Flask:
     """gunicorn's factory (``order_service.entrypoints.flask_app:create_wsgi_app()``)."""
-    bootstrap.configure_logging()
-    return create_app(bootstrap.bootstrap(run_migrations=False))
+    bootstrap.configure_logging("edge")
+    return tracing.instrument_flask(create_app(bootstrap.bootstrap(run_migrations=False)))
 
 
 # --- identity ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from order_service.config import Settings
 
 
 def main() -> None:
-    bootstrap.configure_logging()
+    bootstrap.configure_logging("migrate")
     migrate(make_engine(Settings.from_env().database_url))
 
 

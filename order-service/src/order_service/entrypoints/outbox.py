@@ -60,7 +60,7 @@ def run(store: OutboxStore, argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    bootstrap.configure_logging()
+    bootstrap.configure_logging("outbox-cli")
     engine = make_engine(Settings.from_env().database_url)
     try:
         postgres = engine.dialect.name == "postgresql"

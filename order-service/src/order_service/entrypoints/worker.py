@@ -22,9 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from celery.signals import worker_process_init
-from event_contracts import Delivery, Event, Invoice, PoisonMessage, Shipment
+from event_contracts import Delivery, Event, Invoice, PoisonMessage, Shipment, Subscriptions
 from event_contracts.contrib.sqlalchemy import purge_inbox
-from event_contracts.runtime import add_periodic_job, run_worker
+from event_contracts.runtime import add_periodic_job, run_worker, subscriptions_of
 
 from order_service import bootstrap
 from order_service.adapters import orm
@@ -39,7 +39,8 @@ class FactConsumer:
 
     def __init__(self, uow_factory: Callable[[], AbstractUnitOfWork]) -> None:
         self.uow_factory = uow_factory
-        self.subscriptions: list[tuple[Event[Any], Callable[..., None]]] = [
+        self.registry: Subscriptions | None = None
+        self.callbacks: list[tuple[Event[Any], Callable[..., None]]] = [
             (Invoice.invoiced, self.on_invoiced),
             (Invoice.refunded, self.on_refunded),
             (Shipment.dispatched, self.on_shipment_dispatched),
@@ -72,14 +73,17 @@ class FactConsumer:
         except InvalidTransition as exc:
             raise PoisonMessage(str(exc)) from exc
 
-    def subscribe(self) -> FactConsumer:
-        for event, callback in self.subscriptions:
-            event.register_callback(callback)
+    def subscribe(self, registry: Subscriptions) -> FactConsumer:
+        """Register the callbacks on an app's registry (``subscriptions_of(app)``)."""
+        for event, callback in self.callbacks:
+            registry.register(event, callback)
+        self.registry = registry
         return self
 
     def unsubscribe(self) -> None:
-        for event, callback in self.subscriptions:
-            event.unregister_callback(callback)
+        if self.registry is not None:
+            for event, callback in self.callbacks:
+                self.registry.unregister(event, callback)
 
 
 def schedule_purge(services: bootstrap.Services) -> None:
@@ -100,7 +104,7 @@ def schedule_purge(services: bootstrap.Services) -> None:
 
 def main() -> None:
     services = bootstrap.bootstrap()
-    FactConsumer(services.uow_factory).subscribe()
+    FactConsumer(services.uow_factory).subscribe(subscriptions_of(services.celery_app))
     schedule_purge(services)
 
     def fresh_connections(**_: Any) -> None:

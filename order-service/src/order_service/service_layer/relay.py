@@ -36,6 +36,7 @@ from uuid import UUID
 
 import attrs
 from event_contracts import RetryPolicy
+from event_contracts.service_defaults import tracing
 
 from order_service.adapters.outbox import OutboxRow, OutboxStore
 
@@ -122,6 +123,8 @@ class Relay:
     """Published rows older than this are deleted (checked every ``PURGE_EVERY``); None: kept."""
     row_retries: RetryPolicy = ROW_RETRIES
     """How often and how far apart a row the broker refuses is tried before it is parked."""
+    on_publish: Callable[[str, float], None] = lambda outcome, seconds: None
+    """Told each publish's outcome (``published``, ``refused``, ``unreachable``) and seconds."""
     unreachable_errors: tuple[type[BaseException], ...] = (OSError,)
     """A publish error of these types (or caused by one) means the broker could not be
     reached, which is no fault of the row: the relay backs off as a whole and the row keeps
@@ -182,23 +185,28 @@ class Relay:
         for row in rows:
             if _order_key(row) in held:  # an earlier event of its order failed: it waits
                 continue
+            started = time.perf_counter()
             try:
-                self.publisher.publish_payload(
-                    row.routing_key,
-                    row.exchange,
-                    row.payload,
-                    event_id=row.event_id,
-                    correlation_id=row.correlation_id,
-                    headers=row.actor_headers or None,
-                    occurred_at=str(row.payload.get("occurred_at") or "") or None,
-                )
+                with tracing.continued(row.trace_context):  # the publish joins the request's trace
+                    self.publisher.publish_payload(
+                        row.routing_key,
+                        row.exchange,
+                        row.payload,
+                        event_id=row.event_id,
+                        correlation_id=row.correlation_id,
+                        headers=row.actor_headers or None,
+                        occurred_at=str(row.payload.get("occurred_at") or "") or None,
+                    )
             except Exception as exc:
                 if self._unreachable(exc):
+                    self.on_publish("unreachable", time.perf_counter() - started)
                     result.unreachable = (row, exc)
                     return result
+                self.on_publish("refused", time.perf_counter() - started)
                 result.refused.append((row, exc))
                 held.add(_order_key(row))
                 continue
+            self.on_publish("published", time.perf_counter() - started)
             result.published.append(row)
         return result
 

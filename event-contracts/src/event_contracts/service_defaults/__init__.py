@@ -1,0 +1,1 @@
+"""Cross-cutting defaults every service process gets from one place: metrics, logging, tracing."""

@@ -1,0 +1,1 @@
+"""Entrypoints: the Celery worker (its callbacks in consumers.py) and the command line."""

@@ -1,0 +1,1 @@
+"""Service layer: the use cases (handlers) and the ports they need."""

@@ -1,0 +1,76 @@
+"""The benchmark's verdicts for the seed design and token verification (bench/report.py).
+
+``python -m bench`` prints each target with ``[met]`` or ``[MISSED]``; these check that the
+verdicts follow the figures, and that ``--check`` catches a seed-design row that lost events.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+REPORT = Path(__file__).resolve().parent.parent / "bench" / "report.py"
+
+
+def load_report() -> ModuleType:
+    """bench/report.py alone (standard library only), without the benchmark's venv."""
+    spec = importlib.util.spec_from_file_location("bench_report", REPORT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+report = load_report()
+
+
+def measured(throughput: float, **extra: Any) -> dict[str, Any]:
+    return {"throughput": throughput, "published": 10, "delivered": 10, "lost": 0, "p50_ms": 1.0,
+            "p95_ms": 2.0, "p99_ms": 3.0, **extra}  # fmt: skip
+
+
+def broker_results(platform: float, seed: float) -> dict[str, Any]:
+    return {
+        "platform": {"max": measured(platform), "paced": {"offered_rate": 40.0, **measured(40.0)}},
+        "seed": {"max": measured(seed), "paced": {"offered_rate": 40.0, **measured(40.0, p99_ms=9.0)}},
+    }
+
+
+def target(results: dict[str, Any], starts: str) -> dict[str, Any]:
+    found = [t for t in report.targets(results) if t["target"].startswith(starts)]
+    assert len(found) == 1, report.targets(results)
+    return found[0]
+
+
+@pytest.mark.parametrize(("platform", "seed", "met"), [(50.0, 100.0, False), (100.0, 100.0, True)])
+def test_the_seed_target_is_platform_over_seed_at_max_load(platform: float, seed: float, met: bool) -> None:
+    check = target(broker_results(platform, seed), "platform fan-out")
+
+    assert check["met"] is met
+    assert check["value"].startswith(f"{platform / seed:.2f}x")
+    assert "platform 3.0 ms, seed 9.0 ms" in check["value"]
+
+
+@pytest.mark.parametrize(("growth", "met"), [(0.10, True), (0.11, False)])
+def test_the_verification_target_allows_ten_percent(growth: float, met: bool) -> None:
+    verification = {"edge_ms_verified": 2.2, "edge_ms_unverified": 2.0, "growth": growth}
+    check = target({"edge": {"verification": verification}}, "token verification")
+
+    assert check["met"] is met
+
+
+def test_check_flags_a_seed_row_that_lost_events_and_a_refused_unverified_request() -> None:
+    results = broker_results(100.0, 100.0)
+    results["seed"]["max"]["lost"] = 3
+    results["edge"] = {"post_alone_unverified": {**measured(90.0), "statuses": {"201": 5, "401": 1}}}
+
+    found = report.problems(results, ["platform", "seed"])
+
+    assert any(p.startswith("seed design") and "lost 3" in p for p in found), found
+    assert any("verification off" in p and "401" in p for p in found), found

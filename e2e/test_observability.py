@@ -5,12 +5,16 @@ infra/prometheus/targets/services.yml) is up; placing N orders moves the service
 through Prometheus once the orders' effects are in the databases; one poison message makes the
 dead-letter alert active for the DLQs it reached, and the alert ends once the test took its
 message out again; the graph of the DLQs' depth is saved as ``artifacts/prometheus-dlq-graph.png``.
+Orders placed through the edge grow the orders-placed series (the edge's POST /orders answered
+201), and its graph is saved as ``artifacts/prometheus-orders-graph.png``, or, where Grafana runs
+(compose profile ``grafana``), the shop dashboard as ``artifacts/grafana-shop-dashboard.png``.
 
 The compose Prometheus scrapes and evaluates every 5 s and the dead-letter rule has no ``for``,
 so the alert shows within about 10 s (infra/README.md, "Prometheus")."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 import uuid
@@ -23,6 +27,7 @@ import pytest
 import yaml
 
 from e2e.clients import amqp
+from e2e.clients.containers import Containers
 from e2e.clients.databases import Databases
 from e2e.clients.edge import Edge
 from e2e.clients.prometheus import Prometheus
@@ -35,6 +40,13 @@ NODES = ("rabbit1:15692", "rabbit2:15692", "rabbit3:15692")
 DLQS = ("billing.order.dlq", "logistic.order.dlq")
 ALERT = "DeadLetterQueueHasMessages"
 DLQ_DEPTH = 'max by (queue) (rabbitmq_detailed_queue_messages{queue=~".+\\\\.dlq"})'
+# Orders placed: the edge's POST /orders answered 201 (infra/README.md's metric contract).
+ORDERS_PLACED_SERIES = 'shop_http_request_duration_seconds_count{method="POST",route="/orders",status="201"}'
+ORDERS_PLACED_GRAPH = f"sum by (service) ({ORDERS_PLACED_SERIES})"
+ORDERS_PLACED = 3
+# The shop dashboard (infra/grafana/dashboards/shop.json) and the panel the test looks at.
+SHOP_DASHBOARD = "/d/shop/shop"
+ORDERS_PANEL = "Orders placed / s"
 
 
 def expected_targets() -> set[tuple[str, str]]:
@@ -196,15 +208,33 @@ def test_a_poison_message_raises_the_dead_letter_alert(
 
 def test_graph_page_screenshot(settings: Settings, prometheus: Prometheus, record) -> None:
     """Prometheus's own graph page of the DLQs' depth over the last 15 minutes, in headless
-    Chromium: it draws a chart with the DLQs in its legend. Debian's Prometheus (offline) has
-    only the classic UI, under /classic (an SVG chart); the official image's UI draws a canvas."""
+    Chromium: it draws a chart with the DLQs in its legend."""
+    shot, version, classic, text = graph_page_screenshot(
+        settings, prometheus, DLQ_DEPTH, "billing.order.dlq", "prometheus-dlq-graph.png"
+    )
+    assert all(dlq in text for dlq in DLQS), text[:2000]
+    record(
+        screenshot=str(shot.relative_to(shot.parents[1])),
+        prometheus=version,
+        ui="classic" if classic else "current",
+    )
+
+
+def graph_page_screenshot(
+    settings: Settings, prometheus: Prometheus, expr: str, legend: str, name: str
+) -> tuple[Path, str, bool, str]:
+    """Opens Prometheus's graph page of ``expr`` over the last 15 minutes, waits until it drew a
+    chart with ``legend`` in its legend, and saves it as ``artifacts/<name>``: (the PNG, the
+    server's version, whether it is the classic UI, the page's text). Debian's Prometheus
+    (offline) has only the classic UI, under /classic (an SVG chart); the official image's UI
+    draws a canvas."""
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium", pytrace=False)
     from playwright.sync_api import expect, sync_playwright
 
     settings.artifacts.mkdir(parents=True, exist_ok=True)
-    shot = settings.artifacts / "prometheus-dlq-graph.png"
-    query: dict[str, Any] = {"g0.expr": DLQ_DEPTH, "g0.tab": "0", "g0.range_input": "15m"}
+    shot = settings.artifacts / name
+    query: dict[str, Any] = {"g0.expr": expr, "g0.tab": "0", "g0.range_input": "15m"}
     version = prometheus.build_version()
     classic = version.startswith("2.") and prometheus.http.get("/classic/graph").status_code == 200
     url = f"{settings.prometheus_url}{'/classic' if classic else ''}/graph?{urlencode(query)}"
@@ -215,15 +245,104 @@ def test_graph_page_screenshot(settings: Settings, prometheus: Prometheus, recor
             response = page.goto(url, wait_until="domcontentloaded")
             assert response is not None and response.status == 200, response and response.status
             expect(page.locator("canvas, .graph svg").first).to_be_visible(timeout=60_000)
-            expect(page.get_by_text("billing.order.dlq").first).to_be_visible(timeout=30_000)
+            expect(page.get_by_text(legend).first).to_be_visible(timeout=30_000)
             page.screenshot(path=str(shot), full_page=True)
             text = page.text_content("body") or ""
         finally:
             browser.close()
-    assert all(dlq in text for dlq in DLQS), text[:2000]
     assert shot.stat().st_size > 10_000
+    return shot, version, classic, text
+
+
+def orders_placed(prometheus: Prometheus) -> float:
+    """Orders placed so far (0 before the first), read from a scrape of every service target
+    that started after this call: nothing placed before it is missing."""
+    now = datetime.now(UTC)
+    wait_until(
+        lambda: prometheus.scraped_since("services", now),
+        timeout=30,
+        interval=0.5,
+        what="Prometheus to scrape every service target once more",
+    )
+    return prometheus.value(f"sum({ORDERS_PLACED_SERIES})")
+
+
+def grafana_runs(settings: Settings, containers: Containers) -> bool:
+    """Grafana is part of this stack: the compose project runs a `grafana` container (profile
+    grafana), or E2E_GRAFANA_URL names one."""
+    if os.environ.get("E2E_GRAFANA_URL"):
+        return True
+    running = containers.docker(
+        "ps", "-q", "--filter", f"label=com.docker.compose.project={settings.compose_project}",
+        "--filter", "label=com.docker.compose.service=grafana",
+    )  # fmt: skip
+    return bool(running)
+
+
+def test_orders_move_the_orders_counter_and_its_graph_is_kept(
+    settings: Settings, edge: Edge, prometheus: Prometheus, containers: Containers, record
+) -> None:
+    """The screenshot proof: orders placed through the edge show in Prometheus as the edge's
+    POST /orders answered 201 (infra/README.md's metric contract), grown by exactly the orders
+    placed, and its graph (or, with Grafana, the shop dashboard) is kept as a PNG."""
+    before = orders_placed(prometheus)
+    order_ids = [edge.submit()["id"] for _ in range(ORDERS_PLACED)]
+    seen: list[float] = []
+
+    def counted() -> float | None:
+        seen[:] = [prometheus.value(f"sum({ORDERS_PLACED_SERIES})")]
+        return seen[0] if seen[0] >= before + ORDERS_PLACED else None
+
+    wait_until(
+        counted,
+        timeout=60,
+        interval=1,
+        what=f"sum({ORDERS_PLACED_SERIES}) to grow from {before:g} by the {ORDERS_PLACED} orders placed "
+        f"({order_ids}); absent means order-service's edge target is not scraped "
+        "(infra/prometheus/targets/services.yml)",
+        describe=lambda: f"now {seen}",
+    )
+    after = orders_placed(prometheus)
+    assert after - before == ORDERS_PLACED, f"orders placed grew by {after - before:g}, not {ORDERS_PLACED}"
+    if grafana_runs(settings, containers):
+        shot = shop_dashboard_screenshot(settings, "grafana-shop-dashboard.png")
+        record(screenshot=str(shot.relative_to(shot.parents[1])), ui="grafana", orders=len(order_ids))
+        return
+    shot, version, classic, _ = graph_page_screenshot(
+        settings, prometheus, ORDERS_PLACED_GRAPH, "order-service", "prometheus-orders-graph.png"
+    )
     record(
         screenshot=str(shot.relative_to(shot.parents[1])),
         prometheus=version,
         ui="classic" if classic else "current",
+        orders=len(order_ids),
     )
+
+
+def shop_dashboard_screenshot(settings: Settings, name: str) -> Path:
+    """Grafana's shop dashboard (anonymous viewer) over the last 15 minutes: the orders panel
+    draws its chart (a canvas) with its series in the legend and no "No data"."""
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium", pytrace=False)
+    from playwright.sync_api import expect, sync_playwright
+
+    settings.artifacts.mkdir(parents=True, exist_ok=True)
+    shot = settings.artifacts / name
+    url = f"{settings.grafana_url}{SHOP_DASHBOARD}?orgId=1&from=now-15m&to=now"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            response = page.goto(url, wait_until="domcontentloaded")
+            assert response is not None and response.status == 200, response and response.status
+            header = page.get_by_test_id(f"data-testid Panel header {ORDERS_PANEL}")
+            expect(header).to_be_visible(timeout=60_000)
+            panel = page.locator("[data-viz-panel-key]", has=header).first
+            expect(panel.locator("canvas").first).to_be_visible(timeout=60_000)
+            expect(panel.get_by_text("orders/s").first).to_be_visible(timeout=30_000)
+            expect(panel.get_by_text("No data")).to_have_count(0)
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000
+    return shot

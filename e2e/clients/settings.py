@@ -3,7 +3,7 @@
 The variable names are those of ``.env.example`` (``EDGE_PORT``, ``RABBIT1_AMQP_PORT``,
 ``BILLING_SERVICE_DB_PASSWORD``, ...), so a developer's ``.env`` exported into the shell points
 the suite at the same stack. ``E2E_EDGE_URL``, ``E2E_MANAGEMENT_URL``, ``E2E_FLOWER_URL``,
-``E2E_PROMETHEUS_URL`` and ``E2E_HOST`` override whole URLs or the host.
+``E2E_PROMETHEUS_URL``, ``E2E_GRAFANA_URL`` and ``E2E_HOST`` override whole URLs or the host.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class Settings:
     flower_user: str
     flower_password: str
     prometheus_url: str
+    grafana_url: str
+    """Grafana, where the compose profile ``grafana`` runs it (``GRAFANA_PORT``)."""
     postgres_port: int
     db_passwords: dict[str, str]
     compose_project: str
@@ -86,6 +88,7 @@ def load() -> Settings:
         flower_user=flower_user,
         flower_password=flower_password,
         prometheus_url=_env("E2E_PROMETHEUS_URL", f"http://{host}:{_env('PROMETHEUS_PORT', '9090')}"),
+        grafana_url=_env("E2E_GRAFANA_URL", f"http://{host}:{_env('GRAFANA_PORT', '3000')}"),
         postgres_port=int(_env("POSTGRES_PORT", "5432")),
         db_passwords={s: _env(_service_var(s, "DB_PASSWORD"), f"{s}-db-dev") for s in SERVICES},
         compose_project=_env("COMPOSE_PROJECT_NAME", "shop"),

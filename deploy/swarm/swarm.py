@@ -514,7 +514,12 @@ def down(args: argparse.Namespace) -> None:
     docker("stack", "rm", stack, check=False)
 
     def containers() -> list[str]:
-        return docker("ps", "-aq", "--filter", f"label=com.docker.stack.namespace={stack}").split()
+        """The stack's containers left; exited ones removed (the one-shot rabbitmq-init's
+        completed task keeps its container after `stack rm`)."""
+        stack_label = f"label=com.docker.stack.namespace={stack}"
+        for exited in docker("ps", "-aq", "--filter", stack_label, "--filter", "status=exited").split():
+            docker("rm", "-f", exited, check=False)
+        return docker("ps", "-aq", "--filter", stack_label).split()
 
     wait_for(
         lambda: not containers(),

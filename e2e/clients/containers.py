@@ -231,13 +231,26 @@ class SwarmContainers(Containers):
             self.service(service),
             timeout=timeout,
         )
-        state = self.docker(
-            "service",
-            "inspect",
-            "-f",
-            "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
-            self.service(service),
+
+        def update_state() -> str:
+            return self.docker(
+                "service",
+                "inspect",
+                "-f",
+                "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+                self.service(service),
+            )
+
+        # The CLI returns once every task was replaced; Swarm reports the update `completed`
+        # only after its monitor period (update_config.monitor) passed without a failure.
+        wait_until(
+            lambda: update_state() not in ("updating", "rollback_started"),
+            timeout=timeout,
+            interval=1,
+            what=f"the update of {self.service(service)} to end",
+            describe=update_state,
         )
+        state = update_state()
         assert state in ("", "completed"), f"update of {self.service(service)} ended {state!r}"
         self.wait_converged(service, timeout=timeout)
 

@@ -17,7 +17,8 @@ from e2e.clients.containers import SwarmContainers
 from e2e.clients.databases import Databases
 
 # Celery's worker log line for a task it ran: "Task <name>[<task id>] succeeded in <s>s: ...".
-SUCCEEDED = re.compile(r"Task \S+\[(?P<id>[0-9a-f-]{36})\] succeeded in ")
+# A service's task id is ``<event id>.<service>`` (event_contracts.runtime.consumer.ServiceRequest).
+SUCCEEDED = re.compile(r"Task \S+\[(?P<id>[0-9a-f-]{36})(\.[a-z-]+)?\] succeeded in ")
 
 
 @pytest.fixture(scope="session")

@@ -56,13 +56,14 @@ class Handlers:
             shipment_id, correlation_id, uow=self.uow(), publisher=self.publisher, clock=self.clock
         )
 
-    def resume_stuck_shipments(self) -> list[str]:
+    def resume_stuck_shipments(self, sent_at: datetime | None = None) -> list[str]:
         return handlers.resume_stuck_shipments(
             uow=self.uow(),
             pipeline=self.pipeline,
             clock=self.clock,
             idle_for=self.resume_idle_for,
             limit=self.resume_batch,
+            sent_at=sent_at,
         )
 
 

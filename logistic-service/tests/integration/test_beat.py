@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -53,5 +54,7 @@ def test_beat_sends_the_resume_job_to_the_internal_queue(
     assert beat.returncode in (0, -15), output
     messages = drain(vhost.url(), "logistic.internal", expect=2)
     assert {m.headers["task"] for m in messages} == {RESUME_STUCK_SHIPMENTS}, output
+    sent = [datetime.fromisoformat(m.decode()[1]["sent_at"]) for m in messages]
+    assert all(abs(datetime.now(UTC) - at) < timedelta(minutes=1) for at in sent), sent
     assert queue_depth(vhost.url(), "logistic.internal.dlq") == 0
     assert heartbeat.exists(), output  # the image's one health check also fits beat

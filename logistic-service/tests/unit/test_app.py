@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import pickle
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from celery import Celery
+from celery.beat import BeatLazyFunc
 
 from logistic_service.adapters.pipeline import (
     DISPATCH,
@@ -58,6 +60,10 @@ def test_exactly_one_periodic_job_every_30_seconds(app: Celery) -> None:
         RESUME_STUCK_SHIPMENTS,
         30.0,
     )
+    sent_at = entry["kwargs"]["sent_at"]  # evaluated by beat at each sending
+    assert isinstance(sent_at, BeatLazyFunc)
+    assert abs(datetime.fromisoformat(sent_at()) - datetime.now(UTC)) < timedelta(seconds=5)
+    assert pickle.loads(pickle.dumps(entry))  # beat keeps its entries in a shelve
     assert "expires" not in entry.get("options", {})  # expired messages would land in the DLQ
     assert app.conf.beat_scheduler.endswith("HeartbeatScheduler")
     assert app.conf.beat_max_loop_interval == 10  # the health check allows 45 s

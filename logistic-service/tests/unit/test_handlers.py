@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from decimal import Decimal
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
@@ -271,3 +272,25 @@ def test_resume_takes_the_oldest_first_and_at_most_a_batch(app: TestApp) -> None
     app.clock.advance(60)
     assert app.handlers.resume_stuck_shipments() == ids[:3]  # the test app's batch is 3
     assert app.handlers.resume_stuck_shipments() == ids[3:]
+
+
+def test_idle_time_is_measured_up_to_the_jobs_sending_not_its_running(app: TestApp) -> None:
+    sent_at = app.clock()
+    _, lost = submitted(app)  # its step was published before the job: delivered ahead of it
+    lost_at = app.clock()
+    app.clock.advance(30)
+    submitted(app)  # its step queues behind the job
+    app.clock.advance(600)  # the job waited 10 minutes behind a backlog
+    app.pipeline.started.clear()
+
+    assert app.handlers.resume_stuck_shipments(sent_at) == []  # nothing idle 60 s before sending
+
+    # a job sent once the first had been idle 61 s: only that one, the other is queued behind
+    assert app.handlers.resume_stuck_shipments(lost_at + timedelta(seconds=61)) == [lost]
+    assert app.pipeline.started == [(lost, None)]
+
+
+def test_a_sending_time_ahead_of_the_workers_clock_counts_as_now(app: TestApp) -> None:
+    _, shipment_id = submitted(app)
+    app.clock.advance(61)
+    assert app.handlers.resume_stuck_shipments(app.clock() + timedelta(hours=1)) == [shipment_id]

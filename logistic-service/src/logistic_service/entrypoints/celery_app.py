@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from celery import Celery
+from celery.beat import BeatLazyFunc
 from event_contracts import Order, PoisonMessage, Publisher
 from event_contracts import create_app as create_service_app
 from event_contracts.contrib.sqlalchemy import purge_inbox
@@ -85,6 +87,8 @@ def create_app(
             "resume-stuck-shipments": {
                 "task": RESUME_STUCK_SHIPMENTS,
                 "schedule": every,
+                # When beat sent it: idle time is measured up to then (see the handler).
+                "kwargs": {"sent_at": BeatLazyFunc(sent_now)},
                 # No ``expires``: Celery turns it into a per-message TTL, and the queue's policy
                 # dead-letters expired messages into logistic.internal.dlq, which must only hold
                 # poison. Runs queued up during an outage are cheap: after the first, none is stuck.
@@ -144,11 +148,24 @@ def _register_tasks(app: Celery, handlers: Handlers) -> None:
         base=ServiceTask,  # type: ignore[untyped-decorator]
         shared=False,
     )
-    def resume_stuck_shipments(task: ServiceTask) -> None:
+    def resume_stuck_shipments(task: ServiceTask, sent_at: str | None = None) -> list[str]:
         # No retry: the next run is at most one beat interval away.
-        resumed = handlers.resume_stuck_shipments()
+        try:
+            sent = None if sent_at is None else datetime.fromisoformat(sent_at)
+        except ValueError as exc:
+            task.dead_letter("rejected-by-handler", f"sent_at is not an ISO 8601 time: {exc}")
+            raise PoisonMessage(str(exc)) from exc
+        if sent is not None and sent.tzinfo is None:
+            sent = sent.replace(tzinfo=UTC)
+        resumed = handlers.resume_stuck_shipments(sent)
         if resumed:
             log.warning("resumed %d stuck shipment(s): %s", len(resumed), ", ".join(resumed))
+        return resumed
+
+
+def sent_now() -> str:
+    """Beat's sending time of the resume job (a module-level function: beat pickles its entries)."""
+    return datetime.now(UTC).isoformat()
 
 
 def _step_task(run: Callable[[str, str | None], StepOutcome]) -> Callable[..., None]:

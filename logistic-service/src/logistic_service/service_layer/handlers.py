@@ -143,15 +143,23 @@ def resume_stuck_shipments(
     clock: Clock,
     idle_for: timedelta,
     limit: int,
+    sent_at: datetime | None = None,
 ) -> list[str]:
-    """Start the chain again for shipments idle in the warehouse for longer than ``idle_for``.
+    """Start the chain again for shipments idle in the warehouse for ``idle_for`` before the job
+    was sent (``sent_at``; now if unknown). Returns their ids.
 
-    Each resumed shipment counts as active from now on, so it is resumed again only after
-    another ``idle_for`` (a worker backlog does not pile up chains). Returns their ids.
+    Idle is measured up to the job's sending, not its running: the job waits in
+    logistic.internal behind every chain step published before it, so when it runs, each of
+    those steps has been delivered. A shipment idle since before ``sent_at - idle_for`` has
+    had its next step delivered, and it did not move: its chain was lost. One whose step is
+    merely queued behind a backlog (behind the job too) is never resumed, however long the
+    job waited. Each resumed shipment counts as active from now on, so it is resumed again
+    only after another ``idle_for``.
     """
     with uow:
         now = clock()
-        stuck = uow.shipments.stuck(now - idle_for, limit)
+        measured_until = now if sent_at is None else min(now, sent_at)
+        stuck = uow.shipments.stuck(measured_until - idle_for, limit)
         for shipment in stuck:
             log.warning(
                 "resuming %s: %s since %s",

@@ -78,12 +78,19 @@ def create_app(
       seconds (default 15) to finish, then the worker cancels them and their messages, like every
       prefetched one, go back to the queue unacknowledged. An idle worker exits at once (no
       ETA tasks here, so nothing is held that needs the wait). ``SIGTERM`` alone stays Celery's
-      unbounded warm shutdown.
+      unbounded warm shutdown;
+    * a queue may get a prefetch count of its own (``shop_queue_prefetch``, see
+      :mod:`event_contracts.runtime.prefetch`): a worker then takes work from its other queues first.
     """
     urls = list(broker_urls) if broker_urls else broker_urls_from_env()
     svc = topology.service(service)
     # task_cls is a constructor argument: as a setting Celery ignores it.
-    app = Celery(f"{svc.user}", set_as_current=False, task_cls="event_contracts.runtime.consumer:ServiceTask")
+    app = Celery(
+        f"{svc.user}",
+        set_as_current=False,
+        task_cls="event_contracts.runtime.consumer:ServiceTask",
+        amqp="event_contracts.runtime.prefetch:ShopAMQP",
+    )
     app.conf.update(
         broker_url=";".join(urls),
         broker_failover_strategy="round-robin",

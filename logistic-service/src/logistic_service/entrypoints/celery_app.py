@@ -30,7 +30,7 @@ from typing import Any
 
 from celery import Celery
 from celery.beat import BeatLazyFunc
-from event_contracts import Order, PoisonMessage, Publisher
+from event_contracts import TOPOLOGY, Order, PoisonMessage, Publisher
 from event_contracts import create_app as create_service_app
 from event_contracts.contrib.sqlalchemy import purge_inbox
 from event_contracts.runtime import ServiceTask, add_periodic_job, subscriptions_of
@@ -55,6 +55,8 @@ from logistic_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 log = logging.getLogger(__name__)
 
 SERVICE = "logistic"
+EVENT_QUEUES = tuple(sorted({s.queue for s in TOPOLOGY.subscriptions_of(SERVICE)}))
+"""Where new work comes in (logistic.order); the chains' steps are in INTERNAL_QUEUE."""
 
 
 def create_app(
@@ -94,6 +96,11 @@ def create_app(
                 # poison. Runs queued up during an outage are cheap: after the first, none is stuck.
             }
         },
+        # Finish started chains before taking new orders: at most one new order waits in the
+        # worker beside its whole prefetch of chain steps (event_contracts.runtime.prefetch).
+        shop_queue_prefetch=celery_settings.pop(
+            "shop_queue_prefetch", dict.fromkeys(EVENT_QUEUES, 1)
+        ),
         beat_scheduler="logistic_service.entrypoints.beat:HeartbeatScheduler",
         beat_max_loop_interval=10,
         **celery_settings,

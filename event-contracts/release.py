@@ -5,10 +5,10 @@ it was built from, the commit's time as ``SOURCE_DATE_EPOCH``, the wheel's sha25
 never build event-contracts: each one's ``requirements.lock`` pins a released version by hash
 and its image installs that wheel from the wheelhouse (README.md, "Releasing").
 
-    python event-contracts/release.py cut            # the version in pyproject.toml, from HEAD
+    python event-contracts/release.py cut            # make contracts-release
     python event-contracts/release.py check          # records, wheels and source agree
     python event-contracts/release.py verify 2.0.0   # rebuild a release from its commit (git)
-    python event-contracts/release.py lock [SERVICE ...] [--upgrade]
+    python event-contracts/release.py lock [SERVICE ...] [--upgrade]   # make locks
 
 Builds are reproducible (hatchling, pinned in pyproject.toml, with ``SOURCE_DATE_EPOCH``): the
 same source and epoch give the same bytes, so a wheel can be checked by building it again.
@@ -36,7 +36,6 @@ PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parent
 WHEELHOUSE = PACKAGE / "wheelhouse"
 RELEASES = PACKAGE / "releases.toml"
-SERVICES = ("order-service", "billing-service", "logistic-service")
 LOCK_PYTHON = "3.13"  # what the images run
 LOCK_COMMAND = "make locks"
 
@@ -198,6 +197,11 @@ def verify(version: str) -> str:
 
 
 # --- lock -----------------------------------------------------------------------------------------
+def services() -> list[str]:
+    """Every service folder with a lock: ``<name>-service/requirements.lock``."""
+    return sorted(lock.parent.name for lock in REPO.glob("*-service/requirements.lock"))
+
+
 def lock(services: Sequence[str], upgrade: bool = False) -> None:
     """Each service's requirements.lock from its pyproject: every version pinned with hashes,
     event-contracts only from the wheelhouse. An existing pin is kept unless ``upgrade``."""
@@ -238,14 +242,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("check", help="the records, the wheels and the source agree")
     commands.add_parser("verify", help="rebuild a release from its commit").add_argument("version")
     locking = commands.add_parser("lock", help="the services' requirements.lock, with hashes")
-    locking.add_argument("services", nargs="*", default=list(SERVICES))
+    locking.add_argument("services", nargs="*", help="default: every <name>-service/ with a lock")
     locking.add_argument("--upgrade", action="store_true", help="move event-contracts to the newest release")
     args = parser.parse_args(argv)
     try:
         if args.command == "cut":
             made = cut()
             print(f"event-contracts {made.version}: wheelhouse/{made.wheel} sha256 {made.sha256}")
-            print("next: make locks UPGRADE=1, then commit wheelhouse/, releases.toml and the locks")
+            print(
+                "next: commit event-contracts/wheelhouse/ and releases.toml; move services with "
+                "make locks UPGRADE=1 [LOCK_SERVICES=...]"
+            )
         elif args.command == "check":
             problems = check()
             for problem in problems:
@@ -254,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "verify":
             print(f"event-contracts {args.version}: rebuilt, sha256 {verify(args.version)} as recorded")
         else:
-            lock(args.services, upgrade=args.upgrade)
+            lock(args.services or services(), upgrade=args.upgrade)
     except ReleaseError as error:
         print(f"event-contracts release: {error}", file=sys.stderr)
         return 1

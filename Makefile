@@ -34,7 +34,8 @@
 #   make new-service-e2e NAME=probe   a throwaway one added to the RUNNING shop without touching
 #                  order-service, proven by e2e/test_new_service.py, then removed;
 #                  CONTRACTS_VERSION=previous|newest|X.Y.Z: the event-contracts release it pins
-#                  (default newest; CI: previous, next to services on the newest)
+#                  (default newest; CI: previous, next to services on the newest);
+#                  TEMPLATE_AT_RELEASE=1: the template as it was at that release's commit
 #   make contracts-release   release event-contracts at the version in its pyproject.toml, from
 #                  HEAD: its wheel (reproducible) into event-contracts/wheelhouse, recorded in
 #                  event-contracts/releases.toml (event-contracts/README.md, "Releasing")
@@ -201,12 +202,13 @@ NAME ?=
 PYTHON_IMAGE ?= $(or $(shell sed -n 's/^PYTHON_IMAGE=//p' infra/offline/offline.env 2>/dev/null),python:3.13-slim)
 new-service: venv
 	@test -n "$(NAME)" || { echo "usage: make new-service NAME=<name>" >&2; exit 2; }
-	$(PYTHON) templates/new_service.py create $(NAME) $(if $(CONTRACTS_VERSION),--contracts-version $(CONTRACTS_VERSION))
+	$(PYTHON) templates/new_service.py create $(if $(CONTRACTS_VERSION),--contracts-version $(CONTRACTS_VERSION)) $(NAME)
 
 new-service-e2e: venv
 	@test -n "$(NAME)" || { echo "usage: make new-service-e2e NAME=<name>" >&2; exit 2; }
-	PYTHON_IMAGE=$(PYTHON_IMAGE) $(PYTHON) templates/new_service.py e2e $(NAME) \
-	  $(if $(CONTRACTS_VERSION),--contracts-version $(CONTRACTS_VERSION)) -- $(PYTEST_ARGS)
+	PYTHON_IMAGE=$(PYTHON_IMAGE) $(PYTHON) templates/new_service.py e2e \
+	  $(if $(CONTRACTS_VERSION),--contracts-version $(CONTRACTS_VERSION)) \
+	  $(if $(TEMPLATE_AT_RELEASE),--template-at-release) $(NAME) -- $(PYTEST_ARGS)
 
 # event-contracts' releases and the services' locks (event-contracts/README.md, "Releasing").
 LOCK_SERVICES ?=

@@ -101,10 +101,27 @@ def contracts_release(wanted: str) -> str:
     return found[0]
 
 
+def template_at_release(contracts: str, scratch: Path) -> Path:
+    """``templates/service`` as it was at the commit event-contracts ``contracts`` was released
+    from: a service made then, never regenerated, for a template that has since moved to API
+    only newer releases have. Needs that commit; a shallow clone fetches it from origin."""
+    commits = {str(r["version"]): str(r["commit"]) for r in tomllib.loads(RELEASES.read_text())["release"]}
+    commit = commits[contracts]
+    if subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO, check=False).returncode:
+        run("git", "fetch", "--quiet", "--depth", "1", "origin", commit)
+    archive = subprocess.run(
+        ["git", "archive", commit, "templates/service"], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    scratch.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(scratch)], input=archive, check=True)
+    log(f"template as of event-contracts {contracts} (commit {commit[:12]})")
+    return scratch / "templates" / "service"
+
+
 # --- rendering --------------------------------------------------------------------------------
-def render(name: str, dest: Path, contracts: str) -> Path:
-    """``templates/service`` rendered into ``dest/<name>-service``, its lock compiled with
-    event-contracts ``contracts`` (a released version)."""
+def render(name: str, dest: Path, contracts: str, template: Path = TEMPLATE) -> Path:
+    """``template`` rendered into ``dest/<name>-service``, its lock compiled with event-contracts
+    ``contracts`` (a released version)."""
     service, _ = names(name)
     target = dest / service
     if target.exists():
@@ -121,7 +138,7 @@ def render(name: str, dest: Path, contracts: str) -> Path:
         f"name={name}",
         "--data",
         f"contracts_version={contracts}",
-        TEMPLATE,
+        template,
         target,
     )
     lock(target, contracts)
@@ -508,6 +525,7 @@ def e2e(
     pytest_args: Sequence[str],
     contracts: str,
     keep: bool = False,
+    old_template: bool = False,
 ) -> int:
     service, _ = names(name)
     stack = Stack(project)
@@ -526,7 +544,8 @@ def e2e(
     rc = 1
     try:
         with phase(timings, "render"):
-            service_dir = render(name, workdir, contracts)
+            template = template_at_release(contracts, workdir / "template") if old_template else TEMPLATE
+            service_dir = render(name, workdir, contracts, template)
             python = service_venv(service_dir)
         with phase(timings, "unit tests"):
             log(
@@ -624,13 +643,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     proof.add_argument("--scratch", type=Path, default=SCRATCH)
     proof.add_argument("--keep", action="store_true", help="leave it running (debugging)")
     add_contracts_option(proof)
+    proof.add_argument(
+        "--template-at-release",
+        action="store_true",
+        default=bool(os.environ.get("TEMPLATE_AT_RELEASE")),
+        help="render the template as it was at that release's commit, not this tree's "
+        "(default: $TEMPLATE_AT_RELEASE set)",
+    )
     proof.add_argument("pytest_args", nargs="*")
     args = parser.parse_args(argv)
     release = contracts_release(args.contracts_version)
     if args.command == "create":
         create(args.name, release)
         return 0
-    return e2e(args.name, args.project, args.scratch, args.pytest_args, release, keep=args.keep)
+    return e2e(
+        args.name,
+        args.project,
+        args.scratch,
+        args.pytest_args,
+        release,
+        keep=args.keep,
+        old_template=args.template_at_release,
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ lists what is left to do by hand.
 its generated unit tests, provisions its broker user, permissions, queues and bindings (its part
 of the generated definitions, through the management API) and its PostgreSQL database and role,
 builds its image (its lock pins ``CONTRACTS_VERSION``: CI pins the previous release, next to
-services on the newest), starts it in a compose project of its own on the stack's network, runs
+services on the newest; ``--template-at-release``: the template as it was at that release's
+commit), starts it in a compose project of its own on the stack's network, runs
 ``e2e/test_new_service.py``, and removes everything again; order-service's containers must be the
 same ones, never restarted, from start to end.
 """

@@ -20,10 +20,6 @@ import pytest
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[1]
-SERVICES = ("order-service", "billing-service", "logistic-service")
-DOCKERFILES = [REPO / s / "Dockerfile" for s in SERVICES] + [
-    REPO / "templates/service/template/Dockerfile.jinja"
-]
 
 
 def _load_release_tool() -> ModuleType:
@@ -36,6 +32,10 @@ def _load_release_tool() -> ModuleType:
 
 
 release = _load_release_tool()
+SERVICES = release.services()  # every <name>-service/ with a lock
+DOCKERFILES = [REPO / s / "Dockerfile" for s in SERVICES] + [
+    REPO / "templates/service/template/Dockerfile.jinja"
+]
 
 
 def locked(service: str) -> dict[str, list[str]]:
@@ -44,6 +44,10 @@ def locked(service: str) -> dict[str, list[str]]:
     match = re.search(r"^event-contracts==(\S+)((?: \\\n +--hash=sha256:[0-9a-f]{64})+)", text, re.M)
     assert match, f"{service}/requirements.lock pins no event-contracts with hashes"
     return {match[1]: re.findall(r"sha256:([0-9a-f]{64})", match[2])}
+
+
+def test_the_shops_services_are_all_checked() -> None:
+    assert {"order-service", "billing-service", "logistic-service"} <= set(SERVICES)
 
 
 def test_the_records_the_wheels_and_the_source_agree() -> None:

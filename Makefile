@@ -32,7 +32,16 @@
 #   make new-service NAME=stock   a new consumer service from templates/service, wired into the
 #                  repository (docs/adding-a-service.md lists what is left to do by hand)
 #   make new-service-e2e NAME=probe   a throwaway one added to the RUNNING shop without touching
-#                  order-service, proven by e2e/test_new_service.py, then removed
+#                  order-service, proven by e2e/test_new_service.py, then removed;
+#                  CONTRACTS_VERSION=previous|newest|X.Y.Z: the event-contracts release it pins
+#                  (default newest; CI: previous, next to services on the newest);
+#                  TEMPLATE_AT_RELEASE=1: the template as it was at that release's commit
+#   make contracts-release   release event-contracts at the version in its pyproject.toml, from
+#                  HEAD: its wheel (reproducible) into event-contracts/wheelhouse, recorded in
+#                  event-contracts/releases.toml (event-contracts/README.md, "Releasing")
+#   make locks     every service's requirements.lock, with hashes, from its pyproject and the
+#                  wheelhouse; UPGRADE=1 moves event-contracts to the newest release;
+#                  LOCK_SERVICES="billing-service" picks services (default: all)
 #   make token     a bearer token from the running shop's dev issuer for the edge:
 #                  TOKEN=$(make token ROLE=customer SUB=c-1)   (ROLE=support for support)
 #
@@ -72,7 +81,7 @@ export SHOP_TEST_RABBITMQ_IMAGE ?= $(RABBITMQ_IMAGE)
 # promtool comes with the Prometheus base image (the official one, or Debian's offline).
 PROMETHEUS_IMAGE ?= $(or $(shell sed -n 's/^PROMETHEUS_IMAGE=//p' infra/offline/offline.env 2>/dev/null),prom/prometheus:v3.14.0)
 
-.PHONY: new-service new-service-e2e shop-running alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
+.PHONY: contracts-release locks new-service new-service-e2e shop-running alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
 
 up:
 	@echo "$(TRACING_NOTE)"
@@ -168,7 +177,7 @@ lint: venv bench-venv
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/ruff check . && $(CURDIR)/$(VENV)/bin/ruff format --check .); done
 	@echo "== lint: tests, deploy, templates"
 	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests deploy templates/new_service.py && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests deploy templates/new_service.py
-	@$(VENV)/bin/mypy --strict deploy/swarm/swarm.py templates/new_service.py
+	@$(VENV)/bin/mypy --strict deploy/swarm/swarm.py templates/new_service.py event-contracts/release.py
 	@set -e; for p in $(PACKAGES); do echo "== mypy: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/mypy src); done
 	@echo "== import contracts: event-contracts (the contracts never import the Celery adapter; no cycles)"
@@ -193,11 +202,22 @@ NAME ?=
 PYTHON_IMAGE ?= $(or $(shell sed -n 's/^PYTHON_IMAGE=//p' infra/offline/offline.env 2>/dev/null),python:3.13-slim)
 new-service: venv
 	@test -n "$(NAME)" || { echo "usage: make new-service NAME=<name>" >&2; exit 2; }
-	$(PYTHON) templates/new_service.py create $(NAME)
+	$(PYTHON) templates/new_service.py create $(if $(CONTRACTS_VERSION),--contracts-version $(CONTRACTS_VERSION)) $(NAME)
 
 new-service-e2e: venv
 	@test -n "$(NAME)" || { echo "usage: make new-service-e2e NAME=<name>" >&2; exit 2; }
-	PYTHON_IMAGE=$(PYTHON_IMAGE) $(PYTHON) templates/new_service.py e2e $(NAME) -- $(PYTEST_ARGS)
+	PYTHON_IMAGE=$(PYTHON_IMAGE) $(PYTHON) templates/new_service.py e2e \
+	  $(if $(CONTRACTS_VERSION),--contracts-version $(CONTRACTS_VERSION)) \
+	  $(if $(TEMPLATE_AT_RELEASE),--template-at-release) $(NAME) -- $(PYTEST_ARGS)
+
+# event-contracts' releases and the services' locks (event-contracts/README.md, "Releasing").
+LOCK_SERVICES ?=
+UPGRADE ?=
+contracts-release: venv
+	$(PYTHON) event-contracts/release.py cut
+
+locks: venv
+	$(PYTHON) event-contracts/release.py lock $(LOCK_SERVICES) $(if $(UPGRADE),--upgrade)
 
 # The benchmark's own venv (it starts Celery workers of its own; py-spy for --profile).
 BENCH_VENV ?= bench/.venv

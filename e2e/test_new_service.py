@@ -5,19 +5,24 @@ user, queues and database on the running stack, starts it next to the unchanged 
 (whose containers it checks before and after) and runs this module with ``E2E_NEW_SERVICE`` set
 to its name. New orders must reach it (each submit recorded once, and a chargeback) while
 billing and logistic keep working (every order invoiced and dispatched, the chargeback reversed).
-Its broker user reaches only its own queues: the other services' are refused.
+Its broker user reaches only its own queues: the other services' are refused. Each runs the
+event-contracts release its own lock pins: the new one ``E2E_NEW_SERVICE_CONTRACTS`` (CI: the
+previous release), the shop's services theirs (the newest), side by side.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from amqp.exceptions import AccessRefused
 from kombu import Connection
 
+from e2e.clients.containers import Containers
 from e2e.clients.databases import Database, Databases
 from e2e.clients.edge import Edge
 from e2e.clients.settings import Settings
@@ -27,6 +32,8 @@ NAME = os.environ.get("E2E_NEW_SERVICE", "")
 SERVICE = f"{NAME}-service"
 DATABASE = SERVICE.replace("-", "_")
 ORDERS = 5
+REPO = Path(__file__).resolve().parents[1]
+INSTALLED_CONTRACTS = "import importlib.metadata as m; print(m.version('event-contracts'))"
 
 
 def _secret(suffix: str, default: str) -> str:
@@ -102,3 +109,23 @@ def test_its_broker_user_cannot_consume_another_services_queue(settings: Setting
         channel = conn.channel()
         with pytest.raises(AccessRefused):
             channel.basic_consume(queue, callback=lambda message: None)
+
+
+def test_each_runs_the_contracts_release_its_own_lock_pins(containers: Containers, record) -> None:
+    pinned = os.environ.get("E2E_NEW_SERVICE_CONTRACTS", "")
+    probe = Containers(os.environ.get("E2E_NEW_SERVICE_PROJECT", ""))
+    running = {
+        SERVICE: probe.docker(
+            "exec", probe.of(SERVICE, running_only=True)[0], "python", "-c", INSTALLED_CONTRACTS
+        )
+    }
+    expected = {SERVICE: pinned}
+    for service in ("order-service", "billing-service", "logistic-service"):
+        lock = (REPO / service / "requirements.lock").read_text()
+        pin = re.search(r"^event-contracts==(\S+)", lock, re.M)
+        assert pin, f"{service}/requirements.lock pins no event-contracts"
+        expected[service] = pin[1]
+        name = containers.of(service, running_only=True)[0]
+        running[service] = containers.docker("exec", name, "python", "-c", INSTALLED_CONTRACTS)
+    assert running == expected
+    record(**{s.replace("-", "_"): v for s, v in running.items()})

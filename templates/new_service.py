@@ -1,7 +1,8 @@
 """A new consumer service from the template, and the proof that adding one needs no producer change.
 
 ``make new-service NAME=<name>`` (:func:`create`): renders ``templates/service`` into
-``<name>-service/``, locks its dependencies, and wires it into the repository: its lines in
+``<name>-service/``, locks its dependencies (event-contracts: a release from the wheelhouse,
+the newest unless ``CONTRACTS_VERSION`` names another), and wires it into the repository: its lines in
 event-contracts' topology, the regenerated broker artefacts, ``PACKAGES`` in the Makefile, its
 passwords in ``.env.example``, its compose block and passwords (and its Swarm role and the Swarm
 stack files generated from compose), its database in the PostgreSQL init script. ``docs/adding-a-service.md``
@@ -11,7 +12,9 @@ lists what is left to do by hand.
 ``COMPOSE_PROJECT_NAME``), renders a throwaway service into a git-ignored scratch directory, runs
 its generated unit tests, provisions its broker user, permissions, queues and bindings (its part
 of the generated definitions, through the management API) and its PostgreSQL database and role,
-builds its image, starts it in a compose project of its own on the stack's network, runs
+builds its image (its lock pins ``CONTRACTS_VERSION``: CI pins the previous release, next to
+services on the newest; ``--template-at-release``: the template as it was at that release's
+commit), starts it in a compose project of its own on the stack's network, runs
 ``e2e/test_new_service.py``, and removes everything again; order-service's containers must be the
 same ones, never restarted, from start to end.
 """
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +47,9 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z_]*$")
 TOPOLOGY_FILE = REPO / "event-contracts" / "src" / "event_contracts" / "topology.py"
 SERVICES_MARKER = "        # new services: make new-service adds them above this line"
 SUBSCRIPTIONS_MARKER = "        # new subscriptions: make new-service adds them above this line"
+WHEELHOUSE = REPO / "event-contracts" / "wheelhouse"
+RELEASES = REPO / "event-contracts" / "releases.toml"
+LOCK_PYTHON = "3.13"  # what the image runs
 
 
 def log(message: str) -> None:
@@ -78,9 +85,44 @@ def env_var(service: str, suffix: str) -> str:
     return f"{service.upper().replace('-', '_')}_{suffix}"
 
 
+def contracts_release(wanted: str) -> str:
+    """A released event-contracts version: ``newest``, ``previous`` (the one before it) or a
+    version listed in event-contracts/releases.toml."""
+
+    def key(version: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in version.split("."))
+
+    released = sorted(
+        (str(r["version"]) for r in tomllib.loads(RELEASES.read_text()).get("release", [])), key=key
+    )
+    picks = {"newest": released[-1:], "previous": released[-2:-1]}
+    found = picks.get(wanted, [wanted] if wanted in released else [])
+    if not found:
+        sys.exit(f"new-service: no event-contracts release {wanted!r} (released: {', '.join(released)})")
+    return found[0]
+
+
+def template_at_release(contracts: str, scratch: Path) -> Path:
+    """``templates/service`` as it was at the commit event-contracts ``contracts`` was released
+    from: a service made then, never regenerated, for a template that has since moved to API
+    only newer releases have. Needs that commit; a shallow clone fetches it from origin."""
+    commits = {str(r["version"]): str(r["commit"]) for r in tomllib.loads(RELEASES.read_text())["release"]}
+    commit = commits[contracts]
+    if subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO, check=False).returncode:
+        run("git", "fetch", "--quiet", "--depth", "1", "origin", commit)
+    archive = subprocess.run(
+        ["git", "archive", commit, "templates/service"], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    scratch.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(scratch)], input=archive, check=True)
+    log(f"template as of event-contracts {contracts} (commit {commit[:12]})")
+    return scratch / "templates" / "service"
+
+
 # --- rendering --------------------------------------------------------------------------------
-def render(name: str, dest: Path) -> Path:
-    """``templates/service`` rendered into ``dest/<name>-service``, its lock compiled."""
+def render(name: str, dest: Path, contracts: str, template: Path = TEMPLATE) -> Path:
+    """``template`` rendered into ``dest/<name>-service``, its lock compiled with event-contracts
+    ``contracts`` (a released version)."""
     service, _ = names(name)
     target = dest / service
     if target.exists():
@@ -95,34 +137,41 @@ def render(name: str, dest: Path) -> Path:
         "--quiet",
         "--data",
         f"name={name}",
-        TEMPLATE,
+        "--data",
+        f"contracts_version={contracts}",
+        template,
         target,
     )
-    lock(target)
-    log(f"rendered {target}")
+    lock(target, contracts)
+    log(f"rendered {target} on event-contracts {contracts}")
     return target
 
 
-def lock(service_dir: Path) -> None:
-    """``requirements.lock`` from its pyproject, with event-contracts as built from this tree."""
-    with tempfile.TemporaryDirectory() as wheels:
-        run("uv", "build", "-q", "--wheel", "-o", wheels, REPO / "event-contracts")
+def lock(service_dir: Path, contracts: str) -> None:
+    """``requirements.lock`` from its pyproject, every file hashed: event-contracts exactly
+    ``contracts``, from the wheelhouse (``make locks`` keeps that pin later)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        pin = Path(scratch) / "contracts.txt"
+        pin.write_text(f"event-contracts=={contracts}\n")
         run(
             "uv",
             "pip",
             "compile",
             "-q",
+            "--generate-hashes",
             "--python-version",
-            "3.11",
+            LOCK_PYTHON,
             "--find-links",
-            wheels,
+            WHEELHOUSE,
+            "--constraint",
+            pin,
+            "--custom-compile-command",
+            "make locks",
             "pyproject.toml",
             "-o",
             "requirements.lock",
             cwd=service_dir,
         )
-        text = (service_dir / "requirements.lock").read_text()
-        (service_dir / "requirements.lock").write_text(text.replace(wheels, "<event-contracts wheel>"))
 
 
 # --- make new-service: wiring into the repository ---------------------------------------------
@@ -242,8 +291,8 @@ def wire_compose(service: str) -> None:
     path.write_text(text)
 
 
-def create(name: str) -> None:
-    render(name, REPO)
+def create(name: str, contracts: str) -> None:
+    render(name, REPO, contracts)
     wire(name)
     log("left to do by hand: docs/adding-a-service.md")
 
@@ -379,6 +428,7 @@ def wait(predicate: Callable[[], bool], timeout: float, what: str, describe: Cal
 
 # --- the throwaway service's own venv, image and compose project -------------------------------
 def service_venv(service_dir: Path) -> Path:
+    """Its own venv with what its lock pins (the released event-contracts, not this tree's)."""
     venv = service_dir / ".venv"
     run("uv", "venv", "-q", "--allow-existing", venv, "-p", "3.11")
     run(
@@ -388,8 +438,10 @@ def service_venv(service_dir: Path) -> Path:
         "-q",
         "--python",
         venv / "bin" / "python",
-        "-e",
-        f"{REPO / 'event-contracts'}[sqlalchemy,test]",
+        "--find-links",
+        WHEELHOUSE,
+        "-r",
+        service_dir / "requirements.lock",
         "-e",
         f"{service_dir}[test]",
     )
@@ -397,7 +449,7 @@ def service_venv(service_dir: Path) -> Path:
 
 
 def build_image(service_dir: Path, image: str) -> None:
-    """The service's Dockerfile, context = its folder next to a copy of event-contracts."""
+    """The service's Dockerfile, context = its folder next to event-contracts' wheelhouse."""
     context = service_dir.parent / "context"
     shutil.rmtree(context, ignore_errors=True)
     context.mkdir()
@@ -412,7 +464,7 @@ def build_image(service_dir: Path, image: str) -> None:
         "dist",
         "build",
     )
-    shutil.copytree(REPO / "event-contracts", context / "event-contracts", ignore=ignore)
+    shutil.copytree(WHEELHOUSE, context / "event-contracts" / "wheelhouse")
     shutil.copytree(service_dir, context / service_dir.name, ignore=ignore)
     python_image = os.environ.get("PYTHON_IMAGE") or "python:3.13-slim"
     run(
@@ -467,7 +519,15 @@ def phase(timings: list[tuple[str, float]], name: str) -> Iterator[None]:
         timings.append((name, time.monotonic() - started))
 
 
-def e2e(name: str, project: str, scratch: Path, pytest_args: Sequence[str], keep: bool = False) -> int:
+def e2e(
+    name: str,
+    project: str,
+    scratch: Path,
+    pytest_args: Sequence[str],
+    contracts: str,
+    keep: bool = False,
+    old_template: bool = False,
+) -> int:
     service, _ = names(name)
     stack = Stack(project)
     broker_password = os.environ.get(env_var(service, "BROKER_PASSWORD")) or f"{service}-dev"
@@ -485,7 +545,8 @@ def e2e(name: str, project: str, scratch: Path, pytest_args: Sequence[str], keep
     rc = 1
     try:
         with phase(timings, "render"):
-            service_dir = render(name, workdir)
+            template = template_at_release(contracts, workdir / "template") if old_template else TEMPLATE
+            service_dir = render(name, workdir, contracts, template)
             python = service_venv(service_dir)
         with phase(timings, "unit tests"):
             log(
@@ -522,7 +583,12 @@ def e2e(name: str, project: str, scratch: Path, pytest_args: Sequence[str], keep
                     *pytest_args,
                 ],
                 cwd=REPO,
-                env={**os.environ, "E2E_NEW_SERVICE": name},
+                env={
+                    **os.environ,
+                    "E2E_NEW_SERVICE": name,
+                    "E2E_NEW_SERVICE_PROJECT": own_project,
+                    "E2E_NEW_SERVICE_CONTRACTS": contracts,
+                },
                 check=False,
             )
             rc = result.returncode
@@ -557,22 +623,49 @@ def e2e(name: str, project: str, scratch: Path, pytest_args: Sequence[str], keep
     return rc
 
 
+def add_contracts_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--contracts-version",
+        default=os.environ.get("CONTRACTS_VERSION") or "newest",
+        help="the event-contracts release its lock pins: newest, previous or a released version "
+        "(default: $CONTRACTS_VERSION, else newest)",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("create", help="render <name>-service/ and wire it into the repository")
     make.add_argument("name")
+    add_contracts_option(make)
     proof = commands.add_parser("e2e", help="a throwaway service on the running stack, proven, removed")
     proof.add_argument("name")
     proof.add_argument("--project", default=os.environ.get("COMPOSE_PROJECT_NAME") or "shop")
     proof.add_argument("--scratch", type=Path, default=SCRATCH)
     proof.add_argument("--keep", action="store_true", help="leave it running (debugging)")
+    add_contracts_option(proof)
+    proof.add_argument(
+        "--template-at-release",
+        action="store_true",
+        default=bool(os.environ.get("TEMPLATE_AT_RELEASE")),
+        help="render the template as it was at that release's commit, not this tree's "
+        "(default: $TEMPLATE_AT_RELEASE set)",
+    )
     proof.add_argument("pytest_args", nargs="*")
     args = parser.parse_args(argv)
+    release = contracts_release(args.contracts_version)
     if args.command == "create":
-        create(args.name)
+        create(args.name, release)
         return 0
-    return e2e(args.name, args.project, args.scratch, args.pytest_args, keep=args.keep)
+    return e2e(
+        args.name,
+        args.project,
+        args.scratch,
+        args.pytest_args,
+        release,
+        keep=args.keep,
+        old_template=args.template_at_release,
+    )
 
 
 if __name__ == "__main__":

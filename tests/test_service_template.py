@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[1]
 RUFF = Path(sys.executable).parent / "ruff"
+# new_service.py passes the release a service is made against; here, the oldest one recorded
+OLDEST_RELEASE = tomllib.loads((REPO / "event-contracts/releases.toml").read_text())["release"][0]["version"]
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +25,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("template") / "long_named_thing-service"
     subprocess.run(
         [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--quiet"]
-        + ["--data", "name=long_named_thing", str(REPO / "templates/service"), str(target)],
+        + ["--data", "name=long_named_thing", "--data", f"contracts_version={OLDEST_RELEASE}"]
+        + [str(REPO / "templates/service"), str(target)],
         check=True,
     )
     return target

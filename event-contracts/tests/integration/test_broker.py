@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from decimal import Decimal
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -218,3 +219,18 @@ def test_service_users_have_least_privilege(vhost: TestVhost) -> None:
     with Connection(vhost.url("billing-service")) as conn, pytest.raises(AccessRefused):
         conn.channel().basic_consume("logistic.order", callback=lambda m: None)
         conn.drain_events(timeout=2)
+
+
+def test_its_connections_tell_the_broker_which_contracts_release_it_runs(vhost: TestVhost) -> None:
+    app = create_app("order", broker_urls=[vhost.url("order-service")])
+    expected = f"order-service (event-contracts {version('event-contracts')})"
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1)
+        names = wait_until(
+            lambda: (
+                expected in vhost.rabbit.ctl("list_connections", "--no-table-headers", "client_properties")
+            ),
+            timeout=10,
+            what=f"a connection named {expected!r} (rabbitmqctl list_connections client_properties)",
+        )
+    assert names

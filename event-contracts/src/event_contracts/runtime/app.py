@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from importlib.metadata import version
 from typing import Any
 
 from celery import Celery
@@ -49,6 +50,11 @@ def consumer_queues(service: str, topology: Topology = TOPOLOGY) -> list[Queue]:
     ]
 
 
+def connection_name(user: str) -> str:
+    """What the broker shows for a service's connections: who, on which contracts release."""
+    return f"{user} (event-contracts {version('event-contracts')})"
+
+
 def create_app(
     service: str,
     *,
@@ -79,6 +85,9 @@ def create_app(
       prefetched one, go back to the queue unacknowledged. An idle worker exits at once (no
       ETA tasks here, so nothing is held that needs the wait). ``SIGTERM`` alone stays Celery's
       unbounded warm shutdown;
+    * its broker connections are named ``<service user> (event-contracts <version>)`` (AMQP
+      ``connection_name``): RabbitMQ's management UI and ``rabbitmqctl list_connections`` show
+      which contracts release each service runs, since each pins its own;
     * a queue may get a prefetch count of its own (``shop_queue_prefetch``, see
       :mod:`event_contracts.runtime.prefetch`): a worker then takes work from its other queues first.
     """
@@ -94,7 +103,10 @@ def create_app(
     app.conf.update(
         broker_url=";".join(urls),
         broker_failover_strategy="round-robin",
-        broker_transport_options={"confirm_publish": True},
+        broker_transport_options={
+            "confirm_publish": True,
+            "client_properties": {"connection_name": connection_name(svc.user)},
+        },
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=4.0,
         broker_heartbeat=10,

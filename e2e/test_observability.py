@@ -1,7 +1,8 @@
 """Prometheus watches the shop: every scrape target (each broker node twice: node metrics and
 per-queue metrics; Flower; Prometheus itself; the services' targets from
 infra/prometheus/targets/services.yml) is up; placing N orders moves the services' own counters
-(the edge's requests, the relay's publishes, every consumer's handled events) by exactly N, read
+(the edge's requests, the relay's publishes, every consumer's handled events, the count of the
+time from POST to dispatched) by exactly N, read
 through Prometheus once the orders' effects are in the databases; one poison message makes the
 dead-letter alert active for the DLQs it reached, and the alert ends once the test took its
 message out again; the graph of the DLQs' depth is saved as ``artifacts/prometheus-dlq-graph.png``.
@@ -96,6 +97,8 @@ SHOP_COUNTERS = {
     'role="worker",event="billing.invoiced",outcome="handled"}',
     "order worker: logistic.shipment_dispatched handled": "shop_handler_outcomes_total{"
     'service="order-service",role="worker",event="logistic.shipment_dispatched",outcome="handled"}',
+    "order worker: orders timed from POST to dispatched": "shop_order_placed_to_dispatched_seconds_count{"
+    'service="order-service",role="worker"}',
 }
 """The services' own counters (prometheus-client, job ``services``) each order moves by one."""
 

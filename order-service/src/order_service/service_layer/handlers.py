@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+from event_contracts.service_defaults import metrics
 
 from order_service.adapters.idempotency import IdempotencyKeyTaken, StoredResponse
 from order_service.domain.errors import OrderNotFound
@@ -114,7 +115,10 @@ FACTS: dict[commands.Fact, Callable[[Order], None]] = {
 
 
 def record_fact(cmd: commands.RecordFact, uow: AbstractUnitOfWork) -> bool:
-    """Apply a fact once per event id (dedupe key and effect commit together); False: duplicate."""
+    """Apply a fact once per event id (dedupe key and effect commit together); False: duplicate.
+
+    The first dispatch of an order, once committed, is timed from the order's creation
+    (``shop_order_placed_to_dispatched_seconds``): exactly one observation per dispatched order."""
     with uow:
         if not uow.inbox.admit(cmd.delivery):
             log.info(
@@ -127,9 +131,12 @@ def record_fact(cmd: commands.RecordFact, uow: AbstractUnitOfWork) -> bool:
         order = uow.orders.get(cmd.order_id, for_update=True)
         if order is None:
             raise OrderNotFound(cmd.order_id)
+        first_dispatch = cmd.fact is commands.Fact.DISPATCHED and not order.dispatched
         FACTS[cmd.fact](order)
         uow.commit()
     log.info("order %s: %s → %s", cmd.order_id, cmd.fact.value, order.status)
+    if first_dispatch:
+        metrics.observe_order_dispatched(order.created_at, cmd.delivery.occurred_at)
     return True
 
 

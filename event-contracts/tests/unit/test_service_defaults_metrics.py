@@ -173,7 +173,9 @@ def test_an_orders_dispatch_is_timed_from_its_creation_in_utc_never_negative() -
     placed = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     metrics.observe_order_dispatched(placed, placed + timedelta(seconds=90))
     # a naive time (SQLite keeps no zone) is UTC, whatever the other one's zone
-    metrics.observe_order_dispatched(placed.replace(tzinfo=None), (placed + timedelta(seconds=3)).astimezone(PARIS))
+    metrics.observe_order_dispatched(
+        placed.replace(tzinfo=None), (placed + timedelta(seconds=3)).astimezone(PARIS)
+    )
     metrics.observe_order_dispatched(placed, placed - timedelta(seconds=2))  # clocks apart: 0
     assert placed_to_dispatched("count") == count + 3
     assert placed_to_dispatched("sum") == pytest.approx(total + 93)

@@ -144,7 +144,9 @@ def test_facts_move_the_status_and_a_duplicate_is_skipped() -> None:
 def dispatches_timed() -> tuple[float, float]:
     """(count, sum) of the placed-to-dispatched histogram in this process."""
     name = "shop_order_placed_to_dispatched_seconds"
-    return REGISTRY.get_sample_value(f"{name}_count") or 0.0, REGISTRY.get_sample_value(f"{name}_sum") or 0.0
+    return REGISTRY.get_sample_value(f"{name}_count") or 0.0, REGISTRY.get_sample_value(
+        f"{name}_sum"
+    ) or 0.0
 
 
 def dispatched(order_id: int, at: datetime) -> commands.RecordFact:
@@ -170,7 +172,10 @@ def test_an_orders_first_dispatch_is_timed_from_its_creation_once() -> None:
     assert dispatches_timed() == (count + 1, pytest.approx(total + 42))
     assert handlers.record_fact(first, uow) is False  # its redelivery
     assert handlers.record_fact(dispatched(1, placed_at + timedelta(seconds=99)), uow) is True
-    assert dispatches_timed() == (count + 1, pytest.approx(total + 42))  # a second event, same order
+    assert dispatches_timed() == (
+        count + 1,
+        pytest.approx(total + 42),
+    )  # a second event, same order
 
 
 def test_a_fact_about_an_unknown_order() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -191,3 +192,13 @@ def test_get_order() -> None:
     assert handlers.get_order(1, uow)["id"] == 1
     with pytest.raises(OrderNotFound):
         handlers.get_order(2, uow)
+
+
+def test_the_edges_lines_about_an_order_carry_its_id_as_a_field(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    uow = FakeUnitOfWork()
+    with caplog.at_level(logging.INFO, logger="order_service.service_layer.handlers"):
+        place(uow)
+        handlers.charge_back(commands.ChargeBack(order_id=1), uow)
+    assert [getattr(r, "order_id", None) for r in caplog.records] == ["1", "1"]

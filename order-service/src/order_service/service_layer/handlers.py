@@ -64,7 +64,12 @@ def _place_order(cmd: commands.PlaceOrder, uow: AbstractUnitOfWork) -> Response:
                 StoredResponse(cmd.request_hash, _id(order), response.status, response.body),
             )
         uow.commit()
-    log.info("order %s placed by %s", response.order_id, _who(cmd.actor))
+    log.info(
+        "order %s placed by %s",
+        response.order_id,
+        _who(cmd.actor),
+        extra={"order_id": str(response.order_id)},
+    )
     return response
 
 
@@ -84,7 +89,12 @@ def charge_back(cmd: commands.ChargeBack, uow: AbstractUnitOfWork) -> dict[str, 
         order.charge_back()
         uow.commit()
         view = views.order_view(order)
-    log.info("order %s charged back by %s", cmd.order_id, _who(cmd.actor))
+    log.info(
+        "order %s charged back by %s",
+        cmd.order_id,
+        _who(cmd.actor),
+        extra={"order_id": str(cmd.order_id)},
+    )
     return view
 
 

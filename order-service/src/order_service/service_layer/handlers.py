@@ -142,11 +142,12 @@ def record_fact(cmd: commands.RecordFact, uow: AbstractUnitOfWork) -> bool:
         if order is None:
             raise OrderNotFound(cmd.order_id)
         first_dispatch = cmd.fact is commands.Fact.DISPATCHED and not order.dispatched
+        placed_at = order.created_at
         FACTS[cmd.fact](order)
         uow.commit()
     log.info("order %s: %s → %s", cmd.order_id, cmd.fact.value, order.status)
     if first_dispatch:
-        metrics.observe_order_dispatched(order.created_at, cmd.delivery.occurred_at)
+        metrics.observe_order_dispatched(placed_at, cmd.delivery.occurred_at)
     return True
 
 

@@ -1,7 +1,8 @@
 """Prometheus watches the shop: every scrape target (each broker node twice: node metrics and
 per-queue metrics; Flower; Prometheus itself; the services' targets from
 infra/prometheus/targets/services.yml) is up; placing N orders moves the services' own counters
-(the edge's requests, the relay's publishes, every consumer's handled events) by exactly N, read
+(the edge's requests, the relay's publishes, every consumer's handled events, the count of the
+time from POST to dispatched) by exactly N, read
 through Prometheus once the orders' effects are in the databases; one poison message makes the
 dead-letter alert active for the DLQs it reached, and the alert ends once the test took its
 message out again; the graph of the DLQs' depth is saved as ``artifacts/prometheus-dlq-graph.png``.
@@ -18,9 +19,11 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import pytest
@@ -34,6 +37,9 @@ from e2e.clients.prometheus import Prometheus
 from e2e.clients.settings import Settings
 from e2e.clients.waits import wait_until
 from e2e.test_flower_browser import ARGS, CHROMIUM
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 REPO = Path(__file__).resolve().parent.parent
 NODES = ("rabbit1:15692", "rabbit2:15692", "rabbit3:15692")
@@ -96,6 +102,8 @@ SHOP_COUNTERS = {
     'role="worker",event="billing.invoiced",outcome="handled"}',
     "order worker: logistic.shipment_dispatched handled": "shop_handler_outcomes_total{"
     'service="order-service",role="worker",event="logistic.shipment_dispatched",outcome="handled"}',
+    "order worker: orders timed from POST to dispatched": "shop_order_placed_to_dispatched_seconds_count{"
+    'service="order-service",role="worker"}',
 }
 """The services' own counters (prometheus-client, job ``services``) each order moves by one."""
 
@@ -228,30 +236,45 @@ def graph_page_screenshot(
     server's version, whether it is the classic UI, the page's text). Debian's Prometheus
     (offline) has only the classic UI, under /classic (an SVG chart); the official image's UI
     draws a canvas."""
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium", pytrace=False)
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    settings.artifacts.mkdir(parents=True, exist_ok=True)
-    shot = settings.artifacts / name
     query: dict[str, Any] = {"g0.expr": expr, "g0.tab": "0", "g0.range_input": "15m"}
     version = prometheus.build_version()
     classic = version.startswith("2.") and prometheus.http.get("/classic/graph").status_code == 200
     url = f"{settings.prometheus_url}{'/classic' if classic else ''}/graph?{urlencode(query)}"
+    with opened_page(url, width=1400, height=900) as page:
+        expect(page.locator("canvas, .graph svg").first).to_be_visible(timeout=60_000)
+        expect(page.get_by_text(legend).first).to_be_visible(timeout=30_000)
+        shot = screenshot(settings, page, name)
+        text = page.text_content("body") or ""
+    return shot, version, classic, text
+
+
+@contextmanager
+def opened_page(url: str, *, width: int, height: int) -> Iterator[Page]:
+    """``url`` opened in headless Chromium (answered 200, its DOM loaded); closed afterwards."""
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(viewport={"width": width, "height": height})
             response = page.goto(url, wait_until="domcontentloaded")
             assert response is not None and response.status == 200, response and response.status
-            expect(page.locator("canvas, .graph svg").first).to_be_visible(timeout=60_000)
-            expect(page.get_by_text(legend).first).to_be_visible(timeout=30_000)
-            page.screenshot(path=str(shot), full_page=True)
-            text = page.text_content("body") or ""
+            yield page
         finally:
             browser.close()
+
+
+def screenshot(settings: Settings, page: Page, name: str) -> Path:
+    """The whole page as ``artifacts/<name>``; a PNG this small would be a blank page."""
+    settings.artifacts.mkdir(parents=True, exist_ok=True)
+    shot = settings.artifacts / name
+    page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
-    return shot, version, classic, text
+    return shot
 
 
 def orders_placed(prometheus: Prometheus) -> float:
@@ -322,27 +345,14 @@ def test_orders_move_the_orders_counter_and_its_graph_is_kept(
 def shop_dashboard_screenshot(settings: Settings, name: str) -> Path:
     """Grafana's shop dashboard (anonymous viewer) over the last 15 minutes: the orders panel
     draws its chart (a canvas) with its series in the legend and no "No data"."""
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium", pytrace=False)
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    settings.artifacts.mkdir(parents=True, exist_ok=True)
-    shot = settings.artifacts / name
     url = f"{settings.grafana_url}{SHOP_DASHBOARD}?orgId=1&from=now-15m&to=now"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            response = page.goto(url, wait_until="domcontentloaded")
-            assert response is not None and response.status == 200, response and response.status
-            header = page.get_by_test_id(f"data-testid Panel header {ORDERS_PANEL}")
-            expect(header).to_be_visible(timeout=60_000)
-            panel = page.locator("[data-viz-panel-key]", has=header).first
-            expect(panel.locator("canvas").first).to_be_visible(timeout=60_000)
-            expect(panel.get_by_text("orders/s").first).to_be_visible(timeout=30_000)
-            expect(panel.get_by_text("No data")).to_have_count(0)
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
-    assert shot.stat().st_size > 10_000
-    return shot
+    with opened_page(url, width=1600, height=1200) as page:
+        header = page.get_by_test_id(f"data-testid Panel header {ORDERS_PANEL}")
+        expect(header).to_be_visible(timeout=60_000)
+        panel = page.locator("[data-viz-panel-key]", has=header).first
+        expect(panel.locator("canvas").first).to_be_visible(timeout=60_000)
+        expect(panel.get_by_text("orders/s").first).to_be_visible(timeout=30_000)
+        expect(panel.get_by_text("No data")).to_have_count(0)
+        return screenshot(settings, page, name)

@@ -286,6 +286,8 @@ def test_the_shop_dashboard_covers_what_an_operator_needs() -> None:
         "shop_http_request_duration_seconds_bucket",
         "shop_rpc_duration_seconds_bucket",
         "shop_rpc_timeouts_total",
+        "histogram_quantile(0.5, sum by (le) (rate(shop_order_placed_to_dispatched_seconds_bucket",
+        "histogram_quantile(0.99, sum by (le) (rate(shop_order_placed_to_dispatched_seconds_bucket",
     ):
         assert metric in read, metric
 

@@ -330,6 +330,141 @@ def test_the_broker_and_database_take_connections_from_the_services_only() -> No
         assert set(peer["podSelector"]["matchExpressions"][0]["values"]) == APP_COMPONENTS
 
 
+# Metrics and traces: scraped like compose's targets, traces configured by OTEL_* -----------
+
+SCRAPE_CONFIGS = HERE / "prometheus/scrape-configs.yaml"
+SCRAPED_COMPONENTS = {"edge", "relay", "worker"}
+METRICS_PORT = 9100
+
+
+def _meta_name(key: str) -> str:
+    """A Kubernetes label or annotation key as Prometheus's service discovery names it."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", key)
+
+
+def _discovered(objs: tuple[dict[str, Any], ...]) -> list[dict[str, str]]:
+    """The targets Prometheus's pod discovery (``role: pod``) makes of the rendered workloads:
+    one per declared container port, one for a container without ports."""
+    targets = []
+    for workload in of_kind(objs, "Deployment") + of_kind(objs, "StatefulSet"):
+        meta = {"__meta_kubernetes_namespace": workload["metadata"].get("namespace", "")}
+        template = workload["spec"]["template"]["metadata"]
+        meta["__meta_kubernetes_pod_name"] = f"{workload['metadata']['name']}-0"
+        for key, value in template.get("labels", {}).items():
+            meta[f"__meta_kubernetes_pod_label_{_meta_name(key)}"] = value
+        for key, value in template.get("annotations", {}).items():
+            meta[f"__meta_kubernetes_pod_annotation_{_meta_name(key)}"] = value
+        for container in _pod(workload)["containers"]:
+            for port in container.get("ports") or [{}]:
+                target = dict(meta, __meta_kubernetes_pod_container_name=container["name"])
+                target["__meta_kubernetes_pod_container_port_name"] = port.get("name", "")
+                target["__meta_kubernetes_pod_container_port_number"] = str(port.get("containerPort", ""))
+                target["__address__"] = f"10.0.0.1:{port['containerPort']}" if port else "10.0.0.1"
+                target["__metrics_path__"] = "/metrics"
+                targets.append(target)
+    return targets
+
+
+def _relabel(target: dict[str, str], rules: list[dict[str, Any]]) -> dict[str, str] | None:
+    """Prometheus's relabelling (keep, drop, replace; anchored regexes), enough for these rules."""
+    labels = dict(target)
+    for rule in rules:
+        value = rule.get("separator", ";").join(labels.get(s, "") for s in rule.get("source_labels", []))
+        match = re.fullmatch(str(rule.get("regex", "(.*)")), value)
+        action = rule.get("action", "replace")
+        if action == "keep" and not match or action == "drop" and match:
+            return None
+        if action == "replace" and match:
+            template = re.sub(r"\$(\d+)", r"\\g<\1>", str(rule.get("replacement", "$1")))  # $1 → \g<1>
+            labels[rule["target_label"]] = match.expand(template)
+    return {k: v for k, v in labels.items() if v and not k.startswith("__meta_")}
+
+
+@pytest.mark.parametrize("overlay", ["base", "dev"])
+def test_every_service_process_but_beat_serves_metrics_where_prometheus_looks(overlay: str) -> None:
+    objs = render(overlay)
+    for name in SERVICES:
+        workload = _workload(objs, name)
+        template = workload["spec"]["template"]["metadata"]
+        container = _pod(workload)["containers"][0]
+        ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+        dockerfile = (REPO / f"{container['image'].split('/')[1].split(':')[0]}/Dockerfile").read_text()
+        assert f"METRICS_PORT={METRICS_PORT}" in dockerfile  # what the process listens on
+        if template["labels"]["app.kubernetes.io/component"] == "beat":
+            assert "metrics" not in ports and "annotations" not in template, name
+            continue
+        assert ports["metrics"] == METRICS_PORT, name
+        assert template["annotations"] == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(METRICS_PORT),
+            "prometheus.io/path": "/metrics",
+        }, name
+
+
+@pytest.mark.parametrize("overlay", ["base", "dev"])
+def test_the_scrape_job_labels_the_pods_as_compose_labels_its_targets(overlay: str) -> None:
+    (job,) = yaml.safe_load(SCRAPE_CONFIGS.read_text())
+    assert job["job_name"] == "services"  # the alert rules' job (infra/prometheus/alerts.yml)
+    assert 'up{job="services"}' in (REPO / "infra/prometheus/alerts.yml").read_text()
+    (sd,) = job["kubernetes_sd_configs"]
+    assert sd == {"role": "pod", "namespaces": {"names": ["shop"]}}
+    relabelled = [_relabel(t, job["relabel_configs"]) for t in _discovered(render(overlay))]
+    scraped = [t for t in relabelled if t is not None]
+    compose = yaml.safe_load((REPO / "infra/prometheus/targets/services.yml").read_text())
+    want = sorted((g["labels"]["service"], g["labels"]["role"]) for g in compose)
+    assert sorted((t["service"], t["role"]) for t in scraped) == want
+    assert {(t["__address__"].rsplit(":", 1)[1], t["__metrics_path__"]) for t in scraped} == {
+        (str(METRICS_PORT), "/metrics")
+    }
+
+
+def test_the_relabelling_check_drops_what_prometheus_would_drop() -> None:
+    (job,) = yaml.safe_load(SCRAPE_CONFIGS.read_text())
+    edge = next(t for t in _discovered(render("base")) if t["__address__"].endswith(":8000"))
+    assert _relabel(edge, job["relabel_configs"]) is None  # the edge's public port is no target
+    quiet = {**edge, "__meta_kubernetes_pod_container_port_name": "metrics"}
+    quiet["__meta_kubernetes_pod_annotation_prometheus_io_scrape"] = "false"
+    assert _relabel(quiet, job["relabel_configs"]) is None  # a pod that does not ask
+
+
+def test_metrics_are_reachable_from_prometheus_only() -> None:
+    objs = render("dev")
+    rules = [
+        (policy["metadata"]["name"], rule)
+        for policy in of_kind(objs, "NetworkPolicy")
+        if "Ingress" in policy["spec"]["policyTypes"]
+        for rule in policy["spec"].get("ingress", [])
+        if METRICS_PORT in [p["port"] for p in rule.get("ports", [])] or not rule.get("ports")
+    ]
+    ((name, rule),) = rules
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+    policy = named(objs, "NetworkPolicy", name)
+    for service in SERVICES:
+        labels = _workload(objs, service)["spec"]["template"]["metadata"]["labels"]
+        scraped = labels["app.kubernetes.io/component"] in SCRAPED_COMPONENTS
+        assert selects(policy["spec"]["podSelector"], labels) == scraped, service
+
+
+@pytest.mark.parametrize("overlay", ["base", "dev"])
+def test_every_service_process_is_traced_by_the_standard_variables_off_by_default(overlay: str) -> None:
+    objs = render(overlay)
+    telemetry = named(objs, "ConfigMap", "shop-telemetry")["data"]
+    assert telemetry == {
+        "OTEL_SDK_DISABLED": "false",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "",  # no export, as compose offline
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",  # never gRPC: not fork-safe
+    }
+    for name, (user, _) in SERVICES.items():
+        container = _pod(_workload(objs, name))["containers"][0]
+        assert container["envFrom"] == [{"configMapRef": {"name": "shop-telemetry"}}], name
+        assert _env(container)["OTEL_SERVICE_NAME"] == {"name": "OTEL_SERVICE_NAME", "value": user}, name
+
+
 # PostgreSQL: dev only, the same init script as compose ------------------------------------
 
 

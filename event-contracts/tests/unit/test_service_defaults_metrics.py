@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from event_contracts.service_defaults import metrics
 pytestmark = pytest.mark.unit
 
 OUTCOMES = "shop_handler_outcomes_total"
+PARIS = timezone(timedelta(hours=1))
 
 
 def outcomes(event: str, version: str, outcome: str, reason: str = "") -> float:
@@ -157,6 +159,29 @@ def test_rpc_calls_are_timed_by_outcome_and_timeouts_counted() -> None:
         raise RemoteCallError(call, "not-found", "none")
     assert (rpc(call, "ok"), rpc(call, "timeout"), rpc(call, "error")) == (1, 1, 1)
     assert REGISTRY.get_sample_value("shop_rpc_timeouts_total", {"call": call}) == timeouts + 1
+
+
+PLACED_TO_DISPATCHED = "shop_order_placed_to_dispatched_seconds"
+
+
+def placed_to_dispatched(sample: str) -> float:
+    return REGISTRY.get_sample_value(f"{PLACED_TO_DISPATCHED}_{sample}") or 0.0
+
+
+def test_an_orders_dispatch_is_timed_from_its_creation_in_utc_never_negative() -> None:
+    count, total = placed_to_dispatched("count"), placed_to_dispatched("sum")
+    placed = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    metrics.observe_order_dispatched(placed, placed + timedelta(seconds=90))
+    # a naive time (SQLite keeps no zone) is UTC, whatever the other one's zone
+    metrics.observe_order_dispatched(
+        placed.replace(tzinfo=None), (placed + timedelta(seconds=3)).astimezone(PARIS)
+    )
+    metrics.observe_order_dispatched(placed, placed - timedelta(seconds=2))  # clocks apart: 0
+    assert placed_to_dispatched("count") == count + 3
+    assert placed_to_dispatched("sum") == pytest.approx(total + 93)
+    le_1s = REGISTRY.get_sample_value(f"{PLACED_TO_DISPATCHED}_bucket", {"le": "1.0"})
+    le_60s = REGISTRY.get_sample_value(f"{PLACED_TO_DISPATCHED}_bucket", {"le": "60.0"})
+    assert le_1s is not None and le_60s is not None and le_60s - le_1s >= 1  # the 3 s one
 
 
 CHILD = """

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import event_contracts
 import pytest
 from event_contracts import Delivery
+from prometheus_client.registry import REGISTRY
 
 from order_service.domain.errors import InvalidTransition, OrderNotFound
 from order_service.service_layer import commands, handlers
@@ -139,6 +142,43 @@ def test_facts_move_the_status_and_a_duplicate_is_skipped() -> None:
     assert uow.commits == 3  # place + two facts; the duplicate committed nothing
 
 
+def dispatches_timed() -> tuple[float, float]:
+    """(count, sum) of the placed-to-dispatched histogram in this process."""
+    name = "shop_order_placed_to_dispatched_seconds"
+    return REGISTRY.get_sample_value(f"{name}_count") or 0.0, REGISTRY.get_sample_value(
+        f"{name}_sum"
+    ) or 0.0
+
+
+def dispatched(order_id: int, at: datetime) -> commands.RecordFact:
+    delivery = Delivery(
+        event_id=uuid.uuid4(),
+        routing_key="logistic.v1.shipment_dispatched",
+        consumer="order",
+        headers={"occurred-at": at.isoformat()},
+    )
+    return commands.RecordFact(order_id=order_id, fact=Fact.DISPATCHED, delivery=delivery)
+
+
+def test_an_orders_first_dispatch_is_timed_from_its_creation_once() -> None:
+    uow = FakeUnitOfWork()
+    place(uow)
+    placed_at = uow.store[1].created_at
+    count, total = dispatches_timed()
+
+    handlers.record_fact(fact(1, Fact.INVOICED), uow)
+    assert dispatches_timed() == (count, total)  # other facts are not dispatches
+    first = dispatched(1, placed_at + timedelta(seconds=42))
+    assert handlers.record_fact(first, uow) is True
+    assert dispatches_timed() == (count + 1, pytest.approx(total + 42))
+    assert handlers.record_fact(first, uow) is False  # its redelivery
+    assert handlers.record_fact(dispatched(1, placed_at + timedelta(seconds=99)), uow) is True
+    assert dispatches_timed() == (
+        count + 1,
+        pytest.approx(total + 42),
+    )  # a second event, same order
+
+
 def test_a_fact_about_an_unknown_order() -> None:
     uow = FakeUnitOfWork()
     with pytest.raises(OrderNotFound):
@@ -152,3 +192,13 @@ def test_get_order() -> None:
     assert handlers.get_order(1, uow)["id"] == 1
     with pytest.raises(OrderNotFound):
         handlers.get_order(2, uow)
+
+
+def test_the_edges_lines_about_an_order_carry_its_id_as_a_field(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    uow = FakeUnitOfWork()
+    with caplog.at_level(logging.INFO, logger="order_service.service_layer.handlers"):
+        place(uow)
+        handlers.charge_back(commands.ChargeBack(order_id=1), uow)
+    assert [getattr(r, "order_id", None) for r in caplog.records] == ["1", "1"]

@@ -212,14 +212,28 @@ def test_a_refused_row_is_retried_with_backoff_then_parked() -> None:
 def test_parking_is_logged_at_error_with_the_row_and_how_to_requeue_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    outbox = with_unroutable_submit(two_events_per_order(1), order_id=1)
-    store, publisher = FakeOutboxStore(outbox), FakePublisher(unroutable={UNBOUND})
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    submit, chargeback = with_unroutable_submit(two_events_per_order(1), order_id=1)
+    submit = attrs.evolve(
+        submit,
+        correlation_id="corr-9",
+        trace_context={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+    )
+    store, publisher = FakeOutboxStore([submit, chargeback]), FakePublisher(unroutable={UNBOUND})
     relay = Relay(store, publisher, row_retries=RetryPolicy(max_retries=0))
     with caplog.at_level(logging.WARNING, logger="order_service.service_layer.relay"):
         assert relay.run_once().parked == 1
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "PARKED row 1" in record.getMessage()
     assert UNBOUND in record.getMessage() and "order-service-outbox requeue" in record.getMessage()
+    # the log format's fields (event_contracts.service_defaults.logging), as a consumer's lines
+    fields = ("order_id", "event_id", "correlation_id", "trace_id")
+    assert [getattr(record, name, None) for name in fields] == [
+        "1",
+        str(submit.event_id),
+        "corr-9",
+        trace_id,
+    ]
 
 
 def test_a_requeued_row_is_published_and_then_its_orders_later_events() -> None:

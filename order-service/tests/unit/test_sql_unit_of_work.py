@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from event_contracts import Delivery
 from event_contracts.messages.order import MAX_LINES
+from prometheus_client.registry import REGISTRY
 from sqlalchemy import event, func, select
 
 from order_service import bootstrap
@@ -70,6 +71,18 @@ def test_the_same_event_id_is_applied_once(services: bootstrap.Services, custome
     assert handlers.get_order(order_id, services.uow()) == seen
     assert seen["status"] == "invoiced"
     assert rows(services, orm.inbox.processed) == 1
+
+
+def test_the_first_dispatch_is_timed_from_the_stored_creation_time(
+    services: bootstrap.Services, customer: str
+) -> None:
+    order_id = place(services, customer)
+    count = REGISTRY.get_sample_value("shop_order_placed_to_dispatched_seconds_count") or 0.0
+    for _ in range(2):  # two dispatched facts (two event ids) about the same order
+        dispatched = fact(order_id, commands.Fact.DISPATCHED, uuid.uuid4())
+        assert handlers.record_fact(dispatched, services.uow()) is True
+    assert handlers.get_order(order_id, services.uow())["dispatched"] is True
+    assert REGISTRY.get_sample_value("shop_order_placed_to_dispatched_seconds_count") == count + 1
 
 
 def test_a_failed_fact_records_no_dedupe_key(services: bootstrap.Services) -> None:

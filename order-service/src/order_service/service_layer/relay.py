@@ -312,6 +312,7 @@ def _log_refusal(row: OutboxRow, exc: BaseException, retry_in: float) -> None:
         row.attempts + 1,
         exc,
         retry_in,
+        extra=_row_fields(row),
     )
 
 
@@ -326,4 +327,18 @@ def _log_parked(row: OutboxRow, exc: BaseException) -> None:
         row.attempts + 1,
         exc,
         row.id,
+        extra=_row_fields(row),
     )
+
+
+def _row_fields(row: OutboxRow) -> dict[str, str]:
+    """The row's ids as the log fields a consumer's lines about the event carry (order, event,
+    correlation and trace id), so one search finds the relay's lines with the others'."""
+    traceparent = (row.trace_context or {}).get("traceparent", "").split("-")
+    fields = {
+        "order_id": str(row.payload.get("id") or ""),
+        "event_id": str(row.event_id),
+        "correlation_id": row.correlation_id or str(row.event_id),  # as the publisher sends it
+        "trace_id": traceparent[1] if len(traceparent) == 4 else "",
+    }
+    return {name: value for name, value in fields.items() if value}

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -95,14 +95,12 @@ class Consumers:
     outs: list[Path] = attrs.field(factory=list)
     logs: list[Path] = attrs.field(factory=list)
 
-    def start(self, name: str, argv: Sequence[str]) -> None:
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str | None] | None = None) -> None:
+        """Start ``python -m bench.workers *argv``; ``env``: variables to set (None: to unset)."""
         out = self.workdir / f"{name}.handled"
         ready = self.workdir / f"{name}.ready"
         log = self.workdir / f"{name}.log"
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        }
+        env = worker_env(env)
         command = [sys.executable, "-m", "bench.workers", *argv, "--out", str(out), "--ready", str(ready)]
         with log.open("wb") as sink:
             process = subprocess.Popen(
@@ -146,6 +144,21 @@ class Consumers:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def worker_env(changes: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """This process's environment for a ``bench.workers`` subprocess, with ``changes`` (a None
+    value unsets the variable)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    for key, value in (changes or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
 
 
 def tree_cpu_seconds(roots: Sequence[int]) -> float | None:

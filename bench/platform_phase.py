@@ -14,6 +14,7 @@ fraction (default half) of the maximum measured, for the latency at a sustainabl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +106,16 @@ def platform_publisher(vhost: BenchVhost) -> tuple[Celery, Publish]:
 
 
 def start_platform_consumers(
-    group: Consumers, vhost: BenchVhost, *, pool: str, concurrency: int, without_task_events: bool = False
+    group: Consumers,
+    vhost: BenchVhost,
+    *,
+    pool: str,
+    concurrency: int,
+    without_task_events: bool = False,
+    env: Callable[[str], Mapping[str, str | None]] | None = None,
 ) -> None:
-    """billing's and logistic's workers as deployed, as their least-privilege users."""
+    """billing's and logistic's workers as deployed, as their least-privilege users; ``env``:
+    each service's environment changes (the telemetry comparison's ``OTEL_*``, ``METRICS_PORT``)."""
     for service in ("billing", "logistic"):
         group.start(
             service,
@@ -122,4 +130,5 @@ def start_platform_consumers(
                 str(concurrency),
                 *(["--without-task-events"] if without_task_events else []),
             ],
+            env=env(service) if env else None,
         )

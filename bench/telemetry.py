@@ -103,8 +103,9 @@ class RemotePublisher:
             assert stdin is not None and stdout is not None
             stdin.write(f"{seconds} {threads}\n".encode())
             stdin.flush()
-            if stdout.readline().strip() != b"done":
-                raise RuntimeError(f"publisher stopped; its log:\n{self.log.read_text()[-3000:]}")
+            while (line := stdout.readline()).strip() != b"done":  # anything a library printed
+                if not line:
+                    raise RuntimeError(f"publisher stopped; its log:\n{self.log.read_text()[-3000:]}")
             data = json.loads(self.out.read_text())
             into.started.update(data["started"])
             into.first, into.last, into.errors = data["first"], data["last"], data["errors"]

@@ -113,6 +113,7 @@ def start_platform_consumers(
     concurrency: int,
     without_task_events: bool = False,
     env: Callable[[str], Mapping[str, str | None]] | None = None,
+    name: str = "",
 ) -> None:
     """billing's and logistic's workers as deployed, as their least-privilege users; ``env``:
     each service's environment changes (the telemetry comparison's ``OTEL_*``, ``METRICS_PORT``)."""
@@ -129,6 +130,7 @@ def start_platform_consumers(
                 "--concurrency",
                 str(concurrency),
                 *(["--without-task-events"] if without_task_events else []),
+                *(["--name", name] if name else []),
             ],
             env=env(service) if env else None,
         )

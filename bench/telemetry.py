@@ -140,7 +140,12 @@ def side(
             for service in ("billing", "logistic", "order")
         }
         platform_phase.start_platform_consumers(
-            group, vhost, pool=pool, concurrency=concurrency, env=lambda service: envs[service]
+            group,
+            vhost,
+            pool=pool,
+            concurrency=concurrency,
+            env=lambda service: envs[service],
+            name=f"telemetry-{name}",
         )
         publisher = RemotePublisher(group.workdir, f"publisher-{name}", vhost, envs["order"])
         cleanup.callback(publisher.stop)

@@ -177,7 +177,7 @@ def run_platform(args: argparse.Namespace) -> None:
         app.conf.worker_send_task_events = False
         app.worker_main([a for a in worker_argv(args.target) if a != "--task-events"])
     else:  # two groups of one service side by side (telemetry off/on) need their own node names
-        run_worker(app, ["--hostname", f"{args.target}-{args.name}@%h"] if args.name else [])
+        run_worker(app, ["--hostname", f"{args.target}-service@{args.name}.%h"] if args.name else [])
 
 
 def run_publisher(args: argparse.Namespace) -> None:
@@ -233,7 +233,9 @@ def main(argv: list[str] | None = None) -> None:
         help="celery: the platform worker's settings besides the contracts (-E with confirmed events, "
         "no mingle/gossip)",
     )
-    parser.add_argument("--name", default="", help="platform: a node name of its own (<service>-<name>@host)")
+    parser.add_argument(
+        "--name", default="", help="platform: a node name of its own (<service>-service@<name>.host)"
+    )
     parser.add_argument("--without-task-events", action="store_true", help="platform: no -E (experiment)")
     parser.add_argument(
         "--set",

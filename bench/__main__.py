@@ -236,6 +236,7 @@ def broker_phases(
                 pairs=args.pairs,
                 stack=_stack_cpu(args.compose_project),
                 telemetry_pairs=args.pairs if args.telemetry_pairs is None else args.telemetry_pairs,
+                new_vhost=lambda: bench_vhost(management, ports),
             )
             loads["layer"] = list(os.getloadavg())
         if "platform" in args.phases:

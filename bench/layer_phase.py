@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from bench import celery_phase, platform_phase, telemetry
@@ -43,6 +45,7 @@ def run(
     pairs: int = 5,
     stack: StackCpu | None = None,
     telemetry_pairs: int = 0,
+    new_vhost: Callable[[], AbstractContextManager[BenchVhost]] | None = None,
 ) -> dict[str, Any]:
     """The raw Celery / platform pairs; then, with ``telemetry_pairs``, the platform with
     telemetry off / on in as many pairs (:mod:`bench.telemetry`), under ``telemetry``."""
@@ -123,6 +126,7 @@ def run(
                 concurrency=concurrency,
                 pairs=telemetry_pairs,
                 stack=stack,
+                vhost_on=new_vhost() if new_vhost else nullcontext(vhost),
             )
         except Exception as exc:  # shown, and --check fails on it
             print(f"bench: telemetry pairs failed ({exc!r})")

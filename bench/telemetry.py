@@ -29,7 +29,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -181,13 +181,20 @@ def layer_pairs(
     concurrency: int,
     pairs: int,
     stack: StackCpu | None,
+    vhost_on: AbstractContextManager[BenchVhost],
     settle: float = 6.0,
 ) -> dict[str, Any]:
-    """The platform with telemetry off and on, ``pairs`` alternating pairs; CPU per event each."""
+    """The platform with telemetry off and on, ``pairs`` alternating pairs; CPU per event each.
+
+    The "on" side runs in a vhost of its own (``vhost_on``): both sides' workers consume the
+    same service queues, which in one vhost would share the events between them."""
     with ExitStack() as running:
         sink = running.enter_context(otlp_sink.running())
+        hosts = {"off": vhost, "on": running.enter_context(vhost_on)}
         sides = {
-            name: running.enter_context(side(name, vhost, pool=pool, concurrency=concurrency, sink=sink))
+            name: running.enter_context(
+                side(name, hosts[name], pool=pool, concurrency=concurrency, sink=sink)
+            )
             for name in SIDES
         }
         handled = {name: group.handled() for name, (group, _, _) in sides.items()}

@@ -28,10 +28,11 @@ import asyncio
 import contextlib
 import json
 import shutil
+import statistics
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -480,15 +481,21 @@ def _alone(
                 result["telemetry"] = {"skipped": repr(exc)}
                 sink = None
                 sides = {k: v for k, v in sides.items() if k not in TELEMETRY_SIDES}
-        before = stack.sample() if stack else {}
+        settles = {name: sink.settle for name in TELEMETRY_SIDES} if sink is not None else {}
         held = _held_rounds(
-            sides, relays, seconds=seconds, rounds=rounds, connections=connections, stack=stack, token=token
+            sides,
+            relays,
+            seconds=seconds,
+            rounds=rounds,
+            connections=connections,
+            stack=stack,
+            token=token,
+            settles=settles,
         )
-        if sink is not None:  # the spans the "on" edge still held, exported (counted as its CPU)
-            spans = sink.settle(SETTLE_SECONDS)
-            whole = delta(before, stack.sample()) if stack else {}
-            requests = {name: sum(r["requests"] for r in held[name][0]) for name in TELEMETRY_SIDES}
-            result["telemetry"] = telemetry_cost(whole, requests, spans=spans, received=sink.stats())
+        if sink is not None:
+            result["telemetry"] = telemetry_cost(
+                held[TELEMETRY_OFF][0], held[TELEMETRY_ON][0], spans=sink.spans(), received=sink.stats()
+            )
     for side, (runs, spent) in held.items():
         for run_ in runs:
             order_ids += run_.pop("order_ids")
@@ -512,9 +519,13 @@ def _held_rounds(
     connections: int,
     stack: StackCpu | None,
     token: str | None,
+    settles: Mapping[str, Callable[[float], int]] | None = None,
 ) -> dict[str, tuple[list[dict[str, Any]], dict[str, float]]]:
     """The held-relay rounds, ``rounds`` per side, the sides alternating (ABBA: drift falls on
-    both alike); each side's rounds and the CPU every container spent during them."""
+    both alike); each side's rounds and the CPU every container spent during them. A side in
+    ``settles`` ends each round when its call returns (the telemetry edges: until the sink got
+    no span for :data:`SETTLE_SECONDS`), so the spans a round made are exported, and counted,
+    within it."""
     out: dict[str, tuple[list[dict[str, Any]], dict[str, float]]] = {side: ([], {}) for side in sides}
     names = list(sides)
     with relay_held(relays):
@@ -528,7 +539,11 @@ def _held_rounds(
                 runs.append(
                     _post(label, side_host, side_port, seconds=seconds, connections=connections, token=token)
                 )
-                for service, seconds_ in delta(before, stack.sample() if stack else {}).items():
+                if side in (settles or {}):
+                    (settles or {})[side](SETTLE_SECONDS)
+                this_round = delta(before, stack.sample() if stack else {})
+                runs[-1]["cpu_seconds"] = this_round.get(SIDE_SERVICES[side])  # the side's own container
+                for service, seconds_ in this_round.items():
                     spent[service] = spent.get(service, 0.0) + seconds_
     return out
 
@@ -538,7 +553,9 @@ TELEMETRY_ON = "order-service-telemetry-on"
 """The service labels (and side names) of the edges with tracing and metrics off and on."""
 TELEMETRY_SIDES = (TELEMETRY_OFF, TELEMETRY_ON)
 SETTLE_SECONDS = 6.0
-"""Until the "on" edge sent no span for this long: its batch span processor (every 5 s) is empty."""
+"""A telemetry edge's round ends once the sink got no span for this long: the "on" edge's batch
+span processor (every 5 s) is empty. Both telemetry edges wait alike, so each one's idle CPU over
+the wait counts on both sides."""
 
 
 def telemetry_environments(endpoint: str) -> dict[str, dict[str, str | None]]:
@@ -569,23 +586,29 @@ def telemetry_environments(endpoint: str) -> dict[str, dict[str, str | None]]:
 
 
 def telemetry_cost(
-    spent: dict[str, float], requests: dict[str, int], *, spans: int, received: dict[str, int]
+    off: list[dict[str, Any]], on: list[dict[str, Any]], *, spans: int, received: dict[str, int]
 ) -> dict[str, Any]:
-    """Each telemetry edge's own container CPU per request, over the whole held-relay part
-    (its rounds, and what it did between them and after: the span exports), and the growth."""
+    """The telemetry edges' own container CPU per request, round by round (each round until its
+    spans were exported): the rounds paired in order (``rounds``: each pair's on / off ratio),
+    and the growth as the median ratio (one round moves with the host; the median holds)."""
 
-    def ms(side: str) -> float | None:
-        return (
-            round(spent[side] * 1000 / requests[side], 3) if spent.get(side) and requests.get(side) else None
-        )
+    def ms(rounds: list[dict[str, Any]]) -> float | None:
+        cpu, requests = sum(r.get("cpu_seconds") or 0.0 for r in rounds), sum(r["requests"] for r in rounds)
+        return round(cpu * 1000 / requests, 3) if cpu and requests else None
 
-    off_ms, on_ms = ms(TELEMETRY_OFF), ms(TELEMETRY_ON)
+    pairs = []
+    for off_round, on_round in zip(off, on, strict=True):
+        off_ms, on_ms = ms([off_round]), ms([on_round])
+        ratio = round(on_ms / off_ms, 3) if on_ms and off_ms else None
+        pairs.append({"off_ms": off_ms, "on_ms": on_ms, "cpu_ratio": ratio})
+    known = [p["cpu_ratio"] for p in pairs if p["cpu_ratio"] is not None]
     return {
-        "edge_ms_off": off_ms,
-        "edge_ms_on": on_ms,
-        "growth": round(on_ms / off_ms - 1, 3) if on_ms and off_ms else None,
-        "requests_off": requests.get(TELEMETRY_OFF, 0),
-        "requests_on": requests.get(TELEMETRY_ON, 0),
+        "edge_ms_off": ms(off),
+        "edge_ms_on": ms(on),
+        "rounds": pairs,
+        "growth": round(statistics.median(known) - 1, 3) if known else None,
+        "requests_off": sum(r["requests"] for r in off),
+        "requests_on": sum(r["requests"] for r in on),
         "spans_exported": spans,
         "sink": received,
     }

@@ -330,7 +330,9 @@ def measure(
                 deadline = deadline or time.monotonic() + drain_timeout
                 if done >= published or time.monotonic() > deadline:
                     break
-            runner.join(timeout=0.3)
+                time.sleep(0.2)  # polling the consumers' files while they drain, to the deadline
+            else:
+                runner.join(timeout=0.3)  # returns at once when the load ends
     finished = result[0]
     return summarize(finished, handled.done_at(list(finished.started)))
 

@@ -91,7 +91,15 @@ def layer_telemetry(ratio: float, *, spans: int = 40, served: bool = True) -> di
 
 def edge_telemetry(growth: float | None, spans: int = 900) -> dict[str, Any]:
     on = None if growth is None else round(2.0 * (1 + growth), 3)
-    return {"edge": {"telemetry": {"edge_ms_off": 2.0, "edge_ms_on": on, "growth": growth, "spans_exported": spans}}}
+    rounds = [] if on is None else [{"off_ms": 2.0, "on_ms": on, "cpu_ratio": on / 2.0}]
+    telemetry = {
+        "edge_ms_off": 2.0,
+        "edge_ms_on": on,
+        "rounds": rounds,
+        "growth": growth,
+        "spans_exported": spans,
+    }
+    return {"edge": {"telemetry": telemetry}}
 
 
 @pytest.mark.parametrize(("ratio", "met"), [(1.10, True), (1.11, False), (0.97, True)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,26 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def _pair_ratios(layer: dict[str, Any]) -> str:
     """The layer phase's platform / raw Celery ratio of each pair, in measurement order."""
     return ", ".join(f"{p['ratio']:.2f}" for p in layer["pairs"] if p["ratio"] is not None)
+
+
+def max_and_paced(
+    add: Callable[[str, str, str, dict[str, Any] | None, str], None],
+    key: str,
+    phase: dict[str, Any] | None,
+    label: str,
+    note: str,
+    *,
+    paced_name: str = "",
+    paced_note: str = "open loop",
+) -> None:
+    """A phase's two rows (the platform's, the seed design's): its maximum load, then its
+    paced load, named by the offered rate."""
+    phase = phase or {}
+    add(f"{key}_max", label, "event/s", phase.get("max"), note)
+    paced = phase.get("paced")
+    if paced:
+        name = paced_name or key
+        add(f"{key}_paced", f"{name} at {paced['offered_rate']:.0f}/s offered", "event/s", paced, paced_note)
 
 
 def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -93,8 +114,7 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             telemetry.get("on"),
             f"spans over OTLP/HTTP to the bench's sink, metrics multiprocess; CPU on/off per pair {each}",
         )
-    platform = results.get("platform") or {}
-    add("platform_max", "platform: order.submit, fan-out 2", "event/s", platform.get("max"), "max load")
+    max_and_paced(add, "platform", results.get("platform"), "platform: order.submit, fan-out 2", "max load")
     add(
         "platform_no_events",
         "platform, task events off",
@@ -102,32 +122,15 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         results.get("platform_no_events"),
         "experiment: workers without -E",
     )
-    paced = platform.get("paced")
-    if paced:
-        add(
-            "platform_paced",
-            f"platform at {paced['offered_rate']:.0f}/s offered",
-            "event/s",
-            paced,
-            "open loop",
-        )
-    seed = results.get("seed") or {}
-    add(
-        "seed_max",
+    max_and_paced(
+        add,
+        "seed",
+        results.get("seed"),
         "seed design: Celery only, fan-out 2",
-        "event/s",
-        seed.get("max"),
         "task per routing key, no confirms, acks early; max load",
+        paced_name="seed design",
+        paced_note="open loop, the platform's offered load",
     )
-    seed_paced = seed.get("paced")
-    if seed_paced:
-        add(
-            "seed_paced",
-            f"seed design at {seed_paced['offered_rate']:.0f}/s offered",
-            "event/s",
-            seed_paced,
-            "open loop, the platform's offered load",
-        )
     edge = results.get("edge") or {}
     add(
         "edge_alone",

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -465,6 +465,49 @@ def measure_max_load(
         drain_timeout=drain,
         repeat=repeat,
     )
+
+
+def max_then_paced(
+    name: str,
+    publish: Publish,
+    handled: Handled,
+    *,
+    seconds: float,
+    paced_seconds: float,
+    publishers: int,
+    drain: float,
+    repeat: int,
+    offered: Callable[[dict[str, Any] | None], float],
+    max_label: str = "",
+    around_max: AbstractContextManager[Any] | None = None,
+) -> dict[str, Any]:
+    """A phase's two loads on the same consumers: as fast as the publishers go for ``seconds``
+    (``max``; inside ``around_max``, e.g. a profiler), then open loop at ``offered(max)``
+    events/s for ``paced_seconds`` (``paced``, its run of median p99). Either is skipped at 0."""
+    result: dict[str, Any] = {}
+    if seconds:
+        with around_max or nullcontext():
+            result["max"] = measure_max_load(
+                max_label or f"{name} (max load)",
+                publish,
+                handled,
+                seconds=seconds,
+                publishers=publishers,
+                drain=drain,
+                repeat=repeat,
+            )
+    rate = offered(result.get("max"))
+    if paced_seconds and rate:
+        paced = measure_repeated(
+            f"{name} ({rate:.0f}/s offered)",
+            lambda into: paced_load(publish, rate=rate, seconds=paced_seconds, threads=publishers, into=into),
+            handled,
+            drain_timeout=drain,
+            repeat=repeat,
+            rank="p99_ms",
+        )
+        result["paced"] = {"offered_rate": round(rate, 1), **paced}
+    return result
 
 
 def warm_then_measure(

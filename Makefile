@@ -242,7 +242,7 @@ bench: bench-venv
 
 bench-smoke: bench-venv
 	$(BENCH_PYTHON) -m bench $(BENCH_TARGET) --check --seconds 2 --paced-seconds 3 --warmup 1 \
-	  --pairs 1 --edge-seconds 2 --edge-alone-seconds 1 --edge-alone-rounds 2 --edge-connections 2 \
+	  --pairs 1 --edge-seconds 0.5 --edge-alone-seconds 0.25 --edge-alone-rounds 2 --edge-connections 1 \
 	  --out artifacts/bench-smoke --label smoke $(BENCH_ARGS)
 
 # The Kubernetes manifests, validated with no cluster (deploy/kubernetes/README.md): its own venv

@@ -55,6 +55,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="layer phase: alternating pairs of raw Celery and platform measurements (median ratio)",
     )
     load.add_argument(
+        "--telemetry-pairs",
+        type=int,
+        help="layer phase: alternating pairs of the platform with tracing and metrics off and on "
+        "(spans exported to the bench's OTLP sink); default: --pairs; 0: skip",
+    )
+    load.add_argument(
         "--drain", type=float, default=90, help="max seconds to wait for consumers after publishing"
     )
     load.add_argument("--pool", default="prefork", help="worker pool of Celery and platform consumers")
@@ -88,6 +94,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_false",
         help="skip the held-relay rounds of an edge without token verification (a throwaway container "
         "of the stack's image, bench/edge_unverified.py) beside the stack's: verification's CPU cost",
+    )
+    edge.add_argument(
+        "--no-telemetry-edge",
+        dest="telemetry_edge",
+        action="store_false",
+        help="skip the held-relay rounds of two throwaway edges of the stack's image with tracing and "
+        "metrics off and on (spans exported to the bench's OTLP sink): telemetry's CPU cost",
     )
     edge.add_argument(
         "--compose-project",
@@ -217,7 +230,13 @@ def broker_phases(
             loads["celery"] = list(os.getloadavg())
         if "layer" in args.phases:
             results["layer"] = layer_phase.run(
-                vhost, **common_once, **workers, pairs=args.pairs, stack=_stack_cpu(args.compose_project)
+                vhost,
+                **common_once,
+                **workers,
+                pairs=args.pairs,
+                stack=_stack_cpu(args.compose_project),
+                telemetry_pairs=args.pairs if args.telemetry_pairs is None else args.telemetry_pairs,
+                new_vhost=lambda: bench_vhost(management, ports),
             )
             loads["layer"] = list(os.getloadavg())
         if "platform" in args.phases:
@@ -376,6 +395,7 @@ def edge(
             stack=stack,
             token=token,
             unverified=args.compose_project if args.unverified_edge else "",
+            telemetry=args.compose_project if args.telemetry_edge else "",
         )
         results["edge"]["backlog_at_start"] = backlog
         loads["edge"] = list(os.getloadavg())

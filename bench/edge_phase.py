@@ -28,16 +28,18 @@ import asyncio
 import contextlib
 import json
 import shutil
+import statistics
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from bench import otlp_sink
 from bench.harness import percentile
 from bench.stack_cpu import StackCpu, delta, per_unit
 
@@ -374,6 +376,7 @@ def run(
     stack: StackCpu | None = None,
     token: str | None = None,
     unverified: str = "",
+    telemetry: str = "",
 ) -> dict[str, Any]:
     """With ``alone_seconds`` and ``relays``: first POST with the relay held (the edge alone,
     ``alone_rounds`` times: the host drifts), then release it and POST again at once, while the
@@ -382,7 +385,9 @@ def run(
     while the edge was alone, and per order from the relay's release until all were dispatched.
     With ``unverified`` (the compose project): the held-relay rounds alternate between the
     stack's edge and an edge without token verification (:func:`unverified_edge`), each
-    side's CPU counted over its own rounds.
+    side's CPU counted over its own rounds. With ``telemetry`` (the compose project): also two
+    throwaway edges of the stack's image, tracing and metrics off and on (spans exported to
+    the bench's OTLP sink), in the same rounds (:func:`telemetry_environments`).
     """
     parsed = urllib.parse.urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
@@ -399,6 +404,7 @@ def run(
                 stack=stack,
                 token=token,
                 unverified=unverified,
+                telemetry=telemetry,
                 order_ids=order_ids,
             )
         )
@@ -451,9 +457,11 @@ def _alone(
     token: str | None,
     unverified: str,
     order_ids: list[int],
+    telemetry: str = "",
 ) -> dict[str, Any]:
-    """The held-relay rounds of the stack's edge, and of the unverified edge beside it when
-    ``unverified`` names the project; the orders created are appended to ``order_ids``."""
+    """The held-relay rounds of the stack's edge, and of the unverified edge and the telemetry
+    off/on edges beside it when ``unverified`` / ``telemetry`` name the project; the orders
+    created are appended to ``order_ids``."""
     result: dict[str, Any] = {}
     sides = {"verified": edge}
     with contextlib.ExitStack() as cleanup:
@@ -462,16 +470,40 @@ def _alone(
                 sides["unverified"] = cleanup.enter_context(unverified_edge(unverified))
             except Exception as exc:  # no Docker API, no image: the comparison is left out
                 print(f"edge: no edge without token verification ({exc!r}); verification's cost left out")
+        sink = None
+        if telemetry:
+            try:
+                sink = cleanup.enter_context(otlp_sink.running(["127.0.0.1", network_gateway(telemetry)]))
+                for name, env in telemetry_environments(sink.endpoint(sink.addresses[1])).items():
+                    sides[name] = cleanup.enter_context(one_off_edge(telemetry, name, environment=env))
+            except Exception as exc:  # shown, and --check fails on it
+                print(f"edge: no telemetry off/on edges ({exc!r}); telemetry's cost left out")
+                result["telemetry"] = {"skipped": repr(exc)}
+                sink = None
+                sides = {k: v for k, v in sides.items() if k not in TELEMETRY_SIDES}
+        settles = {name: sink.settle for name in TELEMETRY_SIDES} if sink is not None else {}
         held = _held_rounds(
-            sides, relays, seconds=seconds, rounds=rounds, connections=connections, stack=stack, token=token
+            sides,
+            relays,
+            seconds=seconds,
+            rounds=rounds,
+            connections=connections,
+            stack=stack,
+            token=token,
+            settles=settles,
         )
+        if sink is not None:
+            result["telemetry"] = telemetry_cost(
+                held[TELEMETRY_OFF][0], held[TELEMETRY_ON][0], spans=sink.spans(), received=sink.stats()
+            )
     for side, (runs, spent) in held.items():
         for run_ in runs:
             order_ids += run_.pop("order_ids")
-        suffix, other = ("", UNVERIFIED_SERVICE) if side == "verified" else ("_unverified", "order-service")
+        suffix = "" if side == "verified" else f"_{SIDE_KEYS[side]}"
         result[f"post_alone{suffix}"] = _rounds(runs)
-        if stack:  # every container but the other side's (idle) edge
-            cost = per_unit(spent, sum(r["requests"] for r in runs), exclude=(other,))
+        if stack and side in ("verified", "unverified"):  # every container but the other (idle) edges
+            others = tuple(SIDE_SERVICES[other] for other in sides if other != side)
+            cost = per_unit(spent, sum(r["requests"] for r in runs), exclude=others)
             result[f"cpu_alone{suffix}"] = {**cost, "per": "request", "cores": stack.cores}
     if "cpu_alone_unverified" in result:
         result["verification"] = verification_cost(result["cpu_alone"], result["cpu_alone_unverified"])
@@ -487,25 +519,99 @@ def _held_rounds(
     connections: int,
     stack: StackCpu | None,
     token: str | None,
+    settles: Mapping[str, Callable[[float], int]] | None = None,
 ) -> dict[str, tuple[list[dict[str, Any]], dict[str, float]]]:
     """The held-relay rounds, ``rounds`` per side, the sides alternating (ABBA: drift falls on
-    both alike); each side's rounds and the CPU every container spent during them."""
+    both alike); each side's rounds and the CPU every container spent during them. A side in
+    ``settles`` ends each round when its call returns (the telemetry edges: until the sink got
+    no span for :data:`SETTLE_SECONDS`), so the spans a round made are exported, and counted,
+    within it."""
     out: dict[str, tuple[list[dict[str, Any]], dict[str, float]]] = {side: ([], {}) for side in sides}
     names = list(sides)
     with relay_held(relays):
         for round_ in range(rounds):
             for side in names if round_ % 2 == 0 else names[::-1]:
                 runs, spent = out[side]
-                label = "edge POST, relay held" + ("" if side == "verified" else ", unverified")
+                label = "edge POST, relay held" + SIDE_LABELS[side]
                 label += f" {round_ + 1}/{rounds}" if rounds > 1 else ""
                 before = stack.sample() if stack else {}
                 side_host, side_port = sides[side]
                 runs.append(
                     _post(label, side_host, side_port, seconds=seconds, connections=connections, token=token)
                 )
-                for service, seconds_ in delta(before, stack.sample() if stack else {}).items():
+                if side in (settles or {}):
+                    (settles or {})[side](SETTLE_SECONDS)
+                this_round = delta(before, stack.sample() if stack else {})
+                runs[-1]["cpu_seconds"] = this_round.get(SIDE_SERVICES[side])  # the side's own container
+                for service, seconds_ in this_round.items():
                     spent[service] = spent.get(service, 0.0) + seconds_
     return out
+
+
+TELEMETRY_OFF = "order-service-telemetry-off"
+TELEMETRY_ON = "order-service-telemetry-on"
+"""The service labels (and side names) of the edges with tracing and metrics off and on."""
+TELEMETRY_SIDES = (TELEMETRY_OFF, TELEMETRY_ON)
+SETTLE_SECONDS = 6.0
+"""A telemetry edge's round ends once the sink got no span for this long: the "on" edge's batch
+span processor (every 5 s) is empty. Both telemetry edges wait alike, so each one's idle CPU over
+the wait counts on both sides."""
+
+
+def telemetry_environments(endpoint: str) -> dict[str, dict[str, str | None]]:
+    """The edge's environment changes for telemetry off and on (None unsets a variable).
+
+    off: ``OTEL_SDK_DISABLED`` (no spans, no ``traceresponse``, no instrumentation), no
+    ``METRICS_PORT`` or ``PROMETHEUS_MULTIPROC_DIR`` (no listener, no value files). on: every
+    request's spans (Flask, SQLAlchemy) recorded and exported over OTLP/HTTP to ``endpoint``,
+    metrics in multiprocess mode with the listener, as the image runs them."""
+    return {
+        TELEMETRY_OFF: {
+            "OTEL_SDK_DISABLED": "true",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": None,
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": None,
+            "METRICS_PORT": None,
+            "PROMETHEUS_MULTIPROC_DIR": None,
+        },
+        TELEMETRY_ON: {
+            "OTEL_SDK_DISABLED": "false",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": None,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_TRACES_SAMPLER": None,
+            "METRICS_PORT": "9100",
+            "PROMETHEUS_MULTIPROC_DIR": "/tmp/prometheus-multiproc",
+        },
+    }
+
+
+def telemetry_cost(
+    off: list[dict[str, Any]], on: list[dict[str, Any]], *, spans: int, received: dict[str, int]
+) -> dict[str, Any]:
+    """The telemetry edges' own container CPU per request, round by round (each round until its
+    spans were exported): the rounds paired in order (``rounds``: each pair's on / off ratio),
+    and the growth as the median ratio (one round moves with the host; the median holds)."""
+
+    def ms(rounds: list[dict[str, Any]]) -> float | None:
+        cpu, requests = sum(r.get("cpu_seconds") or 0.0 for r in rounds), sum(r["requests"] for r in rounds)
+        return round(cpu * 1000 / requests, 3) if cpu and requests else None
+
+    pairs = []
+    for off_round, on_round in zip(off, on, strict=True):
+        off_ms, on_ms = ms([off_round]), ms([on_round])
+        ratio = round(on_ms / off_ms, 3) if on_ms and off_ms else None
+        pairs.append({"off_ms": off_ms, "on_ms": on_ms, "cpu_ratio": ratio})
+    known = [p["cpu_ratio"] for p in pairs if p["cpu_ratio"] is not None]
+    return {
+        "edge_ms_off": ms(off),
+        "edge_ms_on": ms(on),
+        "rounds": pairs,
+        "growth": round(statistics.median(known) - 1, 3) if known else None,
+        "requests_off": sum(r["requests"] for r in off),
+        "requests_on": sum(r["requests"] for r in on),
+        "spans_exported": spans,
+        "sink": received,
+    }
 
 
 def verification_cost(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]:
@@ -525,6 +631,21 @@ def verification_cost(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]
 UNVERIFIED_SERVICE = "order-service-unverified"
 """The service label of the edge without token verification (its CPU, apart from the stack's)."""
 UNVERIFIED_MODULE = Path(__file__).with_name("edge_unverified.py")
+SIDE_SERVICES = {
+    "verified": "order-service",
+    "unverified": UNVERIFIED_SERVICE,
+    TELEMETRY_OFF: TELEMETRY_OFF,
+    TELEMETRY_ON: TELEMETRY_ON,
+}
+"""Each held-relay side's container, by its compose service label."""
+SIDE_KEYS = {"unverified": "unverified", TELEMETRY_OFF: "telemetry_off", TELEMETRY_ON: "telemetry_on"}
+"""The suffix of each side's figures in the results (``post_alone_<key>``)."""
+SIDE_LABELS = {
+    "verified": "",
+    "unverified": ", unverified",
+    TELEMETRY_OFF: ", telemetry off",
+    TELEMETRY_ON: ", telemetry on",
+}
 
 
 @contextlib.contextmanager
@@ -536,6 +657,18 @@ def unverified_edge(project: str, timeout: float = 90.0) -> Iterator[tuple[str, 
     Labelled as a one-off container of ``project`` under :data:`UNVERIFIED_SERVICE`, so the
     stack's CPU counters see it as a service of its own.
     """
+    with one_off_edge(
+        project,
+        UNVERIFIED_SERVICE,
+        command=["python", f"/tmp/bench-edge/{UNVERIFIED_MODULE.name}"],
+        archive=_module_archive(),
+        timeout=timeout,
+    ) as address:
+        yield address
+
+
+def stack_edge(project: str) -> dict[str, Any]:
+    """The Docker API's description of the stack's edge container (``docker inspect``)."""
     import docker
 
     client = docker.from_env(version="auto")
@@ -546,15 +679,60 @@ def unverified_edge(project: str, timeout: float = 90.0) -> Iterator[tuple[str, 
     )
     if not edges:
         raise RuntimeError(f"no order-service container in compose project {project}")
-    edge = edges[0].attrs
+    attrs: dict[str, Any] = edges[0].attrs
+    return attrs
+
+
+def network_gateway(project: str) -> str:
+    """The gateway address of the stack edge's network: where a container reaches this host."""
+    import docker
+
+    edge = stack_edge(project)
+    name = next(iter(edge["NetworkSettings"]["Networks"]))
+    network = docker.from_env(version="auto").networks.get(name)
+    for config in network.attrs.get("IPAM", {}).get("Config") or []:
+        if config.get("Gateway"):
+            return str(config["Gateway"])
+    raise RuntimeError(f"network {name} names no gateway")
+
+
+@contextlib.contextmanager
+def one_off_edge(
+    project: str,
+    service: str,
+    *,
+    command: list[str] | None = None,
+    archive: bytes | None = None,
+    environment: dict[str, str | None] | None = None,
+    timeout: float = 90.0,
+) -> Iterator[tuple[str, int]]:
+    """A throwaway container of the stack's own order-service image, with the stack edge's
+    environment (changed by ``environment``: None unsets), command (or ``command``), network,
+    CPU shares and memory limit, on a free loopback port; ``archive`` (a tar) unpacked into its
+    ``/tmp`` first. Yields (host, port) once ``/healthz`` answers; removed after.
+
+    Labelled as a one-off container of ``project`` under ``service``, so the stack's CPU
+    counters see it as a service of its own.
+    """
+    import docker
+
+    client = docker.from_env(version="auto")
+    edge = stack_edge(project)
+    env = dict(item.partition("=")[::2] for item in edge["Config"]["Env"])
+    for key, value in (environment or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     container = client.containers.create(
         edge["Image"],
-        command=["python", f"/tmp/bench-edge/{UNVERIFIED_MODULE.name}"],
-        environment=edge["Config"]["Env"],
-        name=f"{project}-bench-edge-unverified",
+        command=command or edge["Config"]["Cmd"],
+        entrypoint=None if command else edge["Config"].get("Entrypoint"),
+        environment=[f"{k}={v}" for k, v in env.items()],
+        name=f"{project}-bench-{service}",
         labels={
             "com.docker.compose.project": project,
-            "com.docker.compose.service": UNVERIFIED_SERVICE,
+            "com.docker.compose.service": service,
             "com.docker.compose.oneoff": "True",
         },
         network=next(iter(edge["NetworkSettings"]["Networks"])),
@@ -563,7 +741,8 @@ def unverified_edge(project: str, timeout: float = 90.0) -> Iterator[tuple[str, 
         mem_limit=edge["HostConfig"].get("Memory") or None,
     )
     try:
-        container.put_archive("/tmp", _module_archive())
+        if archive is not None:
+            container.put_archive("/tmp", archive)
         container.start()
         container.reload()
         port = int(container.ports["8000/tcp"][0]["HostPort"])
@@ -572,7 +751,7 @@ def unverified_edge(project: str, timeout: float = 90.0) -> Iterator[tuple[str, 
             container.reload()
             if container.status != "running" or time.monotonic() > deadline:
                 logs = container.logs(tail=20).decode(errors="replace")
-                raise RuntimeError(f"the unverified edge did not answer /healthz ({why}); its log:\n{logs}")
+                raise RuntimeError(f"the {service} edge did not answer /healthz ({why}); its log:\n{logs}")
             time.sleep(0.5)  # polling its start-up, with a deadline
         yield "127.0.0.1", port
     finally:

@@ -17,8 +17,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -95,14 +95,12 @@ class Consumers:
     outs: list[Path] = attrs.field(factory=list)
     logs: list[Path] = attrs.field(factory=list)
 
-    def start(self, name: str, argv: Sequence[str]) -> None:
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str | None] | None = None) -> None:
+        """Start ``python -m bench.workers *argv``; ``env``: variables to set (None: to unset)."""
         out = self.workdir / f"{name}.handled"
         ready = self.workdir / f"{name}.ready"
         log = self.workdir / f"{name}.log"
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        }
+        env = worker_env(env)
         command = [sys.executable, "-m", "bench.workers", *argv, "--out", str(out), "--ready", str(ready)]
         with log.open("wb") as sink:
             process = subprocess.Popen(
@@ -146,6 +144,21 @@ class Consumers:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def worker_env(changes: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """This process's environment for a ``bench.workers`` subprocess, with ``changes`` (a None
+    value unsets the variable)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    for key, value in (changes or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
 
 
 def tree_cpu_seconds(roots: Sequence[int]) -> float | None:
@@ -317,7 +330,9 @@ def measure(
                 deadline = deadline or time.monotonic() + drain_timeout
                 if done >= published or time.monotonic() > deadline:
                     break
-            runner.join(timeout=0.3)
+                time.sleep(0.2)  # polling the consumers' files while they drain, to the deadline
+            else:
+                runner.join(timeout=0.3)  # returns at once when the load ends
     finished = result[0]
     return summarize(finished, handled.done_at(list(finished.started)))
 
@@ -450,6 +465,49 @@ def measure_max_load(
         drain_timeout=drain,
         repeat=repeat,
     )
+
+
+def max_then_paced(
+    name: str,
+    publish: Publish,
+    handled: Handled,
+    *,
+    seconds: float,
+    paced_seconds: float,
+    publishers: int,
+    drain: float,
+    repeat: int,
+    offered: Callable[[dict[str, Any] | None], float],
+    max_label: str = "",
+    around_max: AbstractContextManager[Any] | None = None,
+) -> dict[str, Any]:
+    """A phase's two loads on the same consumers: as fast as the publishers go for ``seconds``
+    (``max``; inside ``around_max``, e.g. a profiler), then open loop at ``offered(max)``
+    events/s for ``paced_seconds`` (``paced``, its run of median p99). Either is skipped at 0."""
+    result: dict[str, Any] = {}
+    if seconds:
+        with around_max or nullcontext():
+            result["max"] = measure_max_load(
+                max_label or f"{name} (max load)",
+                publish,
+                handled,
+                seconds=seconds,
+                publishers=publishers,
+                drain=drain,
+                repeat=repeat,
+            )
+    rate = offered(result.get("max"))
+    if paced_seconds and rate:
+        paced = measure_repeated(
+            f"{name} ({rate:.0f}/s offered)",
+            lambda into: paced_load(publish, rate=rate, seconds=paced_seconds, threads=publishers, into=into),
+            handled,
+            drain_timeout=drain,
+            repeat=repeat,
+            rank="p99_ms",
+        )
+        result["paced"] = {"offered_rate": round(rate, 1), **paced}
+    return result
 
 
 def warm_then_measure(

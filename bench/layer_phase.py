@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from bench import celery_phase, platform_phase
+from bench import celery_phase, platform_phase, telemetry
 from bench.broker import BenchVhost
 from bench.harness import Consumers, close_app, consumers, measure_max_load, median_run, warm_up
 from bench.stack_cpu import StackCpu, delta, per_unit
@@ -42,7 +44,11 @@ def run(
     concurrency: int,
     pairs: int = 5,
     stack: StackCpu | None = None,
+    telemetry_pairs: int = 0,
+    new_vhost: Callable[[], AbstractContextManager[BenchVhost]] | None = None,
 ) -> dict[str, Any]:
+    """The raw Celery / platform pairs; then, with ``telemetry_pairs``, the platform with
+    telemetry off / on in as many pairs (:mod:`bench.telemetry`), under ``telemetry``."""
     celery_app, celery_publish = celery_phase.fanout_publisher(vhost.url())
     platform_app, platform_publish = platform_phase.platform_publisher(vhost)
     try:
@@ -91,7 +97,7 @@ def run(
         for c, p in zip(runs["celery"], runs["platform"], strict=True)
     ]
     cpu_known = [r for r in cpu_ratios if r is not None]
-    return {
+    result = {
         "celery": median_run(runs["celery"]),
         "platform": median_run(runs["platform"]),
         "pairs": [
@@ -108,6 +114,24 @@ def run(
         "ratio_median": round(statistics.median(known), 3) if known else None,
         "cpu_ratio_median": round(statistics.median(cpu_known), 3) if cpu_known else None,
     }
+    if telemetry_pairs:
+        try:
+            result["telemetry"] = telemetry.layer_pairs(
+                vhost,
+                seconds=seconds,
+                publishers=publishers,
+                warmup=warmup,
+                drain=drain,
+                pool=pool,
+                concurrency=concurrency,
+                pairs=telemetry_pairs,
+                stack=stack,
+                vhost_on=new_vhost() if new_vhost else nullcontext(vhost),
+            )
+        except Exception as exc:  # shown, and --check fails on it
+            print(f"bench: telemetry pairs failed ({exc!r})")
+            result["telemetry"] = {"skipped": repr(exc)}
+    return result
 
 
 def _cpu(group: Consumers, stack: StackCpu | None) -> dict[str, float]:

@@ -14,6 +14,7 @@ fraction (default half) of the maximum measured, for the latency at a sustainabl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,7 @@ from bench.harness import (
     Publish,
     close_app,
     consumers,
-    measure_max_load,
-    measure_repeated,
-    paced_load,
+    max_then_paced,
     profiled,
     warm_up,
 )
@@ -60,33 +59,20 @@ def run(
             group.wait_ready()
             handled = group.handled()
             warm_up("platform", publish, handled, seconds=warmup, publishers=publishers, drain=drain)
-            result: dict[str, Any] = {}
-            if seconds:
-                spied = {"publisher": os.getpid(), "billing": group.pids[0], "logistic": group.pids[1]}
-                with profiled(spied, profile):
-                    result["max"] = measure_max_load(
-                        "platform, no task events" if without_task_events else "platform (max load)",
-                        publish,
-                        handled,
-                        seconds=seconds,
-                        publishers=publishers,
-                        drain=drain,
-                        repeat=repeat,
-                    )
-            offered = rate or fraction * result["max"]["throughput"] if result else 0.0
-            if paced_seconds and offered:
-                paced = measure_repeated(
-                    f"platform ({offered:.0f}/s offered)",
-                    lambda into: paced_load(
-                        publish, rate=offered, seconds=paced_seconds, threads=publishers, into=into
-                    ),
-                    handled,
-                    drain_timeout=drain,
-                    repeat=repeat,
-                    rank="p99_ms",
-                )
-                result["paced"] = {"offered_rate": round(offered, 1), **paced}
-            return result
+            spied = {"publisher": os.getpid(), "billing": group.pids[0], "logistic": group.pids[1]}
+            return max_then_paced(
+                "platform",
+                publish,
+                handled,
+                seconds=seconds,
+                paced_seconds=paced_seconds,
+                publishers=publishers,
+                drain=drain,
+                repeat=repeat,
+                offered=lambda top: (rate or fraction * top["throughput"]) if top else 0.0,
+                max_label="platform, no task events" if without_task_events else "platform (max load)",
+                around_max=profiled(spied, profile),
+            )
     finally:
         close_app(app)
 
@@ -105,9 +91,17 @@ def platform_publisher(vhost: BenchVhost) -> tuple[Celery, Publish]:
 
 
 def start_platform_consumers(
-    group: Consumers, vhost: BenchVhost, *, pool: str, concurrency: int, without_task_events: bool = False
+    group: Consumers,
+    vhost: BenchVhost,
+    *,
+    pool: str,
+    concurrency: int,
+    without_task_events: bool = False,
+    env: Callable[[str], Mapping[str, str | None]] | None = None,
+    name: str = "",
 ) -> None:
-    """billing's and logistic's workers as deployed, as their least-privilege users."""
+    """billing's and logistic's workers as deployed, as their least-privilege users; ``env``:
+    each service's environment changes (the telemetry comparison's ``OTEL_*``, ``METRICS_PORT``)."""
     for service in ("billing", "logistic"):
         group.start(
             service,
@@ -121,5 +115,7 @@ def start_platform_consumers(
                 "--concurrency",
                 str(concurrency),
                 *(["--without-task-events"] if without_task_events else []),
+                *(["--name", name] if name else []),
             ],
+            env=env(service) if env else None,
         )

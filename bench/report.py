@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ TARGET_SEED_RATIO = 1.0
 """Platform fan-out / the seed design's, both at max load in the same run (issue 19)."""
 TARGET_AUTH_CPU = 0.10
 """The edge's CPU per request may grow by at most this with token verification on (issue 20)."""
+TARGET_TELEMETRY_CPU = 0.10
+"""The layer's CPU per event and the edge's CPU per request may grow by at most this with
+tracing (spans exported over OTLP/HTTP) and metrics on (issue 16)."""
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -24,6 +28,26 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def _pair_ratios(layer: dict[str, Any]) -> str:
     """The layer phase's platform / raw Celery ratio of each pair, in measurement order."""
     return ", ".join(f"{p['ratio']:.2f}" for p in layer["pairs"] if p["ratio"] is not None)
+
+
+def max_and_paced(
+    add: Callable[[str, str, str, dict[str, Any] | None, str], None],
+    key: str,
+    phase: dict[str, Any] | None,
+    label: str,
+    note: str,
+    *,
+    paced_name: str = "",
+    paced_note: str = "open loop",
+) -> None:
+    """A phase's two rows (the platform's, the seed design's): its maximum load, then its
+    paced load, named by the offered rate."""
+    phase = phase or {}
+    add(f"{key}_max", label, "event/s", phase.get("max"), note)
+    paced = phase.get("paced")
+    if paced:
+        name = paced_name or key
+        add(f"{key}_paced", f"{name} at {paced['offered_rate']:.0f}/s offered", "event/s", paced, paced_note)
 
 
 def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -58,7 +82,7 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         "acks late, 2 workers",
     )
     layer = results.get("layer") or {}
-    if layer:
+    if layer.get("pairs"):
         add(
             "celery_like",
             "raw Celery: like platform (-E), paired",
@@ -73,8 +97,24 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             layer.get("platform"),
             f"ratio per pair {_pair_ratios(layer)}; median {_fmt(layer['ratio_median'], 2)}",
         )
-    platform = results.get("platform") or {}
-    add("platform_max", "platform: order.submit, fan-out 2", "event/s", platform.get("max"), "max load")
+    telemetry = layer.get("telemetry") or {}
+    if telemetry.get("pairs"):
+        each = ", ".join(_fmt(p["cpu_ratio"], 2) for p in telemetry["pairs"])
+        add(
+            "telemetry_off",
+            "platform, telemetry off, paired",
+            "event/s",
+            telemetry.get("off"),
+            "OTEL_SDK_DISABLED, no metrics listener",
+        )
+        add(
+            "telemetry_on",
+            "platform, telemetry on: paired",
+            "event/s",
+            telemetry.get("on"),
+            f"spans over OTLP/HTTP to the bench's sink, metrics multiprocess; CPU on/off per pair {each}",
+        )
+    max_and_paced(add, "platform", results.get("platform"), "platform: order.submit, fan-out 2", "max load")
     add(
         "platform_no_events",
         "platform, task events off",
@@ -82,32 +122,15 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         results.get("platform_no_events"),
         "experiment: workers without -E",
     )
-    paced = platform.get("paced")
-    if paced:
-        add(
-            "platform_paced",
-            f"platform at {paced['offered_rate']:.0f}/s offered",
-            "event/s",
-            paced,
-            "open loop",
-        )
-    seed = results.get("seed") or {}
-    add(
-        "seed_max",
+    max_and_paced(
+        add,
+        "seed",
+        results.get("seed"),
         "seed design: Celery only, fan-out 2",
-        "event/s",
-        seed.get("max"),
         "task per routing key, no confirms, acks early; max load",
+        paced_name="seed design",
+        paced_note="open loop, the platform's offered load",
     )
-    seed_paced = seed.get("paced")
-    if seed_paced:
-        add(
-            "seed_paced",
-            f"seed design at {seed_paced['offered_rate']:.0f}/s offered",
-            "event/s",
-            seed_paced,
-            "open loop, the platform's offered load",
-        )
     edge = results.get("edge") or {}
     add(
         "edge_alone",
@@ -122,6 +145,20 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         "req/s",
         edge.get("post_alone_unverified"),
         "rounds alternating with the row above; bench/edge_unverified.py",
+    )
+    add(
+        "edge_alone_telemetry_off",
+        "edge: same, telemetry off",
+        "req/s",
+        edge.get("post_alone_telemetry_off"),
+        "a throwaway edge: OTEL_SDK_DISABLED, no metrics listener",
+    )
+    add(
+        "edge_alone_telemetry_on",
+        "edge: same, telemetry on",
+        "req/s",
+        edge.get("post_alone_telemetry_on"),
+        "a throwaway edge: spans over OTLP/HTTP to the bench's sink, metrics",
     )
     add(
         "edge_post",
@@ -263,6 +300,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": verification["growth"] <= TARGET_AUTH_CPU,
             }
         )
+    checks.extend(telemetry_targets(results))
     busy, pipeline = edge.get("post"), edge.get("cpu_pipeline")
     if busy:
         why = (
@@ -281,6 +319,65 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return checks
 
 
+def telemetry_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tracing and metrics on against off: the layer's CPU per event, the edge's per request."""
+    checks = []
+    layer = (results.get("layer") or {}).get("telemetry") or {}
+    ratio = layer.get("cpu_ratio_median")
+    if ratio:
+        off = statistics.median(p["off_cpu_ms"]["total_ms"] for p in layer["pairs"] if p.get("cpu_ratio"))
+        on = statistics.median(p["on_cpu_ms"]["total_ms"] for p in layer["pairs"] if p.get("cpu_ratio"))
+        each = ", ".join(f"{p['cpu_ratio']:.2f}" for p in layer["pairs"] if p.get("cpu_ratio"))
+        checks.append(
+            {
+                "target": f"telemetry costs <= {100 * TARGET_TELEMETRY_CPU:.0f}% of the layer's CPU per "
+                "event (publisher + consumers + broker, on against off, paired)",
+                "value": f"{100 * (ratio - 1):+.1f}% (median of pairs {each}; {on:.2f} against {off:.2f} ms)",
+                "met": round(ratio - 1, 6) <= TARGET_TELEMETRY_CPU,
+            }
+        )
+    edge = (results.get("edge") or {}).get("telemetry") or {}
+    if edge.get("growth") is not None:
+        checks.append(
+            {
+                "target": f"telemetry costs <= {100 * TARGET_TELEMETRY_CPU:.0f}% of the edge's CPU per "
+                "request (edge alone, on against off, paired rounds)",
+                "value": f"{100 * edge['growth']:+.1f}% (median of rounds "
+                + ", ".join(f"{r['cpu_ratio']:.2f}" for r in edge.get("rounds", ()) if r.get("cpu_ratio"))
+                + f"; {edge['edge_ms_on']:.2f} against {edge['edge_ms_off']:.2f} ms in the edge's "
+                f"container; {edge['spans_exported']} spans exported)",
+                "met": edge["growth"] <= TARGET_TELEMETRY_CPU,
+            }
+        )
+    return checks
+
+
+def telemetry_problems(results: dict[str, Any]) -> list[str]:
+    """A telemetry comparison that did not run, or whose "on" side exported no span or served
+    no metrics: its figures would compare nothing."""
+    found = []
+    layer = (results.get("layer") or {}).get("telemetry")
+    edge = (results.get("edge") or {}).get("telemetry")
+    for where, data in (("layer", layer), ("edge", edge)):
+        if data is None:
+            continue
+        if "skipped" in data:
+            found.append(f"telemetry ({where}): not measured: {data['skipped']}")
+            continue
+        if not data.get("spans_exported") and not any(p.get("spans_exported") for p in data.get("pairs", ())):
+            found.append(f"telemetry ({where}): the sink received no spans from the side with telemetry on")
+        elif any(not p.get("spans_exported") for p in data.get("pairs", ())):
+            found.append(f"telemetry ({where}): a measurement with telemetry on exported no spans")
+        silent = [service for service, ok in (data.get("metrics_served") or {}).items() if not ok]
+        if silent:
+            found.append(f"telemetry ({where}): no metrics served by {', '.join(silent)}")
+        if data.get("pairs") is not None and data.get("cpu_ratio_median") is None:
+            found.append(f"telemetry ({where}): no CPU figures")
+        if "growth" in data and data["growth"] is None:
+            found.append(f"telemetry ({where}): no CPU figures")
+    return found
+
+
 def cpu_lines(results: dict[str, Any]) -> list[str]:
     """Where the cores went: CPU ms per event (layer pairs), per request (edge) and per order
     dispatched (pipeline)."""
@@ -295,6 +392,18 @@ def cpu_lines(results: dict[str, Any]) -> list[str]:
             )
             total = statistics.median(c["total_ms"] for c in costs)
             lines.append(f"CPU ms per event, {name} (median of pairs): {total:.2f} ({parts})")
+    telemetry_pairs = ((results.get("layer") or {}).get("telemetry") or {}).get("pairs") or []
+    for side in ("off", "on"):
+        costs = [p[f"{side}_cpu_ms"] for p in telemetry_pairs if p.get(f"{side}_cpu_ms")]
+        if costs:
+            parts = ", ".join(
+                f"{part} {statistics.median(c['ms_per_unit'][part] for c in costs):.2f}"
+                for part in costs[0]["ms_per_unit"]
+            )
+            total = statistics.median(c["total_ms"] for c in costs)
+            lines.append(
+                f"CPU ms per event, platform with telemetry {side} (median of pairs): {total:.2f} ({parts})"
+            )
     edge = results.get("edge") or {}
     for key, what in (
         ("cpu_alone", "edge alone"),
@@ -338,6 +447,7 @@ def problems(results: dict[str, Any], phases: list[str]) -> list[str]:
         missing = [key for key in PHASE_ROWS.get(phase, ()) if key not in shown]
         if missing:
             found.append(f"phase {phase}: no measurement {', '.join(missing)}")
+    found.extend(telemetry_problems(results))
     for row in shown.values():
         for field in ("lost", "errors", "not_dispatched"):
             if row.get(field):
@@ -378,7 +488,7 @@ def table(results: dict[str, Any]) -> str:
     ]
     lines = [header]
     for row in all_rows:
-        broker = row["key"].startswith(("kombu", "celery", "platform", "seed"))
+        broker = row["key"].startswith(("kombu", "celery", "platform", "seed", "telemetry"))
         lost = row.get("lost", row.get("not_dispatched", row.get("errors")))
         lines.append(
             [

@@ -37,9 +37,7 @@ from bench.harness import (
     Publish,
     close_app,
     consumers,
-    measure_max_load,
-    measure_repeated,
-    paced_load,
+    max_then_paced,
     warm_up,
 )
 from bench.payload import raw_payload
@@ -100,31 +98,17 @@ def run(
             try:
                 handled = group.handled()
                 warm_up("seed design", publish, handled, seconds=warmup, publishers=publishers, drain=drain)
-                result: dict[str, Any] = {}
-                if seconds:
-                    result["max"] = measure_max_load(
-                        "seed design (max load)",
-                        publish,
-                        handled,
-                        seconds=seconds,
-                        publishers=publishers,
-                        drain=drain,
-                        repeat=repeat,
-                    )
-                rate = offered or fraction * result.get("max", {}).get("throughput", 0.0)
-                if paced_seconds and rate:
-                    paced = measure_repeated(
-                        f"seed design ({rate:.0f}/s offered)",
-                        lambda into: paced_load(
-                            publish, rate=rate, seconds=paced_seconds, threads=publishers, into=into
-                        ),
-                        handled,
-                        drain_timeout=drain,
-                        repeat=repeat,
-                        rank="p99_ms",
-                    )
-                    result["paced"] = {"offered_rate": round(rate, 1), **paced}
-                return result
+                return max_then_paced(
+                    "seed design",
+                    publish,
+                    handled,
+                    seconds=seconds,
+                    paced_seconds=paced_seconds,
+                    publishers=publishers,
+                    drain=drain,
+                    repeat=repeat,
+                    offered=lambda top: offered or fraction * (top or {}).get("throughput", 0.0),
+                )
             finally:
                 close_app(app)
 

@@ -19,7 +19,12 @@ Kinds:
   routing key ``order.v1.submit``, structures the JSON into an attrs class with cattrs;
 * ``platform SERVICE``: the service's app from ``event_contracts.create_app(SERVICE)`` with a
   no-op callback on ``Order.submit``, started with the platform's own worker command line
-  (``event_contracts.runtime.worker_argv``: prefork, ``-E``, no mingle/gossip).
+  (``event_contracts.runtime.worker_argv``: prefork, ``-E``, no mingle/gossip);
+* ``publisher SERVICE``: the platform's publisher (``Publisher(create_app(SERVICE))``,
+  ``order.submit()``) in a process of its own, with tracing configured from the ``OTEL_*``
+  variables as the relay's process does; each line ``SECONDS THREADS`` on stdin is one
+  max-load run, its publish instants and the CPU the process spent written to ``--out`` (JSON),
+  then ``done`` on stdout. The telemetry comparison needs it: tracing is per process.
 """
 
 from __future__ import annotations
@@ -171,14 +176,47 @@ def run_platform(args: argparse.Namespace) -> None:
     if args.without_task_events:  # an experiment: what Flower's per-task events cost
         app.conf.worker_send_task_events = False
         app.worker_main([a for a in worker_argv(args.target) if a != "--task-events"])
-    else:
-        run_worker(app)
+    else:  # two groups of one service side by side (telemetry off/on) need their own node names
+        run_worker(app, ["--hostname", f"{args.target}-service@{args.name}.%h"] if args.name else [])
+
+
+def run_publisher(args: argparse.Namespace) -> None:
+    import sys
+
+    from event_contracts import Publisher, create_app
+    from event_contracts.service_defaults import tracing
+    from opentelemetry import trace
+
+    from bench.harness import max_load
+    from bench.payload import new_order
+
+    tracing.configure_tracing(args.target, "relay")  # OTEL_SDK_DISABLED / OTLP endpoint from the env
+    app = create_app(args.target, broker_urls=args.url.split(";"))
+    publisher = Publisher(app)
+
+    def publish() -> str:
+        order = new_order()
+        order.submit(publisher=publisher)
+        return str(order.event_id)
+
+    Path(args.ready).touch()
+    for line in sys.stdin:
+        seconds, threads = line.split()
+        cpu = time.process_time()
+        load = max_load(publish, seconds=float(seconds), threads=int(threads))
+        flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+        if flush is not None:  # the spans of this run exported within it
+            flush()
+        spent = time.process_time() - cpu
+        run = {"started": load.started, "first": load.first, "last": load.last, "errors": load.errors}
+        Path(args.out).write_text(json.dumps({**run, "cpu_seconds": spent}))
+        print("done", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.workers", description=__doc__)
-    parser.add_argument("kind", choices=["kombu", "celery", "seed", "platform"])
-    parser.add_argument("target", help="queue (kombu, celery, seed) or service (platform)")
+    parser.add_argument("kind", choices=["kombu", "celery", "seed", "platform", "publisher"])
+    parser.add_argument("target", help="queue (kombu, celery, seed) or service (platform, publisher)")
     parser.add_argument("--url", required=True, help="AMQP URL; ';'-separated failover list")
     parser.add_argument("--out", required=True)
     parser.add_argument("--ready", required=True)
@@ -195,6 +233,9 @@ def main(argv: list[str] | None = None) -> None:
         help="celery: the platform worker's settings besides the contracts (-E with confirmed events, "
         "no mingle/gossip)",
     )
+    parser.add_argument(
+        "--name", default="", help="platform: a node name of its own (<service>-service@<name>.host)"
+    )
     parser.add_argument("--without-task-events", action="store_true", help="platform: no -E (experiment)")
     parser.add_argument(
         "--set",
@@ -204,7 +245,13 @@ def main(argv: list[str] | None = None) -> None:
         help="platform: a Celery setting for create_app (experiments: worker_prefetch_multiplier=8)",
     )
     args = parser.parse_args(argv)
-    runners = {"kombu": run_kombu, "celery": run_celery, "seed": run_seed, "platform": run_platform}
+    runners = {
+        "kombu": run_kombu,
+        "celery": run_celery,
+        "seed": run_seed,
+        "platform": run_platform,
+        "publisher": run_publisher,
+    }
     runners[args.kind](args)
 
 

@@ -74,3 +74,79 @@ def test_check_flags_a_seed_row_that_lost_events_and_a_refused_unverified_reques
 
     assert any(p.startswith("seed design") and "lost 3" in p for p in found), found
     assert any("verification off" in p and "401" in p for p in found), found
+
+
+def telemetry_pair(off_ms: float, on_ms: float, spans: int = 40) -> dict[str, Any]:
+    return {"off": 50.0, "on": 48.0, "off_cpu_ms": {"total_ms": off_ms}, "on_cpu_ms": {"total_ms": on_ms},
+            "cpu_ratio": round(on_ms / off_ms, 3), "spans_exported": spans}  # fmt: skip
+
+
+def layer_telemetry(ratio: float, *, spans: int = 40, served: bool = True) -> dict[str, Any]:
+    pairs = [telemetry_pair(10.0, 10.0 * ratio, spans) for _ in range(3)]
+    return {"layer": {"telemetry": {
+        "off": measured(50.0), "on": {**measured(48.0), "spans_exported": spans}, "pairs": pairs,
+        "cpu_ratio_median": ratio, "metrics_served": {"billing": served, "logistic": True},
+    }}}  # fmt: skip
+
+
+def edge_telemetry(growth: float | None, spans: int = 900) -> dict[str, Any]:
+    on = None if growth is None else round(2.0 * (1 + growth), 3)
+    rounds = [] if on is None else [{"off_ms": 2.0, "on_ms": on, "cpu_ratio": on / 2.0}]
+    telemetry = {
+        "edge_ms_off": 2.0,
+        "edge_ms_on": on,
+        "rounds": rounds,
+        "growth": growth,
+        "spans_exported": spans,
+    }
+    return {"edge": {"telemetry": telemetry}}
+
+
+@pytest.mark.parametrize(("ratio", "met"), [(1.10, True), (1.11, False), (0.97, True)])
+def test_the_layer_telemetry_target_allows_ten_percent_more_cpu_per_event(ratio: float, met: bool) -> None:
+    check = target(layer_telemetry(ratio), "telemetry costs <= 10% of the layer's CPU per event")
+
+    assert check["met"] is met
+    assert check["value"].startswith(f"{100 * (ratio - 1):+.1f}%")
+
+
+@pytest.mark.parametrize(("growth", "met"), [(0.10, True), (0.11, False), (-0.02, True)])
+def test_the_edge_telemetry_target_allows_ten_percent_more_cpu_per_request(growth: float, met: bool) -> None:
+    check = target(edge_telemetry(growth), "telemetry costs <= 10% of the edge's CPU per request")
+
+    assert check["met"] is met
+    assert "900 spans exported" in check["value"]
+
+
+def test_check_passes_telemetry_that_exported_spans_and_served_metrics() -> None:
+    results = {**layer_telemetry(1.05), **edge_telemetry(0.03)}
+
+    assert report.telemetry_problems(results) == []
+
+
+def test_check_flags_telemetry_on_that_exported_no_spans() -> None:
+    results = {**layer_telemetry(1.0, spans=0), **edge_telemetry(0.0, spans=0)}
+
+    found = report.telemetry_problems(results)
+
+    assert any(p.startswith("telemetry (layer)") and "no spans" in p for p in found), found
+    assert any(p.startswith("telemetry (edge)") and "no spans" in p for p in found), found
+
+
+def test_check_flags_one_on_measurement_without_spans_and_silent_metrics() -> None:
+    results = layer_telemetry(1.0, served=False)
+    results["layer"]["telemetry"]["pairs"][1]["spans_exported"] = 0
+
+    found = report.problems(results, [])
+
+    assert any("a measurement with telemetry on exported no spans" in p for p in found), found
+    assert any("no metrics served by billing" in p for p in found), found
+
+
+def test_check_flags_a_telemetry_comparison_that_did_not_run_or_has_no_cpu_figures() -> None:
+    results = {"layer": {"telemetry": {"skipped": "RuntimeError('no sink')"}}, **edge_telemetry(None)}
+
+    found = report.telemetry_problems(results)
+
+    assert any("layer" in p and "not measured" in p and "no sink" in p for p in found), found
+    assert any("edge" in p and "no CPU figures" in p for p in found), found

@@ -116,3 +116,12 @@ def test_the_edge_alone_is_held_to_a_baseline_only_when_one_ran_beside_it(
 
     assert check["met"] is met
     assert check["value"].startswith("3.00 ms per request")
+
+
+@pytest.mark.parametrize(("p99_ms", "met"), [(49.9, True), (50.0, False)])
+def test_p99_at_half_load_must_stay_under_fifty_ms(p99_ms: float, met: bool) -> None:
+    paced = {"offered_rate": 40.0, **measured(40.0, p99_ms=p99_ms)}
+
+    check = target({"platform": {"max": measured(80.0), "paced": paced}}, "p99 publish")
+
+    assert check["met"] is met

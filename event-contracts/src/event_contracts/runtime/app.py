@@ -17,7 +17,6 @@ from event_contracts.event import use_publisher
 from event_contracts.runtime import conf
 from event_contracts.runtime.consumer import register_service_tasks
 from event_contracts.runtime.publisher import Publisher
-from event_contracts.runtime.task_events import SKIPPED_TASK_EVENTS, skipped_from_env
 from event_contracts.subscriptions import Subscriptions
 from event_contracts.topology import TOPOLOGY, Topology
 
@@ -74,9 +73,6 @@ def create_app(
       :mod:`event_contracts.runtime.consumer`): it declared 28 extra queues and made start-up
       and recovery after a node loss ~18 s instead of ~1 s;
     * task ids made per service (Flower shows each consumer's handling as its own task);
-    * task events for Flower without ``task-started`` (``SKIPPED_TASK_EVENTS``, see
-      :mod:`event_contracts.runtime.task_events`): Flower still shows each task, its state and
-      outcome, and each task costs two event publishes instead of three;
     * a bounded soft shutdown (Celery 5.5+): on a cold shutdown (``SIGQUIT``, or ``SIGTERM`` with
       ``REMAP_SIGTERM=SIGQUIT`` as on Kubernetes) running tasks get ``WORKER_SOFT_SHUTDOWN_TIMEOUT``
       seconds (default 15) to finish, then the worker cancels them and their messages, like every
@@ -94,7 +90,6 @@ def create_app(
         set_as_current=False,
         task_cls="event_contracts.runtime.consumer:ServiceTask",
         amqp="event_contracts.runtime.prefetch:ShopAMQP",
-        events="event_contracts.runtime.task_events:ShopEvents",
     )
     app.conf.update(
         broker_url=";".join(urls),
@@ -120,7 +115,6 @@ def create_app(
         worker_enable_soft_shutdown_on_idle=False,
         worker_send_task_events=True,
         task_send_sent_event=False,
-        **{SKIPPED_TASK_EVENTS: skipped_from_env()},
         worker_consumer="event_contracts.runtime.consumer:ShopConsumer",
         task_queues=consumer_queues(service, topology),
         task_default_queue=(topology.worker_queues(service) or (svc.internal,))[0],

@@ -150,3 +150,54 @@ def test_check_flags_a_telemetry_comparison_that_did_not_run_or_has_no_cpu_figur
 
     assert any("layer" in p and "not measured" in p and "no sink" in p for p in found), found
     assert any("edge" in p and "no CPU figures" in p for p in found), found
+
+
+def cpu(total: float, **parts: float) -> dict[str, Any]:
+    return {"total_ms": total, "ms_per_unit": parts or {"all": total}}
+
+
+def pipeline_results(order_ms: float, event_ms: list[float]) -> dict[str, Any]:
+    pairs = [{"platform_cpu_ms": cpu(ms), "celery_cpu_ms": cpu(ms), "ratio": 1.0} for ms in event_ms]
+    order = cpu(order_ms, **{"logistic-service": order_ms / 2, "rabbit1": order_ms / 2})
+    return {"layer": {"pairs": pairs}, "edge": {"cpu_pipeline": {**order, "cores": 2, "ceiling_per_s": 1.0}}}
+
+
+@pytest.mark.parametrize(("order_ms", "met"), [(50.0, True), (50.1, False)])
+def test_cpu_per_order_is_held_to_five_events_of_the_median_pair(order_ms: float, met: bool) -> None:
+    check = target(pipeline_results(order_ms, [9.0, 10.0, 30.0]), "CPU per order")
+
+    assert check["met"] is met
+    assert "the platform's 10.00 ms per event" in check["value"]
+    assert "logistic-service" in check["value"]
+
+
+def test_cpu_per_order_without_a_layer_phase_is_information_only() -> None:
+    results = pipeline_results(120.0, [])
+
+    check = target(results, "CPU per order")
+
+    assert check["met"] is None
+    assert check["value"].startswith("120.0 ms per order")
+
+
+@pytest.mark.parametrize(("baseline_ms", "met"), [(None, None), (3.0, True), (2.9, False)])
+def test_the_edge_alone_is_held_to_a_baseline_only_when_one_ran_beside_it(
+    baseline_ms: float | None, met: bool | None
+) -> None:
+    edge: dict[str, Any] = {"cpu_alone": cpu(3.0)}
+    if baseline_ms is not None:
+        edge["cpu_alone_baseline"] = cpu(baseline_ms)
+
+    check = target({"edge": edge}, "edge alone: CPU per request")
+
+    assert check["met"] is met
+    assert check["value"].startswith("3.00 ms per request")
+
+
+@pytest.mark.parametrize(("p99_ms", "met"), [(49.9, True), (50.0, False)])
+def test_p99_at_half_load_must_stay_under_fifty_ms(p99_ms: float, met: bool) -> None:
+    paced = {"offered_rate": 40.0, **measured(40.0, p99_ms=p99_ms)}
+
+    check = target({"platform": {"max": measured(80.0), "paced": paced}}, "p99 publish")
+
+    assert check["met"] is met

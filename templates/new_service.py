@@ -389,7 +389,7 @@ def service_venv(service_dir: Path) -> Path:
         "--python",
         venv / "bin" / "python",
         "-e",
-        f"{REPO / 'event-contracts'}[sqlalchemy,test]",
+        f"{REPO / 'event-contracts'}[service,test]",
         "-e",
         f"{service_dir}[test]",
     )

@@ -1,7 +1,8 @@
-"""Alembic environment: migrates the connection it is given, else ``DATABASE_URL``.
+"""Alembic environment: migrates the connection it is given, else ``DATABASE_URL`` (skeleton file).
 
-The service runs migrations itself at start-up (``billing_service.adapters.database.migrate``,
-under PostgreSQL's advisory lock); ``alembic -c alembic.ini ...`` works too, for development.
+The service runs migrations itself at start-up, under PostgreSQL's advisory lock
+(``billing_service.adapters.database.migrate``); ``alembic -c alembic.ini ...`` works too,
+for development.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def run_migrations_online() -> None:
         return
     engine = database.create_engine()
     try:
-        with engine.connect() as connection, database.migration_lock(connection):
+        with engine.connect() as connection, database.MIGRATIONS.lock(connection):
             migrate(connection)
             connection.commit()
     finally:

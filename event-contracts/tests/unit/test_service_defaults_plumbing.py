@@ -183,3 +183,24 @@ def test_other_errors_stay_retryable() -> None:
 
     with pytest.raises(ConnectionError):
         handle(Order(7), object())
+
+
+def test_pool_sizes_come_from_the_settings_and_apply_to_postgresql_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "2")
+    monkeypatch.setenv("DATABASE_MAX_OVERFLOW", "3")
+    options = ServiceSettings().engine_options()
+    assert options == {"pool_size": 2, "max_overflow": 3}
+    postgres = database.create_engine("postgresql+psycopg://u:p@127.0.0.1:9/none", **options)
+    assert (postgres.pool.size(), postgres.pool._max_overflow) == (2, 3)  # type: ignore[attr-defined]
+    database.create_engine(f"sqlite:///{tmp_path}/p.sqlite3", **options).dispose()
+
+
+def test_a_refused_task_body_names_its_first_argument() -> None:
+    @refusing(Refused)
+    def pick(shipment_id: str) -> str:
+        raise Refused(f"no shipment {shipment_id}")
+
+    with pytest.raises(PoisonMessage, match=r"^SHP-1: no shipment SHP-1$"):
+        pick("SHP-1")

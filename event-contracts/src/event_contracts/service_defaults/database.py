@@ -43,6 +43,8 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 def create_engine(url: str, **options: Any) -> Engine:
     """An engine for ``url`` with the settings every service needs (see the module)."""
     if url.startswith("sqlite"):
+        options.pop("pool_size", None)  # one writer at a time: the pool sizes are PostgreSQL's
+        options.pop("max_overflow", None)
         options.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         engine = sqlalchemy.create_engine(url, **options)
         _configure_sqlite(engine)

@@ -1,52 +1,49 @@
 """One way a domain error becomes a dead letter: with its reason, at once, never retried.
 
 A callback that raises is retried privately with backoff, then dead-lettered as exhausted;
-an error of the domain (a request the service refuses) cannot be fixed by retrying, so
-:func:`refusing` turns it into :class:`~event_contracts.PoisonMessage`, which the runtime
-dead-letters at once with the error's text as the reason's detail.
+an error of the domain (a request the service refuses, a step that can never succeed) cannot
+be fixed by retrying, so :func:`refusing` turns it into :class:`~event_contracts.PoisonMessage`,
+which the runtime dead-letters at once (reason ``rejected-by-handler``, the error's text in the
+detail): for event callbacks by itself, for a service's own tasks inside
+``ServiceTask.handling()``.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import ParamSpec, TypeVar
 
 from event_contracts.errors import PoisonMessage
 
-
-class _Identified(Protocol):
-    @property
-    def id(self) -> Any: ...
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-M = TypeVar("M", bound=_Identified)
-D = TypeVar("D")
+def refusing(*errors: type[Exception]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a callback or task body: ``errors`` become a dead letter at once.
 
-Callback = Callable[[M, D], None]
-
-
-def refusing(
-    *errors: type[Exception],
-) -> Callable[[Callable[[M, D], None]], Callable[[M, D], None]]:
-    """Decorate a callback ``(message, delivery)``: ``errors`` dead-letter the message at once.
-
-    The reason names the message (``order 42: <the error>``), like every service's DLQ entries.
+    The reason names what was refused, from the first argument: a message with an ``id``
+    (``order 42: <the error>``), else the argument itself (``SHP-42: <the error>``).
     """
 
-    def decorate(callback: Callable[[M, D], None]) -> Callable[[M, D], None]:
-        @functools.wraps(callback)
-        def refusing_callback(message: M, delivery: D) -> None:
+    def decorate(handler: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(handler)
+        def refusing_handler(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
-                callback(message, delivery)
+                return handler(*args, **kwargs)
             except errors as exc:
-                raise PoisonMessage(f"{describe(message)}: {exc}") from exc
+                subject = describe(args[0]) if args else handler.__name__
+                raise PoisonMessage(f"{subject}: {exc}") from exc
 
-        return refusing_callback
+        return refusing_handler
 
     return decorate
 
 
-def describe(message: _Identified) -> str:
-    """``order 42``: the message's kind and id, as dead-letter reasons name them."""
-    return f"{type(message).__name__.lower()} {message.id}"
+def describe(subject: object) -> str:
+    """``order 42`` for a message with an id (its kind and id), else the subject as text."""
+    identity = getattr(subject, "id", None)
+    if identity is None:
+        return str(subject)
+    return f"{type(subject).__name__.lower()} {identity}"

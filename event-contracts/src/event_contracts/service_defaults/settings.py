@@ -8,10 +8,11 @@ variable's name, never half-way through handling a message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, PositiveFloat, field_validator
+from pydantic import AliasChoices, Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@localhost:5672/shop"
@@ -22,7 +23,8 @@ DEFAULT_INBOX_PURGE_EVERY = timedelta(minutes=10)
 
 
 class ServiceSettings(BaseSettings):
-    """``DATABASE_URL``, ``BROKER_URLS`` (or ``BROKER_URL``), ``LOG_LEVEL``, ``INBOX_*_SECONDS``.
+    """``DATABASE_URL``, ``DATABASE_POOL_SIZE``, ``DATABASE_MAX_OVERFLOW``, ``BROKER_URLS`` (or
+    ``BROKER_URL``), ``LOG_LEVEL``, ``INBOX_*_SECONDS``.
 
     Names are case-insensitive; unknown variables are ignored.
     """
@@ -37,6 +39,10 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("broker_urls", "broker_url"),
     )
     """One URL per cluster node, ``;``- or ``,``-separated in the environment."""
+    database_pool_size: PositiveInt | None = None
+    """PostgreSQL: connections kept per process (SQLAlchemy's default 5 when unset)."""
+    database_max_overflow: NonNegativeInt | None = None
+    """PostgreSQL: connections opened beyond the pool under load (default 10 when unset)."""
     log_level: str = "INFO"
     inbox_retention_seconds: PositiveFloat = DEFAULT_INBOX_RETENTION.total_seconds()
     """The inbox's dedupe window (``event_contracts.inbox``)."""
@@ -49,6 +55,11 @@ class ServiceSettings(BaseSettings):
         if isinstance(value, str):
             return [url.strip() for url in value.replace(",", ";").split(";") if url.strip()]
         return value
+
+    def engine_options(self, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``create_engine`` options from the settings, ``options`` given by the caller winning."""
+        pool = {"pool_size": self.database_pool_size, "max_overflow": self.database_max_overflow}
+        return {**{k: v for k, v in pool.items() if v is not None}, **(options or {})}
 
     @property
     def inbox_retention(self) -> timedelta:

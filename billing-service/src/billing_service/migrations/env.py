@@ -38,8 +38,12 @@ def migrate(connection: Connection) -> None:
     # One transaction for reading the version and changing the schema, on SQLite too: its DDL
     # is transactional once pysqlite leaves BEGIN to us (database.create_engine does), and
     # BEGIN IMMEDIATE then makes concurrent migrators wait for each other.
+    # SQLite alters tables by copying them: autogenerate writes batch operations there.
     context.configure(
-        connection=connection, target_metadata=target_metadata, transactional_ddl=True
+        connection=connection,
+        target_metadata=target_metadata,
+        transactional_ddl=True,
+        render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
         context.run_migrations()

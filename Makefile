@@ -16,7 +16,9 @@
 #                  the shop; installs the host tools it lacks (make deps) and starts the shop
 #                  (make up) when it is not running
 #   make unit | integration | db-tests | e2e | lint     one kind at a time
-#                  (lint: ruff, mypy --strict, event-contracts' import contracts)
+#                  (lint: ruff, mypy --strict, event-contracts' import contracts, template-check)
+#   make template-check  each service's skeleton files = templates/service rendered with its
+#                  .copier-answers.yml (templates/service/README.md); fails with a unified diff
 #   make bench     `python -m bench` against the running shop (~15 min; bench/README.md)
 #   make bench-smoke  every benchmark phase for seconds, `--check`: runs end to end, loses
 #                  nothing (CI runs it after the tests; its numbers mean nothing)
@@ -81,7 +83,7 @@ export SHOP_TEST_RABBITMQ_IMAGE ?= $(RABBITMQ_IMAGE)
 # promtool comes with the Prometheus base image (the official one, or Debian's offline).
 PROMETHEUS_IMAGE ?= $(or $(shell sed -n 's/^PROMETHEUS_IMAGE=//p' infra/offline/offline.env 2>/dev/null),prom/prometheus:v3.14.0)
 
-.PHONY: contracts-release locks new-service new-service-e2e shop-running alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
+.PHONY: contracts-release locks template-check new-service new-service-e2e shop-running alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
 
 up:
 	@echo "$(TRACING_NOTE)"
@@ -176,8 +178,8 @@ lint: venv bench-venv
 	@set -e; for p in $(PACKAGES) e2e deploy/kubernetes; do echo "== lint: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/ruff check . && $(CURDIR)/$(VENV)/bin/ruff format --check .); done
 	@echo "== lint: tests, deploy, templates"
-	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests deploy templates/new_service.py && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests deploy templates/new_service.py
-	@$(VENV)/bin/mypy --strict deploy/swarm/swarm.py templates/new_service.py event-contracts/release.py
+	@$(VENV)/bin/ruff check --config e2e/ruff.toml tests deploy templates/new_service.py templates/template_check.py && $(VENV)/bin/ruff format --check --config e2e/ruff.toml tests deploy templates/new_service.py templates/template_check.py
+	@$(VENV)/bin/mypy --strict deploy/swarm/swarm.py templates/new_service.py templates/template_check.py event-contracts/release.py
 	@set -e; for p in $(PACKAGES); do echo "== mypy: $$p"; \
 	  (cd $$p && $(CURDIR)/$(VENV)/bin/mypy src); done
 	@echo "== import contracts: event-contracts (the contracts never import the Celery adapter; no cycles)"
@@ -186,6 +188,12 @@ lint: venv bench-venv
 	@$(VENV)/bin/ruff check --config bench/ruff.toml bench
 	@$(VENV)/bin/ruff format --check --config bench/ruff.toml bench
 	@$(VENV)/bin/mypy --python-executable $(BENCH_PYTHON) --ignore-missing-imports bench
+	@$(MAKE) --no-print-directory template-check
+
+# The drift check: every service's skeleton files are the template's, rendered with its answers.
+template-check: venv
+	@echo "== template-check: skeleton files = templates/service rendered with each service's answers"
+	@$(PYTHON) templates/template_check.py
 
 # On a fresh machine `make test` alone passes: the host tools it lacks, then the shop (started and
 # waited for only when its edge is not running; left running), then every kind of test.

@@ -10,10 +10,9 @@ from decimal import Decimal
 from event_contracts import Delivery, InMemoryInbox, Order, OrderLine
 from event_contracts.testing import InMemoryBus
 
-from billing_service.adapters.repository import AbstractInvoiceRepository
 from billing_service.bootstrap import Billing, bootstrap
 from billing_service.domain import Account, Balance, Invoice
-from billing_service.service_layer.unit_of_work import AbstractUnitOfWork
+from billing_service.service_layer.ports import AbstractInvoiceRepository, AbstractUnitOfWork
 
 _order_ids = itertools.count(1_000)
 

@@ -2,7 +2,8 @@
 
 ``bootstrap()`` gives a :class:`Billing`: the handlers and views with their unit of work,
 publisher and clock filled in. The worker hands it to the Celery runtime
-(:mod:`billing_service.entrypoints.consumers`); unit tests pass fakes instead.
+(:mod:`billing_service.entrypoints.consumers`); unit tests call ``tests/fakes.py``'s
+``bootstrap_test_app()``, the same wiring over fakes.
 """
 
 from __future__ import annotations
@@ -15,13 +16,9 @@ from event_contracts.serialization import utc_now
 from sqlalchemy.engine import Engine
 
 from billing_service.adapters import database, orm
+from billing_service.adapters.unit_of_work import SqlAlchemyUnitOfWork, session_factory
 from billing_service.service_layer import handlers, views
-from billing_service.service_layer.handlers import Clock, EventPublisher
-from billing_service.service_layer.unit_of_work import (
-    AbstractUnitOfWork,
-    SqlAlchemyUnitOfWork,
-    session_factory,
-)
+from billing_service.service_layer.ports import AbstractUnitOfWork, Clock, EventPublisher
 
 
 @dataclass(frozen=True)
@@ -58,7 +55,7 @@ def bootstrap(
     migrate: bool = False,
     clock: Clock = utc_now,
 ) -> Billing:
-    """Billing over ``uow`` (tests), or over ``engine``'s database (default: ``DATABASE_URL``).
+    """Billing over ``uow`` (tests), or over ``engine``'s database (default: the settings').
 
     ``migrate``: upgrade the schema first (entrypoints do; they run before serving anything).
     """

@@ -25,10 +25,10 @@ from sqlalchemy.exc import IntegrityError
 
 from billing_service.adapters import database, orm
 from billing_service.adapters.orm import journal_entries, postings
+from billing_service.adapters.unit_of_work import SqlAlchemyUnitOfWork, session_factory
 from billing_service.bootstrap import Billing, bootstrap
 from billing_service.domain import EntryKind, Invoice, InvoiceStatus
 from billing_service.service_layer.handlers import UnknownOrderError
-from billing_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork, session_factory
 
 from .conftest import again, an_order, unique_order_id
 
@@ -65,7 +65,7 @@ def test_replicas_migrating_an_empty_database_at_once_all_succeed(
         connection.commit()
     replicas = [
         subprocess.Popen(
-            [sys.executable, "-m", "billing_service.entrypoints.migrate"],
+            [sys.executable, "-m", "billing_service.entrypoints.cli", "migrate"],
             env={**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

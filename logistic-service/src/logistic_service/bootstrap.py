@@ -1,7 +1,8 @@
 """Wiring: the handlers with their unit of work, publisher, pipeline and clock.
 
 The worker calls :func:`bootstrap` with the real adapters (see ``entrypoints.celery_app``);
-unit tests call it with fakes (``FakeUnitOfWork``, ``event_contracts.testing.InMemoryBus``).
+unit tests call ``tests/fakes.py``'s ``bootstrap_test_app()``, the same wiring over fakes
+(``FakeUnitOfWork``, ``event_contracts.testing.InMemoryBus``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import attrs
 from event_contracts import Delivery, Order
 
 from logistic_service.adapters import orm
-from logistic_service.adapters.pipeline import AbstractPipeline
 from logistic_service.service_layer import handlers
 from logistic_service.service_layer.handlers import StepOutcome
-from logistic_service.service_layer.ports import Clock, EventPublisher
-from logistic_service.service_layer.unit_of_work import AbstractUnitOfWork
+from logistic_service.service_layer.ports import (
+    AbstractPipeline,
+    AbstractUnitOfWork,
+    Clock,
+    EventPublisher,
+)
 
 
 def utc_now() -> datetime:

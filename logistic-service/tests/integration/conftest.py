@@ -18,13 +18,21 @@ from event_contracts.serialization import Money, Quantity
 from event_contracts.testing import TestVhost, wait_until
 from sqlalchemy import func, select
 
-from logistic_service.adapters import orm
-from logistic_service.adapters.db import make_engine, session_factory
-from logistic_service.adapters.migrations import migrate
-from logistic_service.config import Settings
+from logistic_service.adapters import database, orm
+from logistic_service.adapters.database import create_engine
+from logistic_service.adapters.unit_of_work import SqlAlchemyUnitOfWork, session_factory
 from logistic_service.domain.model import Shipment
 from logistic_service.entrypoints.celery_app import create_app as create_logistic_app
-from logistic_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork
+from logistic_service.settings import Settings
+
+
+def migrate(url: str) -> None:
+    """The database at ``url`` upgraded to the newest schema, as the worker does at start-up."""
+    engine = database.create_engine(url)
+    try:
+        database.migrate(engine)
+    finally:
+        engine.dispose()
 
 
 def unique_order_id() -> int:
@@ -53,7 +61,7 @@ class Database:
     """Reads what the service stored (through its own unit of work)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
+        self.engine = create_engine(url)
         orm.start_mappers()
 
     def uow(self) -> SqlAlchemyUnitOfWork:
@@ -61,7 +69,9 @@ class Database:
 
     def shipment(self, order_id: int) -> Shipment | None:
         with self.uow() as uow:
-            return uow.shipments.get(f"SHP-{order_id}")
+            shipment = uow.shipments.get(f"SHP-{order_id}")
+            uow.commit()  # a read; leaving without it rolls back, which expires what was loaded
+            return shipment
 
     def status(self, order_id: int) -> str | None:
         shipment = self.shipment(order_id)

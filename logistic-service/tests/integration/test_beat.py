@@ -28,7 +28,7 @@ def test_beat_sends_the_resume_job_to_the_internal_queue(
 ) -> None:
     heartbeat = tmp_path / "heartbeat"
     beat = subprocess.Popen(
-        [sys.executable, "-c", "from logistic_service.entrypoints.cli import beat; beat()"],
+        [sys.executable, "-c", "from logistic_service.entrypoints.worker import beat; beat()"],
         env={
             **os.environ,
             "BROKER_URLS": vhost.url("logistic-service"),

@@ -10,22 +10,23 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from event_contracts.testing import wait_until
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from logistic_service.adapters import orm
-from logistic_service.adapters.db import make_engine, session_factory
-from logistic_service.adapters.migrations import MIGRATION_LOCK_KEY, alembic_config, migrate
+from logistic_service.adapters.database import MIGRATIONS, create_engine, head_revision
 from logistic_service.adapters.repository import SqlAlchemyShipmentRepository
+from logistic_service.adapters.unit_of_work import SqlAlchemyUnitOfWork, session_factory
 from logistic_service.domain.model import Shipment, ShipmentStatus
-from logistic_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
-from .conftest import unique_order_id
+from .conftest import migrate, unique_order_id
+
+MIGRATION_LOCK_KEY = MIGRATIONS.lock_key
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +36,13 @@ T0 = datetime(2025, 11, 21, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     orm.start_mappers()
-    engine = make_engine(database_url)
+    engine = create_engine(database_url)
     yield engine
     engine.dispose()
 
 
 def head() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return head_revision()
 
 
 def add(engine: Engine, *shipments: Shipment) -> None:
@@ -86,11 +87,7 @@ def test_replicas_starting_together_migrate_one_at_a_time(
         holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         replicas = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    "from logistic_service.entrypoints.cli import migrate; migrate()",
-                ],
+                [sys.executable, "-m", "logistic_service.entrypoints.cli", "migrate"],
                 env={**os.environ, "DATABASE_URL": database_url},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -123,17 +120,17 @@ def test_a_shipment_round_trips_exactly(engine: Engine) -> None:
     shipment.charge_back(chargeback, T0 + timedelta(seconds=2))
     add(engine, shipment)
 
-    with SqlAlchemyUnitOfWork(session_factory(engine)) as uow:
+    with SqlAlchemyUnitOfWork(session_factory(engine)) as uow:  # leaving it rolls back: read inside
         loaded = uow.shipments.get(f"SHP-{order_id}")
-    assert loaded is not None
-    assert (loaded.order_id, loaded.status, loaded.submit_event_id) == (
-        order_id,
-        ShipmentStatus.RETURN_OPENED,
-        submit,
-    )
-    assert loaded.chargeback_event_id == chargeback
-    assert loaded.dispatched_at == T0 + timedelta(seconds=1)
-    assert loaded.updated_at == T0 + timedelta(seconds=2) and loaded.updated_at.tzinfo == UTC
+        assert loaded is not None
+        assert (loaded.order_id, loaded.status, loaded.submit_event_id) == (
+            order_id,
+            ShipmentStatus.RETURN_OPENED,
+            submit,
+        )
+        assert loaded.chargeback_event_id == chargeback
+        assert loaded.dispatched_at == T0 + timedelta(seconds=1)
+        assert loaded.updated_at == T0 + timedelta(seconds=2) and loaded.updated_at.tzinfo == UTC
     with engine.connect() as connection:  # what the e2e suite reads
         row = connection.execute(
             text("SELECT shipment_id, order_id, status FROM shipments WHERE order_id = :id"),
@@ -170,11 +167,14 @@ def test_stuck_takes_idle_warehouse_shipments_oldest_first(engine: Engine) -> No
 
 
 def test_a_concurrent_change_of_the_same_shipment_fails_instead_of_being_lost(
-    engine: Engine,
+    engine: Engine, database_url: str
 ) -> None:
     shipment = Shipment.for_order(unique_order_id(), submitted_by=uuid.uuid4(), now=T0)
     add(engine, shipment)
-    with Session(engine) as one, Session(engine) as two:
+    # Two interleaved transactions: the service's SQLite engine serializes them (BEGIN
+    # IMMEDIATE: the second waits for the first), so on SQLite the race needs a plain engine.
+    racing = sqlalchemy.create_engine(database_url) if engine.dialect.name == "sqlite" else engine
+    with Session(racing) as one, Session(racing) as two:
         mine = one.get(Shipment, shipment.shipment_id)
         theirs = two.get(Shipment, shipment.shipment_id)
         assert mine is not None and theirs is not None
@@ -186,3 +186,5 @@ def test_a_concurrent_change_of_the_same_shipment_fails_instead_of_being_lost(
     with SqlAlchemyUnitOfWork(session_factory(engine)) as uow:
         stored = uow.shipments.get(shipment.shipment_id)
         assert stored is not None and stored.status is ShipmentStatus.PICKED
+    if racing is not engine:
+        racing.dispose()

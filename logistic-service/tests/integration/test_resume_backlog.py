@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from logistic_service.adapters import orm
 from logistic_service.adapters.pipeline import PICK, RESUME_STUCK_SHIPMENTS
-from logistic_service.config import Settings
+from logistic_service.settings import Settings
 
 from .conftest import Database, TaskLog, an_order, unique_order_id
 
@@ -81,7 +81,7 @@ def test_the_resume_job_never_restarts_a_chain_queued_behind_a_backlog(
     finished_tasks: TaskLog,
     chain_starts: ChainStarts,
 ) -> None:
-    settings = Settings(database_url=database_url, resume_idle_for=THRESHOLD)
+    settings = Settings(database_url=database_url, resume_idle_seconds=THRESHOLD.total_seconds())
     order_ids = [unique_order_id() for _ in range(3)]
 
     # 1. beat sends the job into logistic.internal; nobody takes that queue yet

@@ -17,8 +17,8 @@ from logistic_service.adapters.pipeline import (
     RESUME_STUCK_SHIPMENTS,
     STEPS,
 )
-from logistic_service.config import DEFAULT_DATABASE_URL, Settings
 from logistic_service.entrypoints.celery_app import create_app
+from logistic_service.settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -69,19 +69,31 @@ def test_exactly_one_periodic_job_every_30_seconds(app: Celery) -> None:
     assert app.conf.beat_max_loop_interval == 10  # the health check allows 45 s
 
 
-def test_settings_from_the_environment() -> None:
-    assert Settings.from_env({}) == Settings(database_url=DEFAULT_DATABASE_URL)
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": "postgresql+psycopg://u:p@db/logistic_service",
-            "RESUME_EVERY_SECONDS": "5",
-            "RESUME_IDLE_SECONDS": "90",
-            "RESUME_BATCH_SIZE": "7",
-        }
-    )
-    assert settings == Settings(
-        database_url="postgresql+psycopg://u:p@db/logistic_service",
-        resume_every=timedelta(seconds=5),
-        resume_idle_for=timedelta(seconds=90),
-        resume_batch=7,
+def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "DATABASE_URL",
+        "RESUME_EVERY_SECONDS",
+        "RESUME_IDLE_SECONDS",
+        "RESUME_BATCH_SIZE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert Settings() == Settings(database_url="sqlite:///./logistic_service.sqlite3")
+    for name, value in {
+        "DATABASE_URL": "postgresql+psycopg://u:p@db/logistic_service",
+        "RESUME_EVERY_SECONDS": "5",
+        "RESUME_IDLE_SECONDS": "90",
+        "RESUME_BATCH_SIZE": "7",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert (
+        settings.database_url,
+        settings.resume_every,
+        settings.resume_idle_for,
+        settings.resume_batch_size,
+    ) == (
+        "postgresql+psycopg://u:p@db/logistic_service",
+        timedelta(seconds=5),
+        timedelta(seconds=90),
+        7,
     )

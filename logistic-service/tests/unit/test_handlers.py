@@ -19,7 +19,7 @@ from logistic_service.domain.model import (
 )
 from logistic_service.service_layer.handlers import StepOutcome
 
-from .fakes import TestApp, bootstrap_test_app
+from ..fakes import TestApp, bootstrap_test_app
 
 pytestmark = pytest.mark.unit
 

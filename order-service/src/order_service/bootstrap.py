@@ -28,10 +28,10 @@ from order_service.adapters.notifications import OutboxListener
 from order_service.adapters.order_ids import SequenceBlocks
 from order_service.adapters.outbox import OutboxStore, SqlOutboxStore
 from order_service.adapters.tokens import OidcSettings, TokenVerifier
-from order_service.config import Settings
 from order_service.domain.identity import Caller
 from order_service.service_layer.relay import Backoff, PayloadPublisher, Relay
 from order_service.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
+from order_service.settings import Settings
 
 SERVICE = "order"
 SERVICE_NAME = "order-service"
@@ -86,7 +86,7 @@ def bootstrap(
     verifier: Verifier | None = None,
     **engine_options: Any,
 ) -> Services:
-    settings = settings or Settings.from_env()
+    settings = settings or Settings()
     orm.start_mappers()
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, **engine_options)
     if run_migrations:

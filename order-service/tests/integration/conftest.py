@@ -18,10 +18,10 @@ from flask.testing import FlaskClient
 
 from order_service import bootstrap
 from order_service.adapters.tokens import TokenVerifier
-from order_service.config import Settings
 from order_service.entrypoints.flask_app import create_app as create_flask_app
 from order_service.entrypoints.worker import FactConsumer
 from order_service.service_layer.relay import Relay
+from order_service.settings import Settings
 from tests.conftest import IssuerForTests
 
 CLOSED_PORT_BROKER = "amqp://order-service:order-service@127.0.0.1:1/shop"

@@ -158,12 +158,13 @@ def test_an_unroutable_row_is_parked_and_every_other_order_is_published(
     assert {order_id % 4 for order_id in orders} == {0, 1, 2, 3}  # every lane
     small_window = attrs.evolve(
         services,
-        settings=attrs.evolve(
-            services.settings,
-            relay_batch_size=4,
-            relay_row_retries=3,
-            relay_row_retry_start=0.1,
-            relay_row_retry_max=0.4,
+        settings=services.settings.model_copy(
+            update={
+                "relay_batch_size": 4,
+                "relay_row_retries": 3,
+                "relay_row_retry_start": 0.1,
+                "relay_row_retry_max": 0.4,
+            }
         ),
     )
 

@@ -6,7 +6,6 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-import attrs
 import pytest
 from event_contracts import Invoice, Shipment
 from event_contracts.serialization import CurrencyCode, Money, utc_now
@@ -134,10 +133,11 @@ def test_the_worker_purges_what_left_the_dedupe_window(
     vhost: TestVhost,
     customer: str,
 ) -> None:
-    services.settings = attrs.evolve(
-        services.settings,
-        inbox_retention=timedelta(hours=1),
-        inbox_purge_every=timedelta(seconds=0.1),
+    services.settings = services.settings.model_copy(
+        update={
+            "inbox_retention_seconds": timedelta(hours=1).total_seconds(),
+            "inbox_purge_every_seconds": timedelta(seconds=0.1).total_seconds(),
+        }
     )
     old_order, new_order = (place(api, customer, **{"Idempotency-Key": k})["id"] for k in "on")
     old_fact, new_fact = invoice(old_order), invoice(new_order)

@@ -24,8 +24,8 @@ from order_service.adapters.tokens import (
     OidcSettings,
     TokenVerifier,
 )
-from order_service.config import Settings
 from order_service.entrypoints.flask_app import create_app
+from order_service.settings import Settings
 from tests.conftest import AUDIENCE, IssuerForTests
 from tests.fakes import FakeBilling
 

@@ -26,8 +26,8 @@ from order_service.adapters.billing import (
     InvoiceNotFound,
 )
 from order_service.adapters.tokens import TokenVerifier
-from order_service.config import Settings
 from order_service.entrypoints.flask_app import create_app
+from order_service.settings import Settings
 from tests.conftest import IssuerForTests
 from tests.fakes import FakeBilling, FakePublisher
 

@@ -14,11 +14,11 @@ from sqlalchemy import select, update
 
 from order_service import bootstrap
 from order_service.adapters import orm
-from order_service.config import Settings
 from order_service.entrypoints import outbox as outbox_cli
 from order_service.entrypoints.outbox_metrics import OutboxSampler
 from order_service.service_layer import commands, handlers
 from order_service.service_layer.relay import Relay
+from order_service.settings import Settings
 from tests.fakes import FakePublisher
 
 pytestmark = pytest.mark.unit

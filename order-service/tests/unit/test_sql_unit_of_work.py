@@ -17,9 +17,9 @@ from sqlalchemy import event, func, select
 from order_service import bootstrap
 from order_service.adapters import orm
 from order_service.adapters.order_ids import SequenceBlocks
-from order_service.config import Settings
 from order_service.domain.errors import OrderNotFound
 from order_service.service_layer import commands, handlers
+from order_service.settings import Settings
 
 pytestmark = pytest.mark.unit
 

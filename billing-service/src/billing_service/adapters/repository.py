@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import abc
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing_service.adapters.orm import invoices, journal_entries, postings
 from billing_service.domain import Account, Balance, Invoice
 from billing_service.domain.ledger import ZERO
-
-
-class AbstractInvoiceRepository(abc.ABC):
-    @abc.abstractmethod
-    def add(self, invoice: Invoice) -> None: ...
-
-    @abc.abstractmethod
-    def get(self, order_id: int, *, lock: bool = True) -> Invoice | None:
-        """The order's invoice with its entries; ``lock``: for update (other writers wait)."""
-
-    @abc.abstractmethod
-    def balances(self, account: Account) -> list[Balance]:
-        """The account's totals, one per currency it has postings in."""
+from billing_service.service_layer.ports import AbstractInvoiceRepository
 
 
 class SqlAlchemyInvoiceRepository(AbstractInvoiceRepository):

@@ -10,7 +10,8 @@
 Every version of an order event arrives as :class:`~event_contracts.Order` (the runtime
 upcasts v1). A callback that raises is retried privately with backoff, then dead-lettered;
 a request the ledger refuses (:class:`~billing_service.domain.LedgerError`) is dead-lettered
-at once as :class:`~event_contracts.PoisonMessage`: retrying cannot make it valid.
+at once with its reason (``event_contracts.service_defaults.dead_letters.refusing``): retrying
+cannot make it valid.
 """
 
 from __future__ import annotations
@@ -22,36 +23,23 @@ from event_contracts import (
     GET_INVOICE,
     BalanceQuery,
     BalanceView,
-    Delivery,
     InvoiceQuery,
     InvoiceView,
     Order,
-    PoisonMessage,
     Subscriptions,
 )
+from event_contracts.service_defaults.dead_letters import refusing
 
 from billing_service.bootstrap import Billing
 from billing_service.domain import LedgerError
-
-Handler = Callable[[Order, Delivery], None]
-
-
-def _refusing_poison(handler: Handler) -> Handler:
-    def callback(order: Order, delivery: Delivery) -> None:
-        try:
-            handler(order, delivery)
-        except LedgerError as exc:
-            raise PoisonMessage(f"order {order.id}: {exc}") from exc
-
-    callback.__name__ = callback.__qualname__ = handler.__name__
-    return callback
 
 
 def subscribe(billing: Billing, registry: Subscriptions) -> Callable[[], None]:
     """Register billing's callbacks and responders on an app's registry (``subscriptions_of(app)``);
     returns a function that removes them."""
-    on_submit = _refusing_poison(billing.invoice_order)
-    on_chargeback = _refusing_poison(billing.refund_order)
+    dead_letter_ledger_errors = refusing(LedgerError)
+    on_submit = dead_letter_ledger_errors(billing.invoice_order)
+    on_chargeback = dead_letter_ledger_errors(billing.refund_order)
     registry.register(Order.submit, on_submit)
     registry.register(Order.chargeback, on_chargeback)
 

@@ -14,41 +14,42 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
 from event_contracts import Publisher, create_app
 from event_contracts.contrib.sqlalchemy import purge_inbox
-from event_contracts.inbox import purge_every_from_env, retention_from_env
 from event_contracts.runtime import add_periodic_job, run_worker, subscriptions_of
 from event_contracts.service_defaults import logging as service_logging
+from event_contracts.service_defaults.database import dispose_in_forked_children
 from sqlalchemy.engine import Engine
 
 from billing_service.adapters import database, orm
 from billing_service.bootstrap import Billing, bootstrap
 from billing_service.entrypoints.consumers import subscribe
-
-SERVICE = "billing"
+from billing_service.settings import Settings
+from billing_service.topology import NAME
 
 
 def build(
     *,
+    settings: Settings | None = None,
     broker_urls: Sequence[str] | None = None,
     engine: Engine | None = None,
     migrate: bool = True,
-    **settings: Any,
+    **celery_settings: Any,
 ) -> tuple[Celery, Billing]:
     """Billing's Celery app and its use cases, wired to that app's publisher and the database.
 
     Callbacks are not registered yet: :func:`~billing_service.entrypoints.consumers.subscribe`
     registers them on the app's own registry (``subscriptions_of(app)``).
     """
-    app = create_app(SERVICE, broker_urls=broker_urls, **settings)
-    engine = engine or database.create_engine()
+    settings = settings or Settings()
+    app = create_app(NAME, broker_urls=broker_urls or settings.broker_urls, **celery_settings)
+    engine = engine or database.create_engine(settings.database_url)
     billing = bootstrap(publisher=Publisher(app), engine=engine, migrate=migrate)
-    retention = retention_from_env()
+    retention = settings.inbox_retention
     add_periodic_job(
         app,
-        "billing.purge-inbox",
-        purge_every_from_env().total_seconds(),
+        f"{NAME}.purge-inbox",
+        settings.inbox_purge_every.total_seconds(),
         lambda: purge_inbox(engine, orm.inbox, retention=retention),
     )
     return app, billing
@@ -56,17 +57,13 @@ def build(
 
 def main() -> None:
     service_logging.configure("billing-service", "worker")
-    engine = database.create_engine()
+    settings = Settings()
+    engine = database.create_engine(settings.database_url)
     database.wait_until_reachable(engine)
-    app, billing = build(engine=engine)
+    app, billing = build(settings=settings, engine=engine)
     engine.dispose()  # the migration's connection: pool processes open their own
     subscribe(billing, subscriptions_of(app))
-
-    def fresh_connections(**_: Any) -> None:
-        # A forked pool process must not reuse the parent's sockets.
-        engine.dispose(close=False)
-
-    worker_process_init.connect(fresh_connections, weak=False)
+    dispose_in_forked_children(engine)
     run_worker(app)
 
 

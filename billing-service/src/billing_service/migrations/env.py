@@ -1,7 +1,8 @@
-"""Alembic environment: migrates the connection it is given, else ``DATABASE_URL``.
+"""Alembic environment: migrates the connection it is given, else ``DATABASE_URL`` (skeleton file).
 
-The service runs migrations itself at start-up (``billing_service.adapters.database.migrate``,
-under PostgreSQL's advisory lock); ``alembic -c alembic.ini ...`` works too, for development.
+The service runs migrations itself at start-up, under PostgreSQL's advisory lock
+(``billing_service.adapters.database.migrate``); ``alembic -c alembic.ini ...`` works too,
+for development.
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ def migrate(connection: Connection) -> None:
     # One transaction for reading the version and changing the schema, on SQLite too: its DDL
     # is transactional once pysqlite leaves BEGIN to us (database.create_engine does), and
     # BEGIN IMMEDIATE then makes concurrent migrators wait for each other.
+    # SQLite alters tables by copying them: autogenerate writes batch operations there.
     context.configure(
-        connection=connection, target_metadata=target_metadata, transactional_ddl=True
+        connection=connection,
+        target_metadata=target_metadata,
+        transactional_ddl=True,
+        render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -51,7 +56,7 @@ def run_migrations_online() -> None:
         return
     engine = database.create_engine()
     try:
-        with engine.connect() as connection, database.migration_lock(connection):
+        with engine.connect() as connection, database.MIGRATIONS.lock(connection):
             migrate(connection)
             connection.commit()
     finally:

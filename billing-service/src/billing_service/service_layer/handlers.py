@@ -17,29 +17,15 @@ inbox drops the duplicate.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any, Protocol
-from uuid import UUID
 
 import event_contracts as contracts
-from event_contracts import Delivery, Event, Order
+from event_contracts import Delivery, Order
 from event_contracts.serialization import CurrencyCode, Money
 
 from billing_service.domain import Actor, EntryKind, Invoice
-from billing_service.service_layer.unit_of_work import AbstractUnitOfWork
+from billing_service.service_layer.ports import AbstractUnitOfWork, Clock, EventPublisher
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-class EventPublisher(Protocol):
-    """Publishes a contract event (``event_contracts.Publisher``, or ``InMemoryBus`` in tests)."""
-
-    def publish(
-        self, event: Event[Any], message: Any, *, correlation_id: str | None = None
-    ) -> UUID: ...
 
 
 class UnknownOrderError(LookupError):

@@ -7,7 +7,7 @@ from event_contracts.serialization import CurrencyCode, Money
 
 from billing_service.domain import Account, headline_balance
 from billing_service.domain.ledger import MONEY_PLACES
-from billing_service.service_layer.unit_of_work import AbstractUnitOfWork
+from billing_service.service_layer.ports import AbstractUnitOfWork
 
 
 def invoice(order_id: int, uow: AbstractUnitOfWork) -> InvoiceView:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -180,6 +181,22 @@ class ServiceTask(Task):  # type: ignore[misc]
         )
         raise Retry(exc=exc, when=delay)
 
+    @contextmanager
+    def handling(self, *, retry: bool = True) -> Iterator[None]:
+        """A task body run as every event callback is: :class:`PoisonMessage` goes to the
+        queue's DLQ at once with its reason (``rejected-by-handler``); any other error is
+        retried privately with backoff (``retry=False``: raised as it is, e.g. a periodic job
+        whose next run is near)."""
+        try:
+            yield
+        except PoisonMessage as exc:
+            self.dead_letter("rejected-by-handler", _describe(exc))
+            raise
+        except Exception as exc:
+            if not retry:
+                raise
+            self.retry_privately(exc)
+
     def dead_letter(self, reason: str, detail: str) -> None:
         """A copy with the reason to ``<queue>.dlq``; falls back to the broker's own DLX."""
         queue = self.own_queue()
@@ -237,13 +254,8 @@ def _event_task(event: Event[Any], routing_key: str) -> Callable[..., None]:
         except ContractError as exc:
             task.dead_letter("invalid-payload", str(exc))
             raise PoisonMessage(str(exc)) from exc
-        try:
+        with task.handling():
             task.subscriptions.dispatch(event, message, delivery)
-        except PoisonMessage as exc:
-            task.dead_letter("rejected-by-handler", _describe(exc))
-            raise
-        except Exception as exc:
-            task.retry_privately(exc)
 
     def observed(task: ServiceTask, *args: Any, **kwargs: Any) -> None:
         with metrics.observe_handler(routing_key):  # every delivery's duration and outcome

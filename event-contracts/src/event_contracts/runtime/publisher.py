@@ -11,7 +11,6 @@ first publish had reached the broker, consumers see the same event id twice and 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -23,7 +22,7 @@ from kombu.exceptions import OperationalError
 
 from event_contracts.errors import PublishFailed, UnroutableMessage
 from event_contracts.event import Event, default_publisher, use_publisher
-from event_contracts.service_defaults import tracing
+from event_contracts.service_defaults import backoff, tracing
 
 __all__ = [
     "PUBLISH_RETRY_POLICY",
@@ -96,37 +95,51 @@ def publish_with_confirm(
     """
     on_retry = _log_retry(exchange, routing_key)
     headers = tracing.with_trace_context(headers)  # the current span (if any) is the parent
-    attempts = int(PUBLISH_RETRY_POLICY["max_retries"]) if retry else 0
-    for attempt in range(attempts + 1):
-        try:
-            with app.producer_or_acquire() as producer:
-                producer.publish(
-                    body,
-                    exchange=exchange,
-                    routing_key=routing_key,
-                    headers=dict(headers),
-                    serializer="json",
-                    delivery_mode=2,
-                    mandatory=mandatory,
-                    retry=retry,
-                    retry_policy={**PUBLISH_RETRY_POLICY, "errback": on_retry},
-                    declare=(),
-                    **dict(properties or {}),
-                    **options,
-                )
-            return
-        except ChannelError as exc:
-            if getattr(exc, "reply_code", None) == NO_ROUTE or "NO_ROUTE" in str(exc):
-                raise UnroutableMessage(exchange, routing_key) from exc
-            raise PublishFailed(f"publish to {exchange}/{routing_key} failed: {exc!r}") from exc
-        except (MessageNacked, OSError, OperationalError, AmqpConnectionError) as exc:
-            if attempt == attempts:
-                raise PublishFailed(
-                    f"publish to {exchange}/{routing_key} failed after {attempt + 1} attempts: {exc!r}"
-                ) from exc
-            delay = min(2.0, 0.2 * 2**attempt)
-            on_retry(exc, delay)
-            time.sleep(delay)
+
+    def publish_once() -> None:
+        with app.producer_or_acquire() as producer:
+            producer.publish(
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                headers=dict(headers),
+                serializer="json",
+                delivery_mode=2,
+                mandatory=mandatory,
+                retry=retry,
+                retry_policy={**PUBLISH_RETRY_POLICY, "errback": on_retry},
+                declare=(),
+                **dict(properties or {}),
+                **options,
+            )
+
+    # kombu's retry (above) reconnects, failing over to the next node, but never sees a nack or
+    # an error raised once its own retries are spent: those are tried again here, with the one
+    # backoff (0.2 s doubling, at most 2 s), as many times as kombu's policy says.
+    attempts = int(PUBLISH_RETRY_POLICY["max_retries"]) + 1 if retry else 1
+    publish_retrying = backoff.retrying(
+        _RETRYABLE,
+        what=f"publish to {exchange}/{routing_key}",
+        attempts=attempts,
+        first=0.2,
+        longest=2.0,
+        on_retry=on_retry,
+    )
+    try:
+        publish_retrying(publish_once)
+    except ChannelError as exc:
+        if getattr(exc, "reply_code", None) == NO_ROUTE or "NO_ROUTE" in str(exc):
+            raise UnroutableMessage(exchange, routing_key) from exc
+        raise PublishFailed(f"publish to {exchange}/{routing_key} failed: {exc!r}") from exc
+    except _RETRYABLE as exc:
+        raise PublishFailed(
+            f"publish to {exchange}/{routing_key} failed after {attempts} attempts: {exc!r}"
+        ) from exc
+
+
+_RETRYABLE = (MessageNacked, OSError, OperationalError, AmqpConnectionError)
+"""Errors another attempt may get past: a nack (e.g. a quorum queue electing a new leader), a
+lost or refused connection."""
 
 
 def _log_retry(exchange: str, routing_key: str) -> Any:

@@ -12,10 +12,10 @@ and a private retry (which republishes the kwargs and the rest of the chain) kee
 
 from __future__ import annotations
 
-import abc
-
 from celery import Celery, chain
 from event_contracts import TOPOLOGY
+
+from logistic_service.service_layer.ports import AbstractPipeline
 
 INTERNAL_QUEUE = TOPOLOGY.service("logistic").internal
 PICK = f"{INTERNAL_QUEUE}.pick"
@@ -23,12 +23,6 @@ PACK = f"{INTERNAL_QUEUE}.pack"
 DISPATCH = f"{INTERNAL_QUEUE}.dispatch"
 RESUME_STUCK_SHIPMENTS = f"{INTERNAL_QUEUE}.resume_stuck_shipments"
 STEPS = (PICK, PACK, DISPATCH)
-
-
-class AbstractPipeline(abc.ABC):
-    @abc.abstractmethod
-    def start(self, shipment_id: str, correlation_id: str | None = None) -> None:
-        """Start (or start again) the warehouse steps of a committed shipment."""
 
 
 class CeleryPipeline(AbstractPipeline):

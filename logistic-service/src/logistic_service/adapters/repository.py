@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 from datetime import datetime
 
 from sqlalchemy import select
@@ -10,19 +9,7 @@ from sqlalchemy.orm import Session
 
 from logistic_service.adapters.orm import shipments
 from logistic_service.domain.model import IN_WAREHOUSE, Shipment
-
-
-class AbstractShipmentRepository(abc.ABC):
-    @abc.abstractmethod
-    def add(self, shipment: Shipment) -> None: ...
-
-    @abc.abstractmethod
-    def get(self, shipment_id: str) -> Shipment | None:
-        """The shipment, locked for the rest of the transaction (where the store can)."""
-
-    @abc.abstractmethod
-    def stuck(self, idle_since: datetime, limit: int) -> list[Shipment]:
-        """Up to ``limit`` shipments for which :meth:`Shipment.is_stuck` holds, oldest first."""
+from logistic_service.service_layer.ports import AbstractShipmentRepository
 
 
 class SqlAlchemyShipmentRepository(AbstractShipmentRepository):

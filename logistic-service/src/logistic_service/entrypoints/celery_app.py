@@ -15,9 +15,9 @@ The worker's main process also purges the inbox every ``INBOX_PURGE_EVERY_SECOND
 of its own, ``event_contracts.runtime.add_periodic_job``, not a beat job: it needs no message and
 no queue, and every replica deleting old rows is harmless).
 
-Callbacks are registered on the app's own registry (``subscriptions_of(app)``) with the
-handlers wired for that app, so several apps in one process (tests) never share a database by
-accident.
+Callbacks are registered on the app's own registry (``subscriptions_of(app)``, by
+:func:`~logistic_service.entrypoints.consumers.subscribe`) with the handlers wired for that
+app, so several apps in one process (tests) never share a database by accident.
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ from typing import Any
 
 from celery import Celery
 from celery.beat import BeatLazyFunc
-from event_contracts import TOPOLOGY, Order, PoisonMessage, Publisher
+from event_contracts import PoisonMessage, Publisher
 from event_contracts import create_app as create_service_app
 from event_contracts.contrib.sqlalchemy import purge_inbox
 from event_contracts.runtime import ServiceTask, add_periodic_job, subscriptions_of
+from event_contracts.service_defaults.database import dispose_in_forked_children
+from event_contracts.service_defaults.dead_letters import refusing
 
-from logistic_service.adapters import orm
-from logistic_service.adapters.db import make_engine, session_factory
+from logistic_service.adapters import database, orm
 from logistic_service.adapters.pipeline import (
     DISPATCH,
     INTERNAL_QUEUE,
@@ -45,17 +46,18 @@ from logistic_service.adapters.pipeline import (
     RESUME_STUCK_SHIPMENTS,
     CeleryPipeline,
 )
+from logistic_service.adapters.unit_of_work import SqlAlchemyUnitOfWork, session_factory
 from logistic_service.bootstrap import Handlers, bootstrap, utc_now
-from logistic_service.config import Settings
 from logistic_service.domain.model import IllegalTransition, UnknownShipment
+from logistic_service.entrypoints.consumers import subscribe
 from logistic_service.service_layer.handlers import StepOutcome
 from logistic_service.service_layer.ports import Clock
-from logistic_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork
+from logistic_service.settings import Settings
+from logistic_service.topology import NAME, TOPOLOGY
 
 log = logging.getLogger(__name__)
 
-SERVICE = "logistic"
-EVENT_QUEUES = tuple(sorted({s.queue for s in TOPOLOGY.subscriptions_of(SERVICE)}))
+EVENT_QUEUES = tuple(sorted({s.queue for s in TOPOLOGY.subscriptions_of(NAME)}))
 """Where new work comes in (logistic.order); the chains' steps are in INTERNAL_QUEUE."""
 
 
@@ -71,11 +73,11 @@ def create_app(
     Tests pass ``broker_urls=[vhost.url("logistic-service")]`` and ``settings`` with their own
     database; ``celery_settings`` go to :func:`event_contracts.create_app`.
     """
-    settings = settings or Settings.from_env()
+    settings = settings or Settings()
     every = settings.resume_every.total_seconds()
     app = create_service_app(
-        SERVICE,
-        broker_urls=broker_urls,
+        NAME,
+        broker_urls=broker_urls or settings.broker_urls,
         # Our own tasks go to our direct exchange (the default route would publish through the
         # default exchange, which this service's broker user may not write to).
         task_routes={
@@ -105,34 +107,26 @@ def create_app(
         beat_max_loop_interval=10,
         **celery_settings,
     )
-    engine = make_engine(settings.database_url)
+    engine = database.create_engine(settings.database_url)
+    dispose_in_forked_children(engine)
     handlers = bootstrap(
         uow=partial(SqlAlchemyUnitOfWork, session_factory(engine)),
         publisher=Publisher(app),
         pipeline=CeleryPipeline(app),
         clock=clock,
         resume_idle_for=settings.resume_idle_for,
-        resume_batch=settings.resume_batch,
+        resume_batch=settings.resume_batch_size,
     )
-    _subscribe(app, handlers)
+    subscribe(handlers, subscriptions_of(app))
     _register_tasks(app, handlers)
     retention = settings.inbox_retention
     add_periodic_job(
         app,
-        "logistic.purge-inbox",
+        f"{NAME}.purge-inbox",
         settings.inbox_purge_every.total_seconds(),
         lambda: purge_inbox(engine, orm.inbox, retention=retention),
     )
     return app
-
-
-# --- consumed events (queue logistic.order, every version)
-
-
-def _subscribe(app: Celery, handlers: Handlers) -> None:
-    registry = subscriptions_of(app)
-    registry.register(Order.submit, handlers.ship_order)
-    registry.register(Order.chargeback, handlers.charge_back)
 
 
 # --- own tasks (queue logistic.internal)
@@ -157,11 +151,11 @@ def _register_tasks(app: Celery, handlers: Handlers) -> None:
     )
     def resume_stuck_shipments(task: ServiceTask, sent_at: str | None = None) -> list[str]:
         # No retry: the next run is at most one beat interval away.
-        try:
-            sent = None if sent_at is None else datetime.fromisoformat(sent_at)
-        except ValueError as exc:
-            task.dead_letter("rejected-by-handler", f"sent_at is not an ISO 8601 time: {exc}")
-            raise PoisonMessage(str(exc)) from exc
+        with task.handling(retry=False):
+            try:
+                sent = None if sent_at is None else datetime.fromisoformat(sent_at)
+            except ValueError as exc:
+                raise PoisonMessage(f"sent_at is not an ISO 8601 time: {exc}") from exc
         if sent is not None and sent.tzinfo is None:
             sent = sent.replace(tzinfo=UTC)
         resumed = handlers.resume_stuck_shipments(sent)
@@ -176,16 +170,14 @@ def sent_now() -> str:
 
 
 def _step_task(run: Callable[[str, str | None], StepOutcome]) -> Callable[..., None]:
+    # The chain only starts after the shipment is committed, and steps only move forward:
+    # retrying cannot fix an unknown shipment or an illegal transition. Keep the message, with
+    # the reason, in the DLQ; any other error is retried privately.
+    run_refusing = refusing(UnknownShipment, IllegalTransition)(run)
+
     def step(task: ServiceTask, shipment_id: str, correlation_id: str | None = None) -> None:
-        try:
-            outcome = run(shipment_id, correlation_id)
-        except (UnknownShipment, IllegalTransition) as exc:
-            # The chain only starts after the shipment is committed, and steps only move
-            # forward: retrying cannot fix this. Keep the message, with the reason, in the DLQ.
-            task.dead_letter("rejected-by-handler", repr(exc))
-            raise PoisonMessage(str(exc)) from exc
-        except Exception as exc:
-            task.retry_privately(exc)  # raises: Retry, or the error once retries are exhausted
+        with task.handling():
+            outcome = run_refusing(shipment_id, correlation_id)
         if outcome is StepOutcome.STOPPED:
             task.request.chain = None  # stop the rest of the chain quietly
 

@@ -1,36 +1,58 @@
-"""Console scripts: ``logistic-service-worker`` (the image's CMD), ``-beat`` and ``-migrate``."""
+"""``logistic-service migrate | provisioning``: the service's commands besides the worker.
+
+``migrate``: wait for the database, upgrade it to the newest schema and exit (under the
+advisory lock). ``provisioning``: print, as JSON, what the broker needs for this service, from
+event-contracts' generators over the service's topology: its part of the definitions
+(exchanges, queues with their policies, bindings into its queues) and its broker user's
+permissions. Provisioning it on a running broker loads exactly this
+(``templates/new_service.py provision``). A skeleton file: rendered from ``templates/service``,
+never edited here (``make template-check``).
+"""
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import sys
 
-from event_contracts.runtime import run_beat, run_worker
+from event_contracts.generate import permissions, service_definitions
 from event_contracts.service_defaults import logging as service_logging
 
-from logistic_service.adapters.migrations import migrate as migrate_database
-from logistic_service.config import Settings
-from logistic_service.entrypoints.celery_app import create_app
+from logistic_service.adapters import database
+from logistic_service.topology import NAME, SERVICE, TOPOLOGY
 
 
-def _logging(role: str) -> None:
-    service_logging.configure("logistic-service", role)
+def provisioning() -> dict[str, object]:
+    (grant,) = [row for row in permissions(TOPOLOGY) if row["user"] == SERVICE.user]
+    return {"definitions": service_definitions(NAME, TOPOLOGY), "permissions": grant}
 
 
-def migrate() -> None:
-    """Upgrade the database to the newest schema and exit."""
-    _logging("migrate")
-    migrate_database(Settings.from_env().database_url)
+def migrate() -> str | None:
+    engine = database.create_engine()
+    try:
+        database.wait_until_reachable(engine)
+        return database.migrate(engine)
+    finally:
+        engine.dispose()
 
 
-def worker() -> None:
-    """Migrate, then consume logistic.order and logistic.internal (blocks)."""
-    _logging("worker")
-    settings = Settings.from_env()
-    migrate_database(settings.database_url)
-    run_worker(create_app(settings=settings))
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="logistic-service", description=__doc__)
+    parser.add_argument("command", choices=["migrate", "provisioning"])
+    args = parser.parse_args(argv)
+    if args.command == "provisioning":
+        json.dump(provisioning(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    service_logging.configure("logistic-service", "migrate")
+    print(f"logistic-service: database at revision {migrate()}")
+    return 0
 
 
-def beat() -> None:
-    """Send the periodic resume job (blocks). Exactly one per deployment: never scale it."""
-    _logging("beat")
-    run_beat(create_app(), os.environ.get("BEAT_SCHEDULE_FILE", "/tmp/celerybeat-schedule"))
+def migrate_main() -> None:
+    """``logistic-service-migrate``: the same as ``logistic-service migrate``."""
+    raise SystemExit(main(["migrate"]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

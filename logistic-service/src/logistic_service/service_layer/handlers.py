@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from event_contracts import Delivery, Order
 from event_contracts import Shipment as ShipmentFact
 
-from logistic_service.adapters.pipeline import AbstractPipeline
 from logistic_service.domain.model import (
     Shipment,
     ShipmentCancelled,
@@ -22,8 +21,12 @@ from logistic_service.domain.model import (
     shipment_id_for,
 )
 from logistic_service.service_layer import facts
-from logistic_service.service_layer.ports import Clock, EventPublisher
-from logistic_service.service_layer.unit_of_work import AbstractUnitOfWork
+from logistic_service.service_layer.ports import (
+    AbstractPipeline,
+    AbstractUnitOfWork,
+    Clock,
+    EventPublisher,
+)
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ import time
 from typing import Any
 
 import psycopg
-from alembic import command
 from alembic.config import Config
 from event_contracts.service_defaults import tracing
-from sqlalchemy import Engine, create_engine, event, text
+from event_contracts.service_defaults.database import Migrations
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -93,27 +93,17 @@ def _sqlite_immediate_transactions(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+MIGRATIONS = Migrations("order_service:migrations", MIGRATION_LOCK)
+"""The packaged migrations, upgraded under the advisory lock (event-contracts'
+``service_defaults.database``: the lock, Alembic's process-global context, the revision log)."""
+
+
 def alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", "order_service:migrations")
-    return config
+    return MIGRATIONS.config()
 
 
 def migrate(engine: Engine) -> None:
     """Upgrade the schema to the newest revision (under an advisory lock on PostgreSQL)."""
-    config = alembic_config()
     started = time.monotonic()
-    with engine.connect() as connection:
-        postgres = engine.dialect.name == "postgresql"
-        if postgres:
-            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK})
-            connection.commit()
-        try:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-            connection.commit()
-        finally:
-            if postgres:
-                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK})
-                connection.commit()
+    MIGRATIONS.migrate(engine)
     log.info("database schema is at head (%.2f s)", time.monotonic() - started)

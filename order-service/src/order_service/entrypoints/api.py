@@ -9,7 +9,7 @@ from pathlib import Path
 
 from order_service import bootstrap
 from order_service.adapters.database import make_engine, migrate
-from order_service.config import Settings
+from order_service.settings import Settings
 
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 WSGI_APP = "order_service.entrypoints.flask_app:create_wsgi_app()"
@@ -17,7 +17,7 @@ WSGI_APP = "order_service.entrypoints.flask_app:create_wsgi_app()"
 
 def main() -> None:
     bootstrap.configure_logging("edge")
-    engine = make_engine(Settings.from_env().database_url)
+    engine = make_engine(Settings().database_url)
     migrate(engine)
     engine.dispose()
     gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))

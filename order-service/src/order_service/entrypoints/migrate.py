@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from order_service import bootstrap
 from order_service.adapters.database import make_engine, migrate
-from order_service.config import Settings
+from order_service.settings import Settings
 
 
 def main() -> None:
     bootstrap.configure_logging("migrate")
-    migrate(make_engine(Settings.from_env().database_url))
+    migrate(make_engine(Settings().database_url))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from order_service import bootstrap
 from order_service.adapters.database import make_engine
 from order_service.adapters.outbox import OutboxStore, SqlOutboxStore
-from order_service.config import Settings
+from order_service.settings import Settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -61,7 +61,7 @@ def run(store: OutboxStore, argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     bootstrap.configure_logging("outbox-cli")
-    engine = make_engine(Settings.from_env().database_url)
+    engine = make_engine(Settings().database_url)
     try:
         postgres = engine.dialect.name == "postgresql"
         store = SqlOutboxStore(sessionmaker(engine), hold_locks=postgres)

@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from order_service.adapters.orm import metadata
-from order_service.config import Settings
+from order_service.settings import Settings
 
 
 def run(connection: Connection) -> None:
@@ -26,7 +26,7 @@ if given is not None:
 else:
     from order_service.adapters.database import make_engine
 
-    engine = make_engine(Settings.from_env().database_url)
+    engine = make_engine(Settings().database_url)
     with engine.connect() as connection:
         run(connection)
         connection.commit()

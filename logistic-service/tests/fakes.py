@@ -9,10 +9,12 @@ from event_contracts import InMemoryInbox
 from event_contracts.testing import InMemoryBus
 
 from logistic_service import bootstrap
-from logistic_service.adapters.pipeline import AbstractPipeline
-from logistic_service.adapters.repository import AbstractShipmentRepository
 from logistic_service.domain.model import Shipment
-from logistic_service.service_layer.unit_of_work import AbstractUnitOfWork
+from logistic_service.service_layer.ports import (
+    AbstractPipeline,
+    AbstractShipmentRepository,
+    AbstractUnitOfWork,
+)
 
 
 class FakeRepository(AbstractShipmentRepository):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import shutil
 import subprocess
 import sys
@@ -55,9 +56,18 @@ def services(names: Sequence[str] = ()) -> Iterator[Path]:
         sys.exit(f"template-check: no {ANSWERS} in {', '.join(sorted(unknown))}")
 
 
+def locked_contracts(service: Path) -> str:
+    """The event-contracts release ``service``'s lock pins: the template's answer for it."""
+    pin = re.search(r"^event-contracts==(\S+)", (service / "requirements.lock").read_text(), re.MULTILINE)
+    if not pin:
+        sys.exit(f"template-check: {service.name}/requirements.lock pins no event-contracts")
+    return pin[1]
+
+
 def render(service: Path, into: Path) -> tuple[Path, str]:
     """The template rendered with ``service``'s answers; returns the folder and the package."""
     answers = yaml.safe_load((service / ANSWERS).read_text())
+    answers["contracts_version"] = locked_contracts(service)
     data = [f"{key}={value}" for key, value in answers.items() if not key.startswith("_")]
     target = into / service.name
     subprocess.run(

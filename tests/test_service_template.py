@@ -16,8 +16,8 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[1]
 RUFF = Path(sys.executable).parent / "ruff"
-# new_service.py passes the release a service is made against; here, the oldest one recorded
-OLDEST_RELEASE = tomllib.loads((REPO / "event-contracts/releases.toml").read_text())["release"][0]["version"]
+# new_service.py passes the release a service is made against; here, the newest one recorded
+NEWEST_RELEASE = tomllib.loads((REPO / "event-contracts/releases.toml").read_text())["release"][-1]["version"]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("template") / "long_named_thing-service"
     subprocess.run(
         [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--quiet"]
-        + ["--data", "name=long_named_thing", "--data", f"contracts_version={OLDEST_RELEASE}"]
+        + ["--data", "name=long_named_thing", "--data", f"contracts_version={NEWEST_RELEASE}"]
         + [str(REPO / "templates/service"), str(target)],
         check=True,
     )
@@ -63,3 +63,17 @@ def test_its_dockerfile_has_billing_services_structure(rendered: Path) -> None:
         return [line.split()[0] for line in path.read_text().splitlines() if line[:1].isupper()]
 
     assert skeleton(rendered / "Dockerfile") == skeleton(REPO / "billing-service/Dockerfile")
+
+
+def test_it_refuses_a_release_older_than_its_service_defaults(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--quiet"]
+        + ["--data", "name=old", "--data", "contracts_version=2.1.0"]
+        + [str(REPO / "templates/service"), str(tmp_path / "old-service")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "needs event-contracts 2.2.0 or newer" in result.stdout + result.stderr

@@ -90,6 +90,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "of the stack's image, bench/edge_unverified.py) beside the stack's: verification's CPU cost",
     )
     edge.add_argument(
+        "--edge-compare-image",
+        default="",
+        metavar="IMAGE",
+        help="also run the held-relay rounds on an edge from this order-service image (e.g. one built "
+        "from main) beside the stack's, alternating: the two images' CPU per request side by side",
+    )
+    edge.add_argument(
         "--compose-project",
         default=os.environ.get("COMPOSE_PROJECT_NAME", "shop"),
         help="the stack's compose project (to find and pause its relay container)",
@@ -376,6 +383,8 @@ def edge(
             stack=stack,
             token=token,
             unverified=args.compose_project if args.unverified_edge else "",
+            compare_image=args.edge_compare_image,
+            project=args.compose_project,
         )
         results["edge"]["backlog_at_start"] = backlog
         loads["edge"] = list(os.getloadavg())

@@ -374,6 +374,8 @@ def run(
     stack: StackCpu | None = None,
     token: str | None = None,
     unverified: str = "",
+    compare_image: str = "",
+    project: str = "",
 ) -> dict[str, Any]:
     """With ``alone_seconds`` and ``relays``: first POST with the relay held (the edge alone,
     ``alone_rounds`` times: the host drifts), then release it and POST again at once, while the
@@ -382,7 +384,9 @@ def run(
     while the edge was alone, and per order from the relay's release until all were dispatched.
     With ``unverified`` (the compose project): the held-relay rounds alternate between the
     stack's edge and an edge without token verification (:func:`unverified_edge`), each
-    side's CPU counted over its own rounds.
+    side's CPU counted over its own rounds. With ``compare_image`` (and the compose
+    ``project``): one more side, the same edge from another order-service image
+    (:func:`compare_edge`), e.g. the code before a change to the HTTP layer.
     """
     parsed = urllib.parse.urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
@@ -399,6 +403,7 @@ def run(
                 stack=stack,
                 token=token,
                 unverified=unverified,
+                compare=(project, compare_image) if project and compare_image else None,
                 order_ids=order_ids,
             )
         )
@@ -450,10 +455,12 @@ def _alone(
     stack: StackCpu | None,
     token: str | None,
     unverified: str,
+    compare: tuple[str, str] | None,
     order_ids: list[int],
 ) -> dict[str, Any]:
     """The held-relay rounds of the stack's edge, and of the unverified edge beside it when
-    ``unverified`` names the project; the orders created are appended to ``order_ids``."""
+    ``unverified`` names the project (and of an edge from another image when ``compare`` is
+    (project, image)); the orders created are appended to ``order_ids``."""
     result: dict[str, Any] = {}
     sides = {"verified": edge}
     with contextlib.ExitStack() as cleanup:
@@ -462,19 +469,31 @@ def _alone(
                 sides["unverified"] = cleanup.enter_context(unverified_edge(unverified))
             except Exception as exc:  # no Docker API, no image: the comparison is left out
                 print(f"edge: no edge without token verification ({exc!r}); verification's cost left out")
+        if compare:
+            try:
+                sides["compare"] = cleanup.enter_context(compare_edge(*compare))
+            except Exception as exc:  # no Docker API, no such image: the comparison is left out
+                print(f"edge: no edge from {compare[1]} ({exc!r}); the image comparison left out")
         held = _held_rounds(
             sides, relays, seconds=seconds, rounds=rounds, connections=connections, stack=stack, token=token
         )
     for side, (runs, spent) in held.items():
         for run_ in runs:
             order_ids += run_.pop("order_ids")
-        suffix, other = ("", UNVERIFIED_SERVICE) if side == "verified" else ("_unverified", "order-service")
+        suffix = "" if side == "verified" else f"_{side}"
         result[f"post_alone{suffix}"] = _rounds(runs)
-        if stack:  # every container but the other side's (idle) edge
-            cost = per_unit(spent, sum(r["requests"] for r in runs), exclude=(other,))
+        if stack:  # every container but the other sides' (idle) edges
+            others = tuple(SIDE_SERVICES[other] for other in sides if other != side)
+            cost = per_unit(spent, sum(r["requests"] for r in runs), exclude=others)
             result[f"cpu_alone{suffix}"] = {**cost, "per": "request", "cores": stack.cores}
     if "cpu_alone_unverified" in result:
         result["verification"] = verification_cost(result["cpu_alone"], result["cpu_alone_unverified"])
+    if compare and "cpu_alone_compare" in result:
+        result["compare"] = image_cost(result["cpu_alone"], result["cpu_alone_compare"], compare[1])
+        print(
+            f"edge: CPU per request alone: the stack's image {result['compare']['edge_ms_stack']} ms, "
+            f"{compare[1]} {result['compare']['edge_ms_compare']} ms"
+        )
     return result
 
 
@@ -496,7 +515,7 @@ def _held_rounds(
         for round_ in range(rounds):
             for side in names if round_ % 2 == 0 else names[::-1]:
                 runs, spent = out[side]
-                label = "edge POST, relay held" + ("" if side == "verified" else ", unverified")
+                label = "edge POST, relay held" + ("" if side == "verified" else f", {side}")
                 label += f" {round_ + 1}/{rounds}" if rounds > 1 else ""
                 before = stack.sample() if stack else {}
                 side_host, side_port = sides[side]
@@ -522,19 +541,68 @@ def verification_cost(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def image_cost(stack_side: dict[str, Any], compare: dict[str, Any], image: str) -> dict[str, Any]:
+    """The edge container's CPU per request from the stack's image and from ``image``
+    (:func:`compare_edge`), their ratio, and the whole host's per request for both."""
+    stack_ms = stack_side["ms_per_unit"].get("order-service")
+    compare_ms = compare["ms_per_unit"].get(COMPARE_SERVICE)
+    return {
+        "image": image,
+        "edge_ms_stack": stack_ms,
+        "edge_ms_compare": compare_ms,
+        "ratio": round(stack_ms / compare_ms, 3) if stack_ms and compare_ms else None,
+        "host_ms_stack": stack_side.get("host_ms"),
+        "host_ms_compare": compare.get("host_ms"),
+    }
+
+
 UNVERIFIED_SERVICE = "order-service-unverified"
 """The service label of the edge without token verification (its CPU, apart from the stack's)."""
+COMPARE_SERVICE = "order-service-compare"
+"""The service label of the edge from another image (``--edge-compare-image``)."""
+SIDE_SERVICES = {"verified": "order-service", "unverified": UNVERIFIED_SERVICE, "compare": COMPARE_SERVICE}
 UNVERIFIED_MODULE = Path(__file__).with_name("edge_unverified.py")
 
 
 @contextlib.contextmanager
 def unverified_edge(project: str, timeout: float = 90.0) -> Iterator[tuple[str, int]]:
-    """A throwaway container of the stack's own order-service image, its environment, network,
-    CPU shares and memory limit, running :mod:`bench.edge_unverified` (the edge with a verifier
-    that trusts any token) on a free loopback port; yields (host, port), removed after.
+    """A throwaway container of the stack's own order-service image running
+    :mod:`bench.edge_unverified` (the edge with a verifier that trusts any token); see
+    :func:`_edge_beside`."""
+    with _edge_beside(
+        project,
+        UNVERIFIED_SERVICE,
+        command=["python", f"/tmp/bench-edge/{UNVERIFIED_MODULE.name}"],
+        archive=_module_archive(),
+        timeout=timeout,
+    ) as address:
+        yield address
 
-    Labelled as a one-off container of ``project`` under :data:`UNVERIFIED_SERVICE`, so the
-    stack's CPU counters see it as a service of its own.
+
+@contextlib.contextmanager
+def compare_edge(project: str, image: str, timeout: float = 90.0) -> Iterator[tuple[str, int]]:
+    """A throwaway container of another order-service ``image`` running its own command (the
+    edge as that image ships it), on the stack's database and network; see :func:`_edge_beside`."""
+    with _edge_beside(project, COMPARE_SERVICE, image=image, timeout=timeout) as address:
+        yield address
+
+
+@contextlib.contextmanager
+def _edge_beside(
+    project: str,
+    service: str,
+    *,
+    image: str | None = None,
+    command: list[str] | None = None,
+    archive: bytes | None = None,
+    timeout: float,
+) -> Iterator[tuple[str, int]]:
+    """A throwaway edge container beside the stack's: ``image`` (default the stack's own), with
+    the stack edge's environment, network, CPU shares and memory limit, on a free loopback port;
+    yields (host, port), removed after.
+
+    Labelled as a one-off container of ``project`` under ``service``, so the stack's CPU
+    counters see it as a service of its own.
     """
     import docker
 
@@ -548,13 +616,13 @@ def unverified_edge(project: str, timeout: float = 90.0) -> Iterator[tuple[str, 
         raise RuntimeError(f"no order-service container in compose project {project}")
     edge = edges[0].attrs
     container = client.containers.create(
-        edge["Image"],
-        command=["python", f"/tmp/bench-edge/{UNVERIFIED_MODULE.name}"],
+        image or edge["Image"],
+        command=command,
         environment=edge["Config"]["Env"],
-        name=f"{project}-bench-edge-unverified",
+        name=f"{project}-bench-{service}",
         labels={
             "com.docker.compose.project": project,
-            "com.docker.compose.service": UNVERIFIED_SERVICE,
+            "com.docker.compose.service": service,
             "com.docker.compose.oneoff": "True",
         },
         network=next(iter(edge["NetworkSettings"]["Networks"])),
@@ -563,7 +631,8 @@ def unverified_edge(project: str, timeout: float = 90.0) -> Iterator[tuple[str, 
         mem_limit=edge["HostConfig"].get("Memory") or None,
     )
     try:
-        container.put_archive("/tmp", _module_archive())
+        if archive:
+            container.put_archive("/tmp", archive)
         container.start()
         container.reload()
         port = int(container.ports["8000/tcp"][0]["HostPort"])
@@ -572,7 +641,7 @@ def unverified_edge(project: str, timeout: float = 90.0) -> Iterator[tuple[str, 
             container.reload()
             if container.status != "running" or time.monotonic() > deadline:
                 logs = container.logs(tail=20).decode(errors="replace")
-                raise RuntimeError(f"the unverified edge did not answer /healthz ({why}); its log:\n{logs}")
+                raise RuntimeError(f"{service} did not answer /healthz ({why}); its log:\n{logs}")
             time.sleep(0.5)  # polling its start-up, with a deadline
         yield "127.0.0.1", port
     finally:

@@ -47,10 +47,20 @@ class OrderRequestError(Exception):
         super().__init__(f"{len(errors)} invalid field(s)")
 
 
+_JSON_TYPES = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
 def json_type(value: Any) -> str:
     """The JSON name of a parsed value's type, for messages."""
-    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
-    return names.get(type(value), {dict: "object", type(None): "null"}.get(type(value), "value"))
+    return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
 def _customer_text(value: str) -> str:

@@ -347,6 +347,20 @@ def test_every_problem_is_reported_at_once(client: FlaskClient) -> None:
     }
 
 
+def test_error_messages_speak_json_not_python(client: FlaskClient) -> None:
+    """The validating library's words name Python types and model classes; clients see JSON's."""
+    response = post_order(
+        client,
+        {"customer_id": 1, "currency": "EUR", "lines": [line(), 3, line(id=2, unit_price=4.5)]},
+    )
+    messages = {error["path"]: error["message"] for error in response.get_json()["errors"]}
+    assert messages == {
+        "$.customer_id": "expected a string, got integer",
+        "$.lines[1]": "expected an object, got integer",
+        "$.lines[2].unit_price": 'expected a decimal string such as "4.50", got number',
+    }
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
@@ -755,6 +769,11 @@ def test_openapi_documents_every_route_and_resolves_every_reference(
     request = document["components"]["schemas"]["OrderRequest"]
     assert request["additionalProperties"] is False
     assert set(request["required"]) == {"currency", "lines"}  # customer_id: the token's subject
+    order_line = document["components"]["schemas"]["OrderLine"]
+    assert order_line["additionalProperties"] is False
+    assert order_line["properties"]["unit_price"]["type"] == "string"  # money is never a number
+    assert request["properties"]["lines"]["maxItems"] == 100
+    assert "EUR" in request["properties"]["currency"]["enum"]
 
 
 def test_concurrent_requests_with_one_key_make_one_order(

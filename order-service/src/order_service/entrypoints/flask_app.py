@@ -21,7 +21,6 @@ import time
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from event_contracts import ContractError
 from event_contracts.service_defaults import logging as service_logging
 from event_contracts.service_defaults import metrics, tracing
 from flask import Flask, Response, request
@@ -41,7 +40,7 @@ from order_service.adapters.tokens import InvalidToken, IssuerUnavailable
 from order_service.domain.errors import InvalidTransition, OrderNotFound
 from order_service.domain.identity import Actor, Caller, Role
 from order_service.entrypoints import openapi
-from order_service.entrypoints.request_schema import new_lines, parse_order_request
+from order_service.entrypoints.schemas import OrderRequestError, parse_order_request
 from order_service.service_layer import commands, handlers, views
 
 log = logging.getLogger(__name__)
@@ -117,12 +116,52 @@ def create_app(services: bootstrap.Services | None = None) -> Flask:
 def _orders_routes(app: Flask, services: bootstrap.Services) -> None:
     @app.post("/orders")
     def place_order() -> Response:
+        """Authenticate first, then read the body: an anonymous caller learns nothing about it.
+        ---
+        post:
+          summary: Submit an order
+          operationId: placeOrder
+          description: Role `customer`; `customer_id` must be the token's subject (or left out).
+          security: [{bearer: []}]
+          parameters: [IdempotencyKey, CorrelationId]
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema: OrderRequest
+                example:
+                  customer_id: c-1
+                  currency: EUR
+                  lines: [{id: 1, quantity: 2, unit_price: "4.50"}]
+          responses:
+            "201":
+              description: Accepted, in review; the submit event is in the outbox.
+              headers: {Location: {description: "`/orders/{id}`", schema: {type: string}}}
+              content: {application/json: {schema: OrderView}}
+            "400":
+              description: Malformed JSON (or a bad header).
+              content: {application/json: {schema: Error}}
+            "401": Unauthorized
+            "403": Forbidden
+            "413":
+              description: The body is over the size limit (64 KiB by default).
+              content: {application/json: {schema: Error}}
+            "415":
+              description: Content-Type is not application/json.
+              content: {application/json: {schema: Error}}
+            "422":
+              description: >-
+                The order is not valid: `errors` names each field path; or the Idempotency-Key
+                was used with another body.
+              content: {application/json: {schema: Error}}
+            "503": DatabaseUnavailable
+        """
         caller = _require(services, Role.CUSTOMER)
         data = _for_caller(_json_body(services.settings.max_content_length), caller)
         try:
             order = parse_order_request(data)
-        except ContractError as exc:
-            raise ApiError(422, "the order is not valid", errors=exc.as_dict()["errors"]) from None
+        except OrderRequestError as exc:
+            raise ApiError(422, "the order is not valid", errors=exc.errors) from None
         if order.customer_id != caller.subject:
             raise forbidden(
                 "a customer places orders for itself only: customer_id must be the token's "
@@ -133,7 +172,7 @@ def _orders_routes(app: Flask, services: bootstrap.Services) -> None:
         cmd = commands.PlaceOrder(
             customer_id=order.customer_id,
             currency=order.currency,
-            lines=new_lines(order),
+            lines=order.new_lines(),
             idempotency_key=key,
             request_hash=_fingerprint(caller.subject, data) if key else "",
             correlation_id=_correlation_id(),
@@ -159,11 +198,48 @@ def _orders_routes(app: Flask, services: bootstrap.Services) -> None:
 
     @app.get("/orders/<int:order_id>")
     def get_order(order_id: int) -> Response:
+        """Another customer's order is 404, exactly as one that does not exist.
+        ---
+        get:
+          summary: An order and its status
+          operationId: getOrder
+          description: Role `customer` (own orders; another's is 404) or `support` (any).
+          security: [{bearer: []}]
+          parameters: [OrderId]
+          responses:
+            "200": {description: The order., content: {application/json: {schema: OrderView}}}
+            "401": Unauthorized
+            "403": Forbidden
+            "404": {description: No such order., content: {application/json: {schema: Error}}}
+            "503": DatabaseUnavailable
+        """
         caller = _reader(services)
         return json_response(handlers.get_order(_order_id(order_id), services.uow(), caller))
 
     @app.post("/orders/<int:order_id>/chargeback")
     def charge_back(order_id: int) -> Response:
+        """Support only; the chargeback event is written with the order, in one transaction.
+        ---
+        post:
+          summary: Charge an order back (refund; cancel or return the shipment)
+          operationId: chargeBack
+          description: Role `support` only.
+          security: [{bearer: []}]
+          parameters: [OrderId]
+          responses:
+            "202":
+              description: Recorded; the chargeback event is in the outbox.
+              content: {application/json: {schema: OrderView}}
+            "401": Unauthorized
+            "403": Forbidden
+            "404": {description: No such order., content: {application/json: {schema: Error}}}
+            "409":
+              description: >-
+                Not allowed in the order's status (already charged back, refunded, cancelled
+                or returned).
+              content: {application/json: {schema: Error}}
+            "503": DatabaseUnavailable
+        """
         caller = _require(services, Role.SUPPORT)
         cmd = commands.ChargeBack(
             order_id=_order_id(order_id), correlation_id=_correlation_id(), actor=Actor.of(caller)
@@ -172,6 +248,31 @@ def _orders_routes(app: Flask, services: bootstrap.Services) -> None:
 
     @app.get("/orders/<int:order_id>/invoice")
     def get_invoice(order_id: int) -> Response:
+        """The one call that asks another service synchronously, with a deadline.
+        ---
+        get:
+          summary: The order's invoice, asked from billing synchronously
+          operationId: getInvoice
+          description: Role `customer` (own orders; another's is 404) or `support` (any).
+          security: [{bearer: []}]
+          parameters: [OrderId]
+          responses:
+            "200":
+              description: Billing's invoice.
+              content: {application/json: {schema: InvoiceView}}
+            "401": Unauthorized
+            "403": Forbidden
+            "404":
+              description: No such order, or billing has no invoice for it yet.
+              content: {application/json: {schema: Error}}
+            "502":
+              description: Billing answered with an error.
+              content: {application/json: {schema: Error}}
+            "503": DatabaseUnavailable
+            "504":
+              description: Billing did not answer within INVOICE_TIMEOUT (2 s).
+              content: {application/json: {schema: Error}}
+        """
         caller = _reader(services)
         # 404 for an unknown order, and for another customer's
         handlers.get_order(_order_id(order_id), services.uow(), caller)
@@ -202,10 +303,28 @@ def _orders_routes(app: Flask, services: bootstrap.Services) -> None:
 def _operations_routes(app: Flask, services: bootstrap.Services) -> None:
     @app.get("/healthz")
     def healthz() -> Response:
+        """Liveness: no I/O, so a slow dependency never gets the process restarted.
+        ---
+        get:
+          summary: The process is up (no I/O)
+          operationId: healthz
+          responses: {"200": {description: Up.}}
+        """
         return json_response({"status": "ok"})
 
     @app.get("/readyz")
     def readyz() -> Response:
+        """Readiness: the database and the broker answer (parked events are reported, not fatal).
+        ---
+        get:
+          summary: The database and the broker answer
+          operationId: readyz
+          responses:
+            "200": {description: Ready., content: {application/json: {schema: Readiness}}}
+            "503":
+              description: "Not ready: which check failed."
+              content: {application/json: {schema: Readiness}}
+        """
         checks = {"database": _check_database(services), "broker": _check_broker(services)}
         ready = all(result == "ok" for result in checks.values())
         body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
@@ -216,7 +335,16 @@ def _operations_routes(app: Flask, services: bootstrap.Services) -> None:
 
     @app.get("/openapi.json")
     def openapi_document() -> Response:
-        return json_response(openapi.document())
+        """Built on first use from the route table, then kept (the routes never change).
+        ---
+        get:
+          summary: This document
+          operationId: openapi
+          responses: {"200": {description: OpenAPI 3.1.}}
+        """
+        if "openapi" not in app.extensions:
+            app.extensions["openapi"] = json.dumps(openapi.document(app))
+        return json_response(app.extensions["openapi"])
 
 
 def _error_handlers(app: Flask, services: bootstrap.Services) -> None:

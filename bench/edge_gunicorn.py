@@ -1,13 +1,19 @@
-"""Measure ``POST /orders`` through gunicorn on this host (prints; asserts nothing).
+"""``POST /orders`` through gunicorn on this host, no stack needed (prints; asserts nothing).
 
-    python -m order_service.bench_http [--requests 4000] [--concurrency 16]
+    .venv-test/bin/python -m bench.edge_gunicorn [--requests 4000] [--concurrency 16]
         [--workers 2] [--threads 8] [--database-url URL]
-    python -m order_service.bench_http --port 8000     # an edge already running (compose)
+    .venv-test/bin/python -m bench.edge_gunicorn --port 8000 --token "$(make token)"   # compose's edge
 
-Starts the real edge (gunicorn, gthread, this package's gunicorn.conf.py) on a free loopback
-port against a fresh SQLite file (or ``--database-url``), sends a bounded number of requests from
-client threads over keep-alive connections, prints throughput and latency percentiles, and stops
-gunicorn. The clients run on the same host and share its CPU with the server.
+Runs from the repository root with the test venv (``make venv``: it has order-service). Starts
+the edge (gunicorn, gthread, the service's gunicorn.conf.py, its Flask app and handlers) on a
+free loopback port against a fresh SQLite file (or ``--database-url``), sends a bounded number
+of requests from client threads over keep-alive connections, prints throughput and latency
+percentiles, and stops gunicorn. The clients share the host's CPU with the server.
+
+The local edge is :mod:`bench.edge_unverified`'s (no issuer here: any bearer token is its
+benchmark customer), so this measures the HTTP layer, validation and the database writes
+without token verification; ``python -m bench`` measures the deployed edge, verification
+included.
 """
 
 from __future__ import annotations
@@ -29,9 +35,9 @@ from collections import Counter
 from pathlib import Path
 
 from order_service.adapters.database import make_engine, migrate
+from order_service.entrypoints.api import GUNICORN_CONF
 
-GUNICORN_CONF = Path(__file__).resolve().parent / "gunicorn.conf.py"
-APP = "order_service.entrypoints.flask_app:create_wsgi_app()"
+APP = "bench.edge_unverified:create_wsgi_app()"
 
 
 def _free_port() -> int:
@@ -53,10 +59,10 @@ def _wait_up(port: int, timeout: float = 30.0) -> None:
     raise TimeoutError(f"gunicorn did not answer /healthz on port {port} within {timeout:g} s")
 
 
-def _body(index: int) -> bytes:
+def _body() -> bytes:
+    """An order for the token's subject (``customer_id`` left out)."""
     return json.dumps(
         {
-            "customer_id": f"bench-{index % 97}",
             "currency": "EUR",
             "lines": [
                 {"id": 1, "quantity": 2, "unit_price": "4.50"},
@@ -78,17 +84,18 @@ class _Results:
             self.statuses.update(statuses)
 
 
-def _client(port: int, count: int, idempotent: bool, results: _Results) -> None:
+def _client(port: int, count: int, idempotent: bool, token: str, results: _Results) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
-    for index in range(count):
-        headers = {"Content-Type": "application/json"}
+    body = _body()
+    for _ in range(count):
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
         if idempotent:
             headers["Idempotency-Key"] = str(uuid.uuid4())
         started = time.perf_counter()
         try:
-            connection.request("POST", "/orders", body=_body(index), headers=headers)
+            connection.request("POST", "/orders", body=body, headers=headers)
             response = connection.getresponse()
             response.read()
             statuses[response.status] += 1
@@ -101,11 +108,11 @@ def _client(port: int, count: int, idempotent: bool, results: _Results) -> None:
     results.add(latencies, statuses)
 
 
-def run(requests: int, concurrency: int, idempotent: bool, port: int) -> dict[str, float]:
+def run(requests: int, concurrency: int, idempotent: bool, port: int, token: str) -> dict[str, float]:
     results = _Results()
     per_client = max(1, requests // concurrency)
     threads = [
-        threading.Thread(target=_client, args=(port, per_client, idempotent, results))
+        threading.Thread(target=_client, args=(port, per_client, idempotent, token, results))
         for _ in range(concurrency)
     ]
     started = time.perf_counter()
@@ -146,11 +153,16 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="measure the edge already listening on 127.0.0.1:PORT instead",
     )
+    parser.add_argument(
+        "--token",
+        default="bench",
+        help="the bearer token (with --port: a real one, e.g. `make token`; the local edge takes any)",
+    )
     args = parser.parse_args(argv)
     if args.port:
         _wait_up(args.port)
-        run(min(200, args.requests), min(4, args.concurrency), args.idempotency_keys, args.port)
-        result = run(args.requests, args.concurrency, args.idempotency_keys, args.port)
+        run(min(200, args.requests), min(4, args.concurrency), args.idempotency_keys, args.port, args.token)
+        result = run(args.requests, args.concurrency, args.idempotency_keys, args.port, args.token)
         _report(result, f"the edge on port {args.port}", args)
         return
 
@@ -170,15 +182,15 @@ def main(argv: list[str] | None = None) -> None:
             "BROKER_URLS": os.environ.get("BROKER_URLS", "amqp://bench:bench@127.0.0.1:1/shop"),
         }
         gunicorn = Path(sys.executable).with_name("gunicorn")
+        root = str(Path(__file__).resolve().parent.parent)  # `bench` importable by the workers
+        command = [str(gunicorn), "--config", str(GUNICORN_CONF), "--pythonpath", root]
         server = subprocess.Popen(
-            [str(gunicorn), "--config", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}", APP],
-            env=env,
-            start_new_session=True,
+            [*command, "--bind", f"127.0.0.1:{port}", APP], env=env, start_new_session=True
         )
         try:
             _wait_up(port)
-            run(min(200, args.requests), min(4, args.concurrency), args.idempotency_keys, port)
-            result = run(args.requests, args.concurrency, args.idempotency_keys, port)
+            run(min(200, args.requests), min(4, args.concurrency), args.idempotency_keys, port, args.token)
+            result = run(args.requests, args.concurrency, args.idempotency_keys, port, args.token)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(30)

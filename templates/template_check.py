@@ -31,6 +31,7 @@ ANSWERS = ".copier-answers.yml"
 
 SKELETON = (
     ".gitignore",
+    "Dockerfile",
     "alembic.ini",
     "src/{package}/adapters/database.py",
     "src/{package}/entrypoints/cli.py",

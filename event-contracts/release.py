@@ -73,6 +73,19 @@ def release(version: str) -> Release:
     raise ReleaseError(f"event-contracts {version} was never released (released: {known})")
 
 
+def pick(wanted: str) -> Release:
+    """A release by version, or ``newest`` / ``previous`` (the one before the newest)."""
+    recorded = releases()
+    picks = {"newest": recorded[-1:], "previous": recorded[-2:-1]}
+    found = picks.get(wanted)
+    if found is None:
+        return release(wanted)
+    if not found:
+        known = ", ".join(r.version for r in recorded) or "none"
+        raise ReleaseError(f"event-contracts has no {wanted} release (released: {known})")
+    return found[0]
+
+
 def source_version(source: Path = PACKAGE) -> str:
     return str(tomllib.loads((source / "pyproject.toml").read_text())["project"]["version"])
 
@@ -203,29 +216,41 @@ def services() -> list[str]:
 
 
 def lock(services: Sequence[str], upgrade: bool = False) -> None:
-    """Each service's requirements.lock from its pyproject: every version pinned with hashes,
-    event-contracts only from the wheelhouse. An existing pin is kept unless ``upgrade``."""
+    """Each service's requirements.lock from its pyproject (:func:`compile_lock`); an existing
+    event-contracts pin is kept unless ``upgrade``."""
     for service in services:
-        command = [
-            "uv",
-            "pip",
-            "compile",
-            "--quiet",
-            "--generate-hashes",
-            "--python-version",
-            LOCK_PYTHON,
-            "--find-links",
-            str(WHEELHOUSE.relative_to(REPO)),
-            "--custom-compile-command",
-            LOCK_COMMAND,
-            f"{service}/pyproject.toml",
-            "-o",
-            f"{service}/requirements.lock",
-        ]
-        if upgrade:
-            command += ["--upgrade-package", "event-contracts"]
-        subprocess.run(command, cwd=REPO, check=True)
+        compile_lock(REPO / service, upgrade=upgrade)
         print(f"{service}/requirements.lock: event-contracts {locked_version(REPO / service)}")
+
+
+def compile_lock(service_dir: Path, *, pin: str | None = None, upgrade: bool = False) -> None:
+    """``service_dir/requirements.lock`` from its pyproject: every version pinned with hashes,
+    event-contracts only from the wheelhouse; exactly release ``pin`` when given (a new service
+    made on an older release), the newest with ``upgrade``."""
+    command = [
+        "uv",
+        "pip",
+        "compile",
+        "--quiet",
+        "--generate-hashes",
+        "--python-version",
+        LOCK_PYTHON,
+        "--find-links",
+        str(WHEELHOUSE),
+        "--custom-compile-command",
+        LOCK_COMMAND,
+        f"{service_dir.name}/pyproject.toml",
+        "-o",
+        f"{service_dir.name}/requirements.lock",
+    ]
+    if upgrade:
+        command += ["--upgrade-package", "event-contracts"]
+    with tempfile.TemporaryDirectory() as scratch:
+        if pin is not None:
+            constraint = Path(scratch) / "contracts.txt"
+            constraint.write_text(f"event-contracts=={release(pin).version}\n")
+            command += ["--constraint", str(constraint)]
+        subprocess.run(command, cwd=service_dir.parent, check=True)
 
 
 def locked_version(service_dir: Path) -> str:

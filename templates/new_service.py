@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +39,10 @@ from urllib.parse import quote
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "event-contracts"))  # its release.py: the release records and locks
+import release as contracts_release  # noqa: E402
+
+WHEELHOUSE = contracts_release.WHEELHOUSE
 TEMPLATE = REPO / "templates" / "service"
 SCRATCH = REPO / "artifacts" / "new-service"
 VHOST = "shop"
@@ -47,9 +50,6 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z_]*$")
 TOPOLOGY_FILE = REPO / "event-contracts" / "src" / "event_contracts" / "topology.py"
 SERVICES_MARKER = "        # new services: make new-service adds them above this line"
 SUBSCRIPTIONS_MARKER = "        # new subscriptions: make new-service adds them above this line"
-WHEELHOUSE = REPO / "event-contracts" / "wheelhouse"
-RELEASES = REPO / "event-contracts" / "releases.toml"
-LOCK_PYTHON = "3.13"  # what the image runs
 
 
 def log(message: str) -> None:
@@ -85,29 +85,20 @@ def env_var(service: str, suffix: str) -> str:
     return f"{service.upper().replace('-', '_')}_{suffix}"
 
 
-def contracts_release(wanted: str) -> str:
+def released_version(wanted: str) -> str:
     """A released event-contracts version: ``newest``, ``previous`` (the one before it) or a
     version listed in event-contracts/releases.toml."""
-
-    def key(version: str) -> tuple[int, ...]:
-        return tuple(int(part) for part in version.split("."))
-
-    released = sorted(
-        (str(r["version"]) for r in tomllib.loads(RELEASES.read_text()).get("release", [])), key=key
-    )
-    picks = {"newest": released[-1:], "previous": released[-2:-1]}
-    found = picks.get(wanted, [wanted] if wanted in released else [])
-    if not found:
-        sys.exit(f"new-service: no event-contracts release {wanted!r} (released: {', '.join(released)})")
-    return found[0]
+    try:
+        return contracts_release.pick(wanted).version
+    except contracts_release.ReleaseError as error:
+        sys.exit(f"new-service: {error}")
 
 
 def template_at_release(contracts: str, scratch: Path) -> Path:
     """``templates/service`` as it was at the commit event-contracts ``contracts`` was released
     from: a service made then, never regenerated, for a template that has since moved to API
     only newer releases have. Needs that commit; a shallow clone fetches it from origin."""
-    commits = {str(r["version"]): str(r["commit"]) for r in tomllib.loads(RELEASES.read_text())["release"]}
-    commit = commits[contracts]
+    commit = contracts_release.release(contracts).commit
     if subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO, check=False).returncode:
         run("git", "fetch", "--quiet", "--depth", "1", "origin", commit)
     archive = subprocess.run(
@@ -142,36 +133,9 @@ def render(name: str, dest: Path, contracts: str, template: Path = TEMPLATE) -> 
         template,
         target,
     )
-    lock(target, contracts)
+    contracts_release.compile_lock(target, pin=contracts)
     log(f"rendered {target} on event-contracts {contracts}")
     return target
-
-
-def lock(service_dir: Path, contracts: str) -> None:
-    """``requirements.lock`` from its pyproject, every file hashed: event-contracts exactly
-    ``contracts``, from the wheelhouse (``make locks`` keeps that pin later)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        pin = Path(scratch) / "contracts.txt"
-        pin.write_text(f"event-contracts=={contracts}\n")
-        run(
-            "uv",
-            "pip",
-            "compile",
-            "-q",
-            "--generate-hashes",
-            "--python-version",
-            LOCK_PYTHON,
-            "--find-links",
-            WHEELHOUSE,
-            "--constraint",
-            pin,
-            "--custom-compile-command",
-            "make locks",
-            "pyproject.toml",
-            "-o",
-            "requirements.lock",
-            cwd=service_dir,
-        )
 
 
 # --- make new-service: wiring into the repository ---------------------------------------------
@@ -653,7 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     proof.add_argument("pytest_args", nargs="*")
     args = parser.parse_args(argv)
-    release = contracts_release(args.contracts_version)
+    release = released_version(args.contracts_version)
     if args.command == "create":
         create(args.name, release)
         return 0

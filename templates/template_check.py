@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,9 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "event-contracts"))  # its release.py: the release records and locks
+import release as contracts_release  # noqa: E402
+
 TEMPLATE = REPO / "templates" / "service"
 ANSWERS = ".copier-answers.yml"
 
@@ -57,18 +59,13 @@ def services(names: Sequence[str] = ()) -> Iterator[Path]:
         sys.exit(f"template-check: no {ANSWERS} in {', '.join(sorted(unknown))}")
 
 
-def locked_contracts(service: Path) -> str:
-    """The event-contracts release ``service``'s lock pins: the template's answer for it."""
-    pin = re.search(r"^event-contracts==(\S+)", (service / "requirements.lock").read_text(), re.MULTILINE)
-    if not pin:
-        sys.exit(f"template-check: {service.name}/requirements.lock pins no event-contracts")
-    return pin[1]
-
-
 def render(service: Path, into: Path) -> tuple[Path, str]:
     """The template rendered with ``service``'s answers; returns the folder and the package."""
     answers = yaml.safe_load((service / ANSWERS).read_text())
-    answers["contracts_version"] = locked_contracts(service)
+    try:
+        answers["contracts_version"] = contracts_release.locked_version(service)
+    except contracts_release.ReleaseError as error:
+        sys.exit(f"template-check: {error}")
     data = [f"{key}={value}" for key, value in answers.items() if not key.startswith("_")]
     target = into / service.name
     subprocess.run(

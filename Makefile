@@ -20,6 +20,8 @@
 #   make template-check  each service's skeleton files = templates/service rendered with its
 #                  .copier-answers.yml (templates/service/README.md); fails with a unified diff
 #   make bench     `python -m bench` against the running shop (~15 min; bench/README.md)
+#   make bench-baseline-image REF=<commit>  order-service's image at that commit, as
+#                  shop/order-service:baseline: `--edge-baseline-image` for the edge-alone target
 #   make bench-smoke  every benchmark phase for seconds, `--check`: runs end to end, loses
 #                  nothing (CI runs it after the tests; its numbers mean nothing)
 #   make deps      host tools the tests need (root): uv, chromium
@@ -83,7 +85,7 @@ export SHOP_TEST_RABBITMQ_IMAGE ?= $(RABBITMQ_IMAGE)
 # promtool comes with the Prometheus base image (the official one, or Debian's offline).
 PROMETHEUS_IMAGE ?= $(or $(shell sed -n 's/^PROMETHEUS_IMAGE=//p' infra/offline/offline.env 2>/dev/null),prom/prometheus:v3.14.0)
 
-.PHONY: contracts-release locks template-check new-service new-service-e2e shop-running alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
+.PHONY: bench-baseline-image contracts-release locks template-check new-service new-service-e2e shop-running alerts-test swarm-stack swarm-up swarm-down swarm-e2e swarm-test broker-facts up infra down clean build offline logs ps config test unit integration db-tests e2e lint deps venv bench bench-smoke bench-venv k8s-venv k8s-validate token
 
 up:
 	@echo "$(TRACING_NOTE)"
@@ -248,9 +250,20 @@ $(BENCH_VENV)/.installed: bench/requirements.lock event-contracts/pyproject.toml
 bench: bench-venv
 	$(BENCH_PYTHON) -m bench $(BENCH_TARGET) $(BENCH_ARGS)
 
+# order-service's image as of another commit (REF, default HEAD), for the edge-alone target's
+# baseline: `make bench BENCH_ARGS="--edge-baseline-image shop/order-service:baseline"`.
+REF ?= HEAD
+bench-baseline-image:
+	rm -rf artifacts/bench-baseline && mkdir -p artifacts/bench-baseline
+	git archive $(REF) | tar -x -C artifacts/bench-baseline
+	docker build -q -t shop/order-service:baseline --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) \
+	  -f artifacts/bench-baseline/order-service/Dockerfile artifacts/bench-baseline
+	rm -rf artifacts/bench-baseline
+
 bench-smoke: bench-venv
 	$(BENCH_PYTHON) -m bench $(BENCH_TARGET) --check --seconds 2 --paced-seconds 3 --warmup 1 \
 	  --pairs 1 --edge-seconds 0.5 --edge-alone-seconds 0.25 --edge-alone-rounds 2 --edge-connections 1 \
+	  --edge-baseline-image shop/order-service:$${SHOP_IMAGE_TAG:-dev} \
 	  --out artifacts/bench-smoke --label smoke $(BENCH_ARGS)
 
 # The Kubernetes manifests, validated with no cluster (deploy/kubernetes/README.md): its own venv

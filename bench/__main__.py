@@ -103,6 +103,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "metrics off and on (spans exported to the bench's OTLP sink): telemetry's CPU cost",
     )
     edge.add_argument(
+        "--edge-baseline-image",
+        default="",
+        metavar="IMAGE",
+        help="another order-service image (e.g. `make bench-baseline-image REF=<commit>`: "
+        "shop/order-service:baseline) run as a throwaway edge beside the stack's in the held-relay "
+        "rounds: the edge-alone target's baseline",
+    )
+    edge.add_argument(
         "--compose-project",
         default=os.environ.get("COMPOSE_PROJECT_NAME", "shop"),
         help="the stack's compose project (to find and pause its relay container)",
@@ -396,6 +404,7 @@ def edge(
             token=token,
             unverified=args.compose_project if args.unverified_edge else "",
             telemetry=args.compose_project if args.telemetry_edge else "",
+            baseline=(args.compose_project, args.edge_baseline_image) if args.edge_baseline_image else None,
         )
         results["edge"]["backlog_at_start"] = backlog
         loads["edge"] = list(os.getloadavg())

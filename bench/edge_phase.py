@@ -12,7 +12,10 @@ written by order-service's clock) is how long that took.
 
 The held-relay rounds alternate with an edge that verifies no token (a throwaway container of
 the same image running :mod:`bench.edge_unverified`, see :func:`unverified_edge`): each side's
-CPU per request, counted over its own rounds, says what token verification costs.
+CPU per request, counted over its own rounds, says what token verification costs. With
+``--edge-baseline-image`` they also alternate with an edge of another order-service image (say,
+one built from an earlier commit by ``make bench-baseline-image REF=<commit>``): the edge's CPU
+per request against that baseline's, side by side.
 
 Every request carries a bearer token for the customer ``bench`` (from the dev issuer,
 ``--issuer-url``): the edge verifies it as it would any caller's.
@@ -377,6 +380,7 @@ def run(
     token: str | None = None,
     unverified: str = "",
     telemetry: str = "",
+    baseline: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """With ``alone_seconds`` and ``relays``: first POST with the relay held (the edge alone,
     ``alone_rounds`` times: the host drifts), then release it and POST again at once, while the
@@ -387,7 +391,9 @@ def run(
     stack's edge and an edge without token verification (:func:`unverified_edge`), each
     side's CPU counted over its own rounds. With ``telemetry`` (the compose project): also two
     throwaway edges of the stack's image, tracing and metrics off and on (spans exported to
-    the bench's OTLP sink), in the same rounds (:func:`telemetry_environments`).
+    the bench's OTLP sink), in the same rounds (:func:`telemetry_environments`). With
+    ``baseline`` (the compose project, another order-service image): a throwaway edge of that
+    image beside the stack's in the same rounds, for the edge's CPU per request against it.
     """
     parsed = urllib.parse.urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
@@ -405,6 +411,7 @@ def run(
                 token=token,
                 unverified=unverified,
                 telemetry=telemetry,
+                baseline=baseline,
                 order_ids=order_ids,
             )
         )
@@ -458,13 +465,23 @@ def _alone(
     unverified: str,
     order_ids: list[int],
     telemetry: str = "",
+    baseline: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """The held-relay rounds of the stack's edge, and of the unverified edge and the telemetry
-    off/on edges beside it when ``unverified`` / ``telemetry`` name the project; the orders
-    created are appended to ``order_ids``."""
+    off/on edges beside it when ``unverified`` / ``telemetry`` name the project, and of an edge
+    of another image when ``baseline`` is (project, image); the orders created are appended to
+    ``order_ids``."""
     result: dict[str, Any] = {}
     sides = {"verified": edge}
     with contextlib.ExitStack() as cleanup:
+        if baseline:
+            project, image = baseline
+            try:
+                sides[BASELINE] = cleanup.enter_context(one_off_edge(project, BASELINE_SERVICE, image=image))
+                result["baseline_image"] = image
+            except Exception as exc:  # shown, and --check fails on it
+                print(f"edge: no baseline edge of {image} ({exc!r}); the edge-alone target has no baseline")
+                result["baseline_skipped"] = f"{image}: {exc!r}"
         if unverified:
             try:
                 sides["unverified"] = cleanup.enter_context(unverified_edge(unverified))
@@ -501,7 +518,7 @@ def _alone(
             order_ids += run_.pop("order_ids")
         suffix = "" if side == "verified" else f"_{SIDE_KEYS[side]}"
         result[f"post_alone{suffix}"] = _rounds(runs)
-        if stack and side in ("verified", "unverified"):  # every container but the other (idle) edges
+        if stack and side in ("verified", "unverified", BASELINE):  # all containers but the other edges
             others = tuple(SIDE_SERVICES[other] for other in sides if other != side)
             cost = per_unit(spent, sum(r["requests"] for r in runs), exclude=others)
             result[f"cpu_alone{suffix}"] = {**cost, "per": "request", "cores": stack.cores}
@@ -631,18 +648,28 @@ def verification_cost(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]
 UNVERIFIED_SERVICE = "order-service-unverified"
 """The service label of the edge without token verification (its CPU, apart from the stack's)."""
 UNVERIFIED_MODULE = Path(__file__).with_name("edge_unverified.py")
+BASELINE = "baseline"
+BASELINE_SERVICE = "order-service-baseline"
+"""The side and service label of the edge of another order-service image (``--edge-baseline-image``)."""
 SIDE_SERVICES = {
     "verified": "order-service",
     "unverified": UNVERIFIED_SERVICE,
+    BASELINE: BASELINE_SERVICE,
     TELEMETRY_OFF: TELEMETRY_OFF,
     TELEMETRY_ON: TELEMETRY_ON,
 }
 """Each held-relay side's container, by its compose service label."""
-SIDE_KEYS = {"unverified": "unverified", TELEMETRY_OFF: "telemetry_off", TELEMETRY_ON: "telemetry_on"}
+SIDE_KEYS = {
+    "unverified": "unverified",
+    BASELINE: "baseline",
+    TELEMETRY_OFF: "telemetry_off",
+    TELEMETRY_ON: "telemetry_on",
+}
 """The suffix of each side's figures in the results (``post_alone_<key>``)."""
 SIDE_LABELS = {
     "verified": "",
     "unverified": ", unverified",
+    BASELINE: ", baseline image",
     TELEMETRY_OFF: ", telemetry off",
     TELEMETRY_ON: ", telemetry on",
 }
@@ -704,9 +731,10 @@ def one_off_edge(
     command: list[str] | None = None,
     archive: bytes | None = None,
     environment: dict[str, str | None] | None = None,
+    image: str | None = None,
     timeout: float = 90.0,
 ) -> Iterator[tuple[str, int]]:
-    """A throwaway container of the stack's own order-service image, with the stack edge's
+    """A throwaway container of the stack's own order-service image (or ``image``), with the stack edge's
     environment (changed by ``environment``: None unsets), command (or ``command``), network,
     CPU shares and memory limit, on a free loopback port; ``archive`` (a tar) unpacked into its
     ``/tmp`` first. Yields (host, port) once ``/healthz`` answers; removed after.
@@ -725,7 +753,7 @@ def one_off_edge(
         else:
             env[key] = value
     container = client.containers.create(
-        edge["Image"],
+        image or edge["Image"],
         command=command or edge["Config"]["Cmd"],
         entrypoint=None if command else edge["Config"].get("Entrypoint"),
         environment=[f"{k}={v}" for k, v in env.items()],

@@ -511,6 +511,11 @@ def problems(results: dict[str, Any], phases: list[str]) -> list[str]:
         if missing:
             found.append(f"phase {phase}: no measurement {', '.join(missing)}")
     found.extend(telemetry_problems(results))
+    edge = results.get("edge") or {}
+    if edge.get("baseline_skipped"):
+        found.append(f"edge: no baseline edge ({edge['baseline_skipped']})")
+    elif edge.get("baseline_image") and not (edge.get("cpu_alone_baseline") or {}).get("total_ms"):
+        found.append(f"edge: the baseline edge of {edge['baseline_image']} measured no CPU per request")
     for row in shown.values():
         for field in ("lost", "errors", "not_dispatched"):
             if row.get(field):

@@ -194,6 +194,23 @@ def test_the_edge_alone_is_held_to_a_baseline_only_when_one_ran_beside_it(
     assert check["value"].startswith("3.00 ms per request")
 
 
+@pytest.mark.parametrize(
+    ("edge", "problem"),
+    [
+        ({"baseline_skipped": "img: NotFound()"}, "edge: no baseline edge (img: NotFound())"),
+        ({"baseline_image": "img"}, "edge: the baseline edge of img measured no CPU per request"),
+        ({"baseline_image": "img", "cpu_alone_baseline": {"total_ms": 2.5}}, None),
+        ({}, None),
+    ],
+)
+def test_check_fails_when_a_baseline_edge_was_asked_for_and_not_measured(
+    edge: dict[str, Any], problem: str | None
+) -> None:
+    found = report.problems({"edge": edge}, [])
+
+    assert found == ([problem] if problem else [])
+
+
 @pytest.mark.parametrize(("p99_ms", "met"), [(49.9, True), (50.0, False)])
 def test_p99_at_half_load_must_stay_under_fifty_ms(p99_ms: float, met: bool) -> None:
     paced = {"offered_rate": 40.0, **measured(40.0, p99_ms=p99_ms)}

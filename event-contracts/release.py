@@ -73,8 +73,9 @@ def release(version: str) -> Release:
     raise ReleaseError(f"event-contracts {version} was never released (released: {known})")
 
 
-def source_version(source: Path = PACKAGE) -> str:
-    return str(tomllib.loads((source / "pyproject.toml").read_text())["project"]["version"])
+def source_version(source: Path | None = None) -> str:
+    """The version ``source``'s pyproject.toml says (default: PACKAGE, looked up at call time)."""
+    return str(tomllib.loads(((source or PACKAGE) / "pyproject.toml").read_text())["project"]["version"])
 
 
 def sha256(path: Path) -> str:

@@ -94,6 +94,18 @@ def test_a_node_that_is_down_is_left_for_the_next_one_in_the_list(
     assert message.headers["event-id"] == str(event_id)
 
 
+def test_a_connection_the_broker_closed_is_replaced_and_the_event_published(vhost: TestVhost) -> None:
+    """The pooled connection is gone between two publishes: one layer reconnects, once."""
+    publisher = Publisher(create_app("order", broker_urls=[vhost.url("order-service")]))
+    first = publisher.publish(Order.submit, an_order(42))
+    vhost.rabbit.ctl("close_all_connections", "-p", vhost.name, "closed by the test")
+
+    second = publisher.publish(Order.submit, an_order(43))
+
+    ids = {message.headers["event-id"] for message in drain(vhost.url(), "billing.order", expect=2)}
+    assert ids == {str(first), str(second)}
+
+
 def test_a_nack_is_published_again_then_given_up_after_the_policys_attempts(
     vhost: TestVhost, caplog: pytest.LogCaptureFixture
 ) -> None:

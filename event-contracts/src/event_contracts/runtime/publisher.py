@@ -125,6 +125,7 @@ def publish_with_confirm(
                 )
             except (OperationalError, *connection.recoverable_connection_errors):
                 connection.maybe_switch_next()  # the next attempt fails over to the next node
+                connection.collect()  # and opens a fresh connection, never this socket again
                 raise
 
     attempts = int(PUBLISH_RETRY_POLICY["max_retries"]) + 1 if retry else 1

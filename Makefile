@@ -12,7 +12,8 @@
 #   make ps        list the containers
 #
 #   make test      every test: unit + integration (real RabbitMQ on loopback) of each package,
-#                  order-service's again on the shop's PostgreSQL (db-tests), then e2e against
+#                  each package's database tests again on the shop's PostgreSQL (db-tests:
+#                  a scratch database per package), then e2e against
 #                  the shop; installs the host tools it lacks (make deps) and starts the shop
 #                  (make up) when it is not running
 #   make unit | integration | db-tests | e2e | lint     one kind at a time
@@ -165,13 +166,20 @@ broker-facts:
 	  echo "  deprecated feature $$f permitted: $$($(COMPOSE) exec -T rabbit1 rabbitmqctl -q eval \
 	    "rabbit_deprecated_features:is_permitted($$f)." 2>/dev/null)"; done
 
-# order-service writes differently on PostgreSQL (one statement per new order, ids drawn from
-# the sequence): its unit and integration tests once more on the running shop's server, in a
-# scratch database (created if missing), never the service's own.
-TEST_DATABASE_URL ?= postgresql+psycopg://$${POSTGRES_USER:-postgres}:$${POSTGRES_PASSWORD:-postgres-dev}@$${INFRA_BIND:-127.0.0.1}:$${POSTGRES_PORT:-5432}/order_service_tests
+# Each package's tests once more on PostgreSQL (the running shop's server), each in a scratch
+# database of its own, `<package>_tests` (created if missing), never a service's own: a service's
+# unit and integration tests (order-service writes differently there: one statement per new
+# order, ids from the sequence; all: PostgreSQL's locks and types), less its least-privilege test
+# (broker only); event-contracts' `database` tests (the migration lock, on fresh databases).
+# TEST_DATABASE_URL: order-service's database (as before); TEST_DATABASE_SERVER: the others' server.
+TEST_DATABASE_SERVER ?= postgresql+psycopg://$${POSTGRES_USER:-postgres}:$${POSTGRES_PASSWORD:-postgres-dev}@$${INFRA_BIND:-127.0.0.1}:$${POSTGRES_PORT:-5432}
+TEST_DATABASE_URL ?= $(TEST_DATABASE_SERVER)/order_service_tests
+test_database_url = $(if $(filter order-service,$(1)),$(TEST_DATABASE_URL),$(TEST_DATABASE_SERVER)/$(subst -,_,$(1))_tests)
+db_tests_selection = $(if $(filter event-contracts,$(1)),-m database,-m "unit or integration" --ignore tests/integration/test_least_privilege.py)
 db-tests: venv
-	cd order-service && TEST_DATABASE_URL="$(TEST_DATABASE_URL)" \
-	  $(PYTHON) -m pytest -m "unit or integration" -q -p no:cacheprovider $(PYTEST_ARGS)
+	@set -e; $(foreach p,$(PACKAGES),echo "== db-tests: $(p)"; url="$(call test_database_url,$(p))"; \
+	  $(PYTHON) -c 'import sys; from event_contracts.testing import create_database; create_database(sys.argv[1])' "$$url"; \
+	  (cd $(p) && TEST_DATABASE_URL="$$url" $(PYTHON) -m pytest $(call db_tests_selection,$(p)) -q -p no:cacheprovider $(PYTEST_ARGS));)
 
 e2e: venv
 	$(PYTHON) -m pytest e2e -p no:cacheprovider $(PYTEST_ARGS)

@@ -86,8 +86,9 @@ def pick(wanted: str) -> Release:
     return found[0]
 
 
-def source_version(source: Path = PACKAGE) -> str:
-    return str(tomllib.loads((source / "pyproject.toml").read_text())["project"]["version"])
+def source_version(source: Path | None = None) -> str:
+    """The version ``source``'s pyproject.toml says (default: PACKAGE, looked up at call time)."""
+    return str(tomllib.loads(((source or PACKAGE) / "pyproject.toml").read_text())["project"]["version"])
 
 
 def sha256(path: Path) -> str:

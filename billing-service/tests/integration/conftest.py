@@ -1,8 +1,9 @@
 """Integration fixtures: the service's real database and its real Celery worker on a real broker.
 
-Database: a SQLite file in ``tmp_path``, or PostgreSQL when ``TEST_DATABASE_URL`` is set
-(shared by the tests: each uses its own order ids). Broker: event-contracts' ``vhost`` fixture
-(a fresh vhost with the whole topology and least-privilege users on a throwaway RabbitMQ node).
+Database: a SQLite file in ``tmp_path``, or PostgreSQL when ``TEST_DATABASE_URL`` is set (one
+database for every test and run: migrated and emptied before each test). Broker:
+event-contracts' ``vhost`` fixture (a fresh vhost with the whole topology and least-privilege
+users on a throwaway RabbitMQ node).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from celery import Celery
 from event_contracts import Order, OrderLine, Publisher, RetryPolicy, create_app
 from event_contracts.runtime import subscriptions_of
 from event_contracts.testing import TestVhost, running_worker
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from billing_service.adapters import database
+from billing_service.adapters import database, orm
 from billing_service.bootstrap import Billing
 from billing_service.entrypoints.consumers import subscribe
 from billing_service.entrypoints.worker import build
@@ -36,6 +38,10 @@ def database_url(tmp_path: Path) -> str:
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = database.create_engine(database_url)
+    if engine.dialect.name == "postgresql":  # as fresh as each test's SQLite file
+        database.migrate(engine)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {', '.join(orm.metadata.tables)} CASCADE"))
     yield engine
     engine.dispose()
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import uuid4
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from event_contracts import Delivery, Order
@@ -55,30 +51,6 @@ def test_migrations_build_exactly_the_mapped_schema(migrated: Engine) -> None:
 
 def test_migrating_again_changes_nothing(migrated: Engine) -> None:
     assert database.migrate(migrated) == database.head_revision()
-
-
-def test_replicas_migrating_an_empty_database_at_once_all_succeed(
-    engine: Engine, database_url: str
-) -> None:
-    with engine.connect() as connection:  # start from nothing (PostgreSQL: a shared database)
-        command.downgrade(database.alembic_config(connection), "base")
-        connection.commit()
-    replicas = [
-        subprocess.Popen(
-            [sys.executable, "-m", "billing_service.entrypoints.cli", "migrate"],
-            env={**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    outputs = [replica.communicate(timeout=60)[0] for replica in replicas]
-
-    assert [replica.returncode for replica in replicas] == [0, 0, 0], outputs
-    assert all(f"revision {database.head_revision()}" in output for output in outputs), outputs
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM invoices")).scalar() == 0
 
 
 def test_an_invoice_round_trips_exactly(migrated: Engine) -> None:

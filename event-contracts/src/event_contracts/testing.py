@@ -1,8 +1,11 @@
-"""Test support: a real, throwaway RabbitMQ node and a fresh vhost per test; an in-memory bus.
+"""Test support: a real, throwaway RabbitMQ node and a fresh vhost per test; an in-memory bus;
+scratch PostgreSQL databases.
 
 ``LocalRabbit`` starts a throwaway broker on a free loopback port: a container of the shop's
 broker base image (``$SHOP_TEST_RABBITMQ_IMAGE``, RabbitMQ 4 with 4.3's strict defaults), so
 integration tests of this package and of the services talk to the broker the shop runs.
+``create_database`` and ``fresh_database`` give tests their own database on a PostgreSQL server
+(``make db-tests``: the shop's), never a service's own (they need SQLAlchemy and a driver).
 """
 
 from __future__ import annotations
@@ -132,6 +135,55 @@ class LocalRabbit:
     def stop(self) -> None:
         subprocess.run(["docker", "rm", "-f", self.container], capture_output=True, timeout=60, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+#: The PostgreSQL database tests run on, when given (``make db-tests`` sets it); else SQLite.
+DATABASE_VARIABLE = "TEST_DATABASE_URL"
+
+
+def create_database(url: str) -> None:
+    """Create the PostgreSQL database ``url`` names unless it exists (a scratch database).
+
+    Connects to the server's ``postgres`` database as ``url``'s user, who needs ``CREATEDB``.
+    """
+    from sqlalchemy import create_engine, make_url, text
+
+    target = make_url(url)
+    server = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+            ).first()
+            if exists is None:
+                quoted = server.dialect.identifier_preparer.quote(str(target.database))
+                connection.execute(text(f"CREATE DATABASE {quoted}"))
+    finally:
+        server.dispose()
+
+
+@contextmanager
+def fresh_database(url: str) -> Iterator[str]:
+    """A new, empty database on ``url``'s PostgreSQL server; yields its URL, drops it after.
+
+    For tests that need nothing else in the database (migrating from empty, say); the name is
+    ``<url's database>_<random>``, so it also says which scratch database it came from.
+    """
+    from sqlalchemy import create_engine, make_url, text
+
+    target = make_url(url)
+    name = f"{target.database or 'test'}_{uuid.uuid4().hex[:10]}"
+    fresh = target.set(database=name).render_as_string(hide_password=False)
+    create_database(fresh)
+    try:
+        yield fresh
+    finally:
+        server = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with server.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            server.dispose()
 
 
 @attrs.frozen

@@ -1,5 +1,6 @@
 """The real thing: RabbitMQ (the ``vhost`` fixture of event-contracts), the service's own
-database (an SQLite file, or PostgreSQL when ``TEST_DATABASE_URL`` is set) and its real app."""
+database (an SQLite file, or PostgreSQL when ``TEST_DATABASE_URL`` is set: one database for
+every test and run, migrated and emptied before each test) and its real app."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from celery.signals import task_postrun
 from event_contracts import Order, OrderLine, Publisher, RetryPolicy, create_app
 from event_contracts.serialization import Money, Quantity
 from event_contracts.testing import TestVhost, wait_until
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from logistic_service.adapters import database, orm
 from logistic_service.adapters.database import create_engine
@@ -35,6 +36,16 @@ def migrate(url: str) -> None:
         engine.dispose()
 
 
+def empty(url: str) -> None:
+    """Every table of the database at ``url`` emptied (PostgreSQL: as fresh as a SQLite file)."""
+    engine = database.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {', '.join(orm.metadata.tables)} CASCADE"))
+    finally:
+        engine.dispose()
+
+
 def unique_order_id() -> int:
     """Unique per test, also in a PostgreSQL database shared by many runs."""
     return uuid.uuid4().int % 10**15
@@ -49,6 +60,8 @@ def an_order(order_id: int) -> Order:
 def database_url(tmp_path: Any) -> str:
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'logistic.sqlite3'}"
     migrate(url)
+    if url.startswith("postgresql"):  # one database for every test and run
+        empty(url)
     return url
 
 

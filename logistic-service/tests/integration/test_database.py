@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,20 +10,17 @@ import pytest
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from event_contracts.testing import wait_until
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from logistic_service.adapters import orm
-from logistic_service.adapters.database import MIGRATIONS, create_engine, head_revision
+from logistic_service.adapters.database import create_engine, head_revision
 from logistic_service.adapters.repository import SqlAlchemyShipmentRepository
 from logistic_service.adapters.unit_of_work import SqlAlchemyUnitOfWork, session_factory
 from logistic_service.domain.model import Shipment, ShipmentStatus
 
 from .conftest import migrate, unique_order_id
-
-MIGRATION_LOCK_KEY = MIGRATIONS.lock_key
 
 pytestmark = pytest.mark.integration
 
@@ -64,52 +58,6 @@ def test_migrating_again_changes_nothing(engine: Engine, database_url: str) -> N
     migrate(database_url)
     with SqlAlchemyUnitOfWork(session_factory(engine)) as uow:
         assert uow.shipments.get(f"SHP-{order_id}") is not None
-
-
-def test_replicas_starting_together_migrate_one_at_a_time(
-    engine: Engine, database_url: str
-) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the advisory lock is PostgreSQL's (set TEST_DATABASE_URL); SQLite: one writer")
-    with engine.connect() as connection:  # start from nothing (the database may be shared)
-        connection.execute(
-            text(
-                "DROP TABLE IF EXISTS "
-                "shipments, processed_events, inbox_admissions, alembic_version"
-            )
-        )
-        connection.commit()
-    waiting = text(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    )
-    with engine.connect() as holder:  # the lock is taken: as if a first replica were migrating
-        holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        replicas = [
-            subprocess.Popen(
-                [sys.executable, "-m", "logistic_service.entrypoints.cli", "migrate"],
-                env={**os.environ, "DATABASE_URL": database_url},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            for _ in range(3)
-        ]
-        with engine.connect() as observer:
-            wait_until(
-                lambda: observer.execute(waiting).scalar() == 3,
-                timeout=30,
-                what="all three replicas to wait for the migration lock",
-            )
-            assert not inspect(observer).has_table("shipments")
-        holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        holder.commit()
-    outputs = [replica.communicate(timeout=60)[0] for replica in replicas]
-
-    assert [replica.returncode for replica in replicas] == [0, 0, 0], outputs
-    assert sum("Running upgrade  -> 0001" in output for output in outputs) == 1, outputs
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM shipments")).scalar() == 0
 
 
 def test_a_shipment_round_trips_exactly(engine: Engine) -> None:

@@ -34,8 +34,7 @@ INTERNAL = "logistic.internal"
 def facts(vhost: TestVhost, order_id: int, expect: int) -> dict[str, dict[str, Any]]:
     """What order-service would receive from logistic about this order: {routing key: message}.
 
-    Facts about other orders are skipped (with TEST_DATABASE_URL the database is shared, and
-    the resume job may finish other runs' shipments).
+    Facts about other orders are skipped (the resume job may finish other shipments of the test).
     """
     out: dict[str, dict[str, Any]] = {}
 

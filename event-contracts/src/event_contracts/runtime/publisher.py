@@ -2,9 +2,10 @@
 
 A publish returns only when the broker has confirmed it (written to a quorum of the queue's
 replicas). If no queue is bound for the routing key the broker returns the message and
-:class:`~event_contracts.errors.UnroutableMessage` is raised: nothing vanishes. On a lost
-connection kombu reconnects to the next node of the failover list and publishes again; if the
-first publish had reached the broker, consumers see the same event id twice and drop it (see
+:class:`~event_contracts.errors.UnroutableMessage` is raised: nothing vanishes. A nack or a
+lost connection is tried again by one backoff (:data:`PUBLISH_RETRY_POLICY`), each attempt on
+the next node of the failover list after a connection error; if the first publish had reached
+the broker, consumers see the same event id twice and drop it (see
 :mod:`event_contracts.idempotency`) — a duplicate is logged, never silent.
 """
 
@@ -39,9 +40,13 @@ NO_ROUTE = 312
 PUBLISH_RETRY_POLICY: Mapping[str, Any] = {
     "max_retries": 6,
     "interval_start": 0.2,
-    "interval_step": 0.5,
     "interval_max": 2.0,
 }
+"""A confirmed publish's retries: at most ``max_retries + 1`` attempts, each at most one connection
+attempt (to the next node after a connection error), waits from ``interval_start`` seconds
+doubling to at most ``interval_max`` (the one backoff, ``service_defaults.backoff``): 7 attempts
+and 7 s of waits in all, plus each attempt's own time (a connect times out after
+``broker_connection_timeout``)."""
 
 
 def task_message(
@@ -92,37 +97,44 @@ def publish_with_confirm(
     A nack (the broker could not take the message, e.g. while a quorum queue elects a new
     leader after a node loss) is retried like a lost connection; after the retries the caller
     gets :class:`PublishFailed` and must keep the event (an outbox row, a requeue).
+
+    One layer retries (:data:`PUBLISH_RETRY_POLICY`): kombu's own publish retry stays off,
+    because its ``Connection.ensure`` reconnects with a retry loop of its own inside its loop
+    (and a pooled connection's first channel with a third), which multiplies the attempts.
     """
     on_retry = _log_retry(exchange, routing_key)
     headers = tracing.with_trace_context(headers)  # the current span (if any) is the parent
 
     def publish_once() -> None:
         with app.producer_or_acquire() as producer:
-            producer.publish(
-                body,
-                exchange=exchange,
-                routing_key=routing_key,
-                headers=dict(headers),
-                serializer="json",
-                delivery_mode=2,
-                mandatory=mandatory,
-                retry=retry,
-                retry_policy={**PUBLISH_RETRY_POLICY, "errback": on_retry},
-                declare=(),
-                **dict(properties or {}),
-                **options,
-            )
+            connection = producer.connection
+            try:
+                connection.ensure_connection(max_retries=0)  # one connection attempt at most
+                producer.publish(
+                    body,
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    headers=dict(headers),
+                    serializer="json",
+                    delivery_mode=2,
+                    mandatory=mandatory,
+                    retry=False,
+                    declare=(),
+                    **dict(properties or {}),
+                    **options,
+                )
+            except (OperationalError, *connection.recoverable_connection_errors):
+                connection.maybe_switch_next()  # the next attempt fails over to the next node
+                connection.collect()  # and opens a fresh connection, never this socket again
+                raise
 
-    # kombu's retry (above) reconnects, failing over to the next node, but never sees a nack or
-    # an error raised once its own retries are spent: those are tried again here, with the one
-    # backoff (0.2 s doubling, at most 2 s), as many times as kombu's policy says.
     attempts = int(PUBLISH_RETRY_POLICY["max_retries"]) + 1 if retry else 1
     publish_retrying = backoff.retrying(
         _RETRYABLE,
         what=f"publish to {exchange}/{routing_key}",
         attempts=attempts,
-        first=0.2,
-        longest=2.0,
+        first=float(PUBLISH_RETRY_POLICY["interval_start"]),
+        longest=float(PUBLISH_RETRY_POLICY["interval_max"]),
         on_retry=on_retry,
     )
     try:
@@ -145,7 +157,7 @@ lost or refused connection."""
 def _log_retry(exchange: str, routing_key: str) -> Any:
     def errback(exc: BaseException, interval: float) -> None:
         log.warning(
-            "publish to %s/%s failed (%s); reconnecting in %.1f s and publishing again "
+            "publish to %s/%s failed (%s); publishing again in %.1f s "
             "(consumers drop the duplicate if the first one arrived)",
             exchange,
             routing_key,

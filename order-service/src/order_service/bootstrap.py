@@ -21,9 +21,8 @@ from kombu.exceptions import OperationalError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from order_service.adapters import orm
+from order_service.adapters import database, orm
 from order_service.adapters.billing import AbstractBilling, RpcBilling
-from order_service.adapters.database import make_engine, migrate
 from order_service.adapters.notifications import OutboxListener
 from order_service.adapters.order_ids import SequenceBlocks
 from order_service.adapters.outbox import OutboxStore, SqlOutboxStore
@@ -88,9 +87,11 @@ def bootstrap(
 ) -> Services:
     settings = settings or Settings()
     orm.start_mappers()
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, **engine_options)
+    engine = database.create_engine(
+        settings.database_url, **settings.engine_options(engine_options)
+    )
     if run_migrations:
-        migrate(engine)
+        database.migrate(engine)
     app = celery_app or create_app(SERVICE, broker_urls=list(settings.broker_urls) or None)
     return Services(
         settings=settings,

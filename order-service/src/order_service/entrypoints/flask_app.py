@@ -35,7 +35,7 @@ from order_service.adapters.billing import (
     BillingUnavailable,
     InvoiceNotFound,
 )
-from order_service.adapters.database import is_unreachable
+from order_service.adapters.database_errors import is_unreachable
 from order_service.adapters.tokens import InvalidToken, IssuerUnavailable
 from order_service.domain.errors import InvalidTransition, OrderNotFound
 from order_service.domain.identity import Actor, Caller, Role

@@ -24,7 +24,8 @@ from sqlalchemy.orm import sessionmaker
 
 from order_service import bootstrap
 from order_service.adapters import database
-from order_service.adapters.outbox import OutboxStore, SqlOutboxStore
+from order_service.adapters.outbox import SqlOutboxStore
+from order_service.service_layer.ports import OutboxStore
 from order_service.settings import Settings
 
 

@@ -34,7 +34,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from order_service.adapters.database import make_engine, migrate
+from order_service.adapters.database import create_engine, migrate
 from order_service.entrypoints.api import GUNICORN_CONF
 
 APP = "bench.edge_unverified:create_wsgi_app()"
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="order-bench-") as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
-        engine = make_engine(url)
+        engine = create_engine(url)
         migrate(engine)
         engine.dispose()
         port = _free_port()

@@ -12,24 +12,22 @@ import attrs
 from event_contracts import Event, InMemoryInbox
 from event_contracts.errors import UnroutableMessage
 
-from order_service.adapters.billing import AbstractBilling
-from order_service.adapters.idempotency import (
+from order_service.domain.identity import Actor
+from order_service.domain.model import Order
+from order_service.service_layer.ports import (
+    AbstractBilling,
     AbstractIdempotencyKeys,
-    IdempotencyKeyTaken,
-    StoredResponse,
-)
-from order_service.adapters.outbox import (
+    AbstractOrderRepository,
     AbstractOutbox,
+    AbstractUnitOfWork,
     Batch,
+    IdempotencyKeyTaken,
     OutboxRow,
     OutboxStore,
     ParkedRow,
     Refusal,
+    StoredResponse,
 )
-from order_service.adapters.repository import AbstractOrderRepository
-from order_service.domain.identity import Actor
-from order_service.domain.model import Order
-from order_service.service_layer.unit_of_work import AbstractUnitOfWork
 
 
 class FakeRepository(AbstractOrderRepository):

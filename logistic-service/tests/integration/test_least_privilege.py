@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from event_contracts.access_matrix import MatrixRun, Probe, check, matrix_ids, probes
+from event_contracts.access_matrix import MatrixRun, Probe, check, matrix_ids, probes, reply_queues
 from event_contracts.testing import LocalRabbit, topology_vhost
 
 from logistic_service.topology import SERVICE, TOPOLOGY
@@ -26,8 +26,10 @@ def matrix(rabbit: LocalRabbit) -> Iterator[MatrixRun]:
 
 
 def test_it_may_read_only_its_own_queues() -> None:
+    """Its workers' queues, and its own reply queue when it calls another service."""
     readable = {row.resource for row in ROWS if row.action == "consume" and row.granted}
-    assert readable == set(TOPOLOGY.worker_queues(SERVICE.name))
+    own_replies = {reply_queues(TOPOLOGY)[SERVICE.name]} if SERVICE.calls else set()
+    assert readable == set(TOPOLOGY.worker_queues(SERVICE.name)) | own_replies
 
 
 @pytest.mark.parametrize("probe", ROWS, ids=matrix_ids(ROWS))

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 from amqp.exceptions import ConnectionError as AmqpConnectionError
@@ -21,16 +21,21 @@ from kombu.exceptions import OperationalError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from order_service.adapters import orm
-from order_service.adapters.billing import AbstractBilling, RpcBilling
-from order_service.adapters.database import make_engine, migrate
+from order_service.adapters import database, orm
+from order_service.adapters.billing import RpcBilling
 from order_service.adapters.notifications import OutboxListener
 from order_service.adapters.order_ids import SequenceBlocks
-from order_service.adapters.outbox import OutboxStore, SqlOutboxStore
+from order_service.adapters.outbox import SqlOutboxStore
 from order_service.adapters.tokens import OidcSettings, TokenVerifier
-from order_service.domain.identity import Caller
-from order_service.service_layer.relay import Backoff, PayloadPublisher, Relay
-from order_service.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
+from order_service.adapters.unit_of_work import SqlAlchemyUnitOfWork, session_factory
+from order_service.service_layer.ports import (
+    AbstractBilling,
+    AbstractUnitOfWork,
+    OutboxStore,
+    PayloadPublisher,
+    Verifier,
+)
+from order_service.service_layer.relay import Backoff, Relay
 from order_service.settings import Settings
 
 SERVICE = "order"
@@ -39,12 +44,6 @@ BROKER_UNREACHABLE = (OSError, OperationalError, AmqpConnectionError, MessageNac
 """Publish errors that say nothing about the row: no node answered, or none could take any
 message (a nack, e.g. while a quorum queue elects its leader). kombu's and py-amqp's types;
 event-contracts' ``PublishFailed`` carries them as its cause."""
-
-
-class Verifier(Protocol):
-    """Checks a bearer token: the caller it names, or ``InvalidToken``/``IssuerUnavailable``."""
-
-    def verify(self, token: str) -> Caller: ...
 
 
 @attrs.define
@@ -88,14 +87,16 @@ def bootstrap(
 ) -> Services:
     settings = settings or Settings()
     orm.start_mappers()
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, **engine_options)
+    engine = database.create_engine(
+        settings.database_url, **settings.engine_options(engine_options)
+    )
     if run_migrations:
-        migrate(engine)
+        database.migrate(engine)
     app = celery_app or create_app(SERVICE, broker_urls=list(settings.broker_urls) or None)
     return Services(
         settings=settings,
         engine=engine,
-        session_factory=sessionmaker(engine, expire_on_commit=False),
+        session_factory=session_factory(engine),
         celery_app=app,
         billing=billing or RpcBilling(RpcClient(app), timeout=settings.invoice_timeout),
         next_order_id=SequenceBlocks(engine) if engine.dialect.name == "postgresql" else None,

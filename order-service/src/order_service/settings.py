@@ -8,8 +8,15 @@ fails at start-up with the variable's name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from event_contracts.service_defaults.settings import ServiceSettings
 from pydantic import AliasChoices, Field, NonNegativeFloat, PositiveFloat, PositiveInt
+
+CONNECT_TIMEOUT_SECONDS = 5
+"""PostgreSQL: libpq's ``connect_timeout``."""
+POOL_RECYCLE_SECONDS = 1800
 
 
 class Settings(ServiceSettings):
@@ -24,7 +31,8 @@ class Settings(ServiceSettings):
     db_pool_size: PositiveInt = Field(
         default=8, validation_alias=AliasChoices("db_pool_size", "gunicorn_threads")
     )
-    """``DB_POOL_SIZE``, else ``GUNICORN_THREADS`` (one connection per request thread)."""
+    """``DB_POOL_SIZE``, else ``GUNICORN_THREADS`` (one connection per request thread); as many
+    again under load. ``DATABASE_POOL_SIZE`` / ``DATABASE_MAX_OVERFLOW`` override both."""
     relay_batch_size: PositiveInt = 100
     relay_publishers: PositiveInt = 4
     """Relay publish lanes (rows split by order id; see service_layer/relay.py)."""
@@ -48,3 +56,20 @@ class Settings(ServiceSettings):
     oidc_leeway: NonNegativeFloat = 30.0
     oidc_roles_claim: str = "realm_access.roles"
     oidc_jwks_cooldown: NonNegativeFloat = 30.0
+
+    def engine_options(self, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """PostgreSQL: a connection per request thread, recycled every half hour, a connection
+        attempt given up after ``CONNECT_TIMEOUT_SECONDS`` (a request never waits longer on an
+        unreachable server), and no pre-ping: it would cost a round trip per request; a
+        connection broken by a database restart fails one transaction, which invalidates the
+        pool, and the client's retry (or the worker's private retry) gets a fresh one."""
+        if not self.database_url.startswith("postgresql"):
+            return super().engine_options(options)
+        edge = {
+            "pool_size": self.db_pool_size,
+            "max_overflow": self.db_pool_size,
+            "pool_recycle": POOL_RECYCLE_SECONDS,
+            "pool_pre_ping": False,
+            "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        }
+        return {**edge, **super().engine_options(options)}

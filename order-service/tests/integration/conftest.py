@@ -18,8 +18,8 @@ from flask.testing import FlaskClient
 
 from order_service import bootstrap
 from order_service.adapters.tokens import TokenVerifier
+from order_service.entrypoints.consumers import subscribe
 from order_service.entrypoints.flask_app import create_app as create_flask_app
-from order_service.entrypoints.worker import FactConsumer
 from order_service.service_layer.relay import Relay
 from order_service.settings import Settings
 from tests.conftest import IssuerForTests
@@ -99,14 +99,14 @@ def facts_worker(services: bootstrap.Services, vhost: TestVhost) -> Iterator[lis
     def finished(sender: Any = None, **_: Any) -> None:
         done.append(getattr(sender, "name", "?"))
 
-    consumer = FactConsumer(services.uow_factory).subscribe(subscriptions_of(services.celery_app))
+    unsubscribe = subscribe(services.uow_factory, subscriptions_of(services.celery_app))
     task_postrun.connect(finished, weak=False)
     try:
         with running_worker(vhost, "order", app=services.celery_app):
             yield done
     finally:
         task_postrun.disconnect(finished)
-        consumer.unsubscribe()
+        unsubscribe()
 
 
 def publisher(vhost: TestVhost, service: str) -> Publisher:

@@ -14,17 +14,18 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, insert, inspect, text
+from sqlalchemy import create_engine as plain_engine
+from sqlalchemy import insert, inspect, text
 from sqlalchemy.engine import make_url
 
 from order_service.adapters import orm
-from order_service.adapters.database import alembic_config, make_engine, migrate
+from order_service.adapters.database import alembic_config, create_engine, migrate
 
 pytestmark = pytest.mark.integration
 
 
 def test_migrations_build_exactly_the_mapped_schema(database_url: str) -> None:
-    engine = make_engine(database_url)
+    engine = create_engine(database_url)
     migrate(engine)
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -34,11 +35,11 @@ def test_migrations_build_exactly_the_mapped_schema(database_url: str) -> None:
 
 
 def test_replicas_migrating_at_once_all_succeed(database_url: str) -> None:
-    """Three processes run ``order-service-migrate`` together, as scaled replicas would."""
+    """Three processes run ``order-service migrate`` together, as scaled replicas would."""
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
     replicas = [
         subprocess.Popen(
-            [sys.executable, "-m", "order_service.entrypoints.migrate"],
+            [sys.executable, "-m", "order_service.entrypoints.cli", "migrate"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -48,7 +49,7 @@ def test_replicas_migrating_at_once_all_succeed(database_url: str) -> None:
     outputs = [replica.communicate(timeout=90)[0].decode() for replica in replicas]
 
     assert [replica.returncode for replica in replicas] == [0, 0, 0], outputs
-    engine = create_engine(database_url)
+    engine = plain_engine(database_url)
     with engine.connect() as connection:
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert MigrationContext.configure(connection).get_current_revision() == head is not None
@@ -71,7 +72,7 @@ def test_replicas_migrating_an_empty_postgres_database_at_once() -> None:
     """A brand-new database (needs CREATEDB): the lock makes two of three wait, then no-op."""
     admin_url = make_url(os.environ["TEST_DATABASE_URL"])
     name = f"order_migrate_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = plain_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -89,7 +90,7 @@ def test_the_parking_migration_gives_waiting_rows_their_order_and_goes_back_down
 ) -> None:
     """0003_outbox_parking on a table with rows: unpublished rows learn their order id from the
     payload; the downgrade restores the schema before it."""
-    engine = make_engine(database_url)
+    engine = create_engine(database_url)
     migrate(engine)
     config = alembic_config()
     with engine.connect() as connection:

@@ -19,14 +19,14 @@ from werkzeug.wrappers import Response
 
 from order_service import bootstrap
 from order_service.adapters import orm
-from order_service.adapters.billing import (
+from order_service.adapters.tokens import TokenVerifier
+from order_service.entrypoints.flask_app import create_app
+from order_service.service_layer.ports import (
     BillingError,
     BillingTimeout,
     BillingUnavailable,
     InvoiceNotFound,
 )
-from order_service.adapters.tokens import TokenVerifier
-from order_service.entrypoints.flask_app import create_app
 from order_service.settings import Settings
 from tests.conftest import IssuerForTests
 from tests.fakes import FakeBilling, FakePublisher

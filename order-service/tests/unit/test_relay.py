@@ -12,7 +12,7 @@ import pytest
 from event_contracts import RetryPolicy
 from event_contracts.testing import wait_until
 
-from order_service.adapters.outbox import OutboxRow
+from order_service.service_layer.ports import OutboxRow
 from order_service.service_layer.relay import Backoff, Relay
 from tests.fakes import FakeOutboxStore, FakePublisher
 

@@ -1,4 +1,4 @@
-"""Settings from the environment: typed, the pool follows the request threads."""
+"""Settings from the environment: typed, with development defaults, bad values refused."""
 
 from __future__ import annotations
 
@@ -10,21 +10,24 @@ from order_service.settings import Settings
 pytestmark = pytest.mark.unit
 
 
-def test_the_pool_follows_gunicorn_threads_unless_db_pool_size_is_set(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("DB_POOL_SIZE", raising=False)
-    monkeypatch.setenv("GUNICORN_THREADS", "12")
-    assert Settings().db_pool_size == 12
-    monkeypatch.setenv("DB_POOL_SIZE", "3")
-    assert Settings().db_pool_size == 3
+def test_broker_urls_are_a_failover_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROKER_URLS", "amqp://a:5672/shop; amqp://b:5672/shop")
+
+    assert Settings().broker_urls == ["amqp://a:5672/shop", "amqp://b:5672/shop"]
 
 
-def test_relay_settings_are_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RELAY_PUBLISHERS", "2")
-    monkeypatch.setenv("OUTBOX_RETENTION_HOURS", "0")
+def test_defaults_run_without_any_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "BROKER_URLS", "INBOX_RETENTION_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+
     settings = Settings()
-    assert (settings.relay_publishers, settings.outbox_retention_hours) == (2, 0)
-    monkeypatch.setenv("RELAY_POLL_INTERVAL", "-1")
-    with pytest.raises(ValidationError, match="relay_poll_interval"):
+
+    assert settings.database_url.startswith("sqlite:///")
+    assert settings.inbox_retention_seconds == 7 * 24 * 3600
+
+
+def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INBOX_RETENTION_SECONDS", "-1")
+
+    with pytest.raises(ValidationError, match="inbox_retention_seconds"):
         Settings()

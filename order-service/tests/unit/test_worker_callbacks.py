@@ -11,7 +11,7 @@ from event_contracts import Invoice, PoisonMessage, Shipment, Subscriptions
 from event_contracts.serialization import CurrencyCode, Money, utc_now
 from event_contracts.testing import InMemoryBus
 
-from order_service.entrypoints.worker import FactConsumer
+from order_service.entrypoints.consumers import subscribe
 from order_service.service_layer import commands, handlers
 from tests.fakes import FakeUnitOfWork
 
@@ -56,9 +56,9 @@ def uow() -> FakeUnitOfWork:
 @pytest.fixture
 def bus(uow: FakeUnitOfWork) -> Iterator[InMemoryBus]:
     registry = Subscriptions()
-    consumer = FactConsumer(lambda: uow).subscribe(registry)
+    unsubscribe = subscribe(lambda: uow, registry)
     yield InMemoryBus(deliver=True, consumer="order", subscriptions=registry)
-    consumer.unsubscribe()
+    unsubscribe()
 
 
 def test_billing_and_logistic_facts_reach_the_order(uow: FakeUnitOfWork, bus: InMemoryBus) -> None:

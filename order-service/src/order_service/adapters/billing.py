@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 from typing import Any
 
 from amqp.exceptions import ConnectionError as AmqpConnectionError
@@ -16,29 +15,13 @@ from event_contracts import (
 )
 from kombu.exceptions import OperationalError
 
-
-class InvoiceNotFound(LookupError):  # noqa: N818
-    pass
-
-
-class BillingTimeout(TimeoutError):  # noqa: N818
-    pass
-
-
-class BillingUnavailable(ConnectionError):  # noqa: N818
-    """The broker could not be reached (or refused us): billing was never asked."""
-
-
-class BillingError(RuntimeError):
-    """Billing answered with an error other than not-found."""
-
-
-class AbstractBilling(abc.ABC):
-    timeout: float
-
-    @abc.abstractmethod
-    def invoice(self, order_id: int) -> dict[str, Any]:
-        """The order's invoice as JSON, or InvoiceNotFound / BillingTimeout / ..."""
+from order_service.service_layer.ports import (
+    AbstractBilling,
+    BillingError,
+    BillingTimeout,
+    BillingUnavailable,
+    InvoiceNotFound,
+)
 
 
 class RpcBilling(AbstractBilling):

@@ -1,109 +1,59 @@
-"""Engines and migrations: PostgreSQL in the platform, an embedded SQLite file by default.
+"""The service's own database, through event-contracts' shared plumbing (skeleton file).
 
-Migrations run at every process start (API, relay, worker, or ``order-service-migrate``). On
-PostgreSQL they run under ``pg_advisory_lock``: replicas starting together queue up behind the
-first, which migrates; the others then find nothing to do. SQLite has one writer per file anyway.
+``DATABASE_URL`` names it (:class:`~order_service.settings.Settings`; compose:
+``postgresql+psycopg://...``); unset, an embedded SQLite file (development only). The engine
+settings per backend, the migrations under PostgreSQL's advisory lock and the start-up wait
+live once in ``event_contracts.service_defaults.database``; this module only names the
+service's migrations and its lock. Rendered from ``templates/service``: do not edit here
+(``make template-check`` fails on drift); engine options come from the settings.
 """
 
 from __future__ import annotations
 
-import logging
-import time
+from contextlib import AbstractContextManager
 from typing import Any
 
-import psycopg
 from alembic.config import Config
-from event_contracts.service_defaults import tracing
-from event_contracts.service_defaults.database import Migrations
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from event_contracts.service_defaults import database as defaults
+from event_contracts.service_defaults.database import current_revision, wait_until_reachable
+from sqlalchemy.engine import Connection, Engine
 
-log = logging.getLogger(__name__)
+from order_service.settings import Settings
 
-MIGRATION_LOCK = 0x6F72646572  # "order": one advisory lock id for this service's migrations
-SQLITE_BUSY_TIMEOUT_MS = 15_000
-CONNECT_TIMEOUT_S = 5
-"""PostgreSQL: a connection attempt gives up after this long (libpq ``connect_timeout``), so a
-request never waits on an unreachable server for longer."""
-# SQLSTATEs of a server that is there but will not serve: shutting down, crashed, starting up.
-_SERVER_GOING_AWAY = ("57P01", "57P02", "57P03")
+__all__ = ["MIGRATIONS", "alembic_config", "create_engine", "current_revision", "database_url"]
+__all__ += ["head_revision", "migrate", "migration_lock", "wait_until_reachable"]
 
-
-def is_unreachable(exc: BaseException) -> bool:
-    """The database could not be reached or went away: refused, unresolvable, timed out, shut
-    down, connection lost. Retrying later can succeed; nothing about the request was wrong.
-
-    A database that answered with an error (a constraint, a syntax error, a serialization
-    failure: SQLSTATEs of other classes) is not "unreachable".
-    """
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    orig = exc.orig
-    if not isinstance(orig, psycopg.OperationalError):
-        return False
-    sqlstate = orig.sqlstate
-    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SERVER_GOING_AWAY
+MIGRATIONS = defaults.Migrations(
+    "order_service:migrations",
+    defaults.lock_key("order"),
+)
+"""The packaged migrations; ``pg_advisory_lock`` key from the service name."""
 
 
-def make_engine(url: str, *, pool_size: int = 5, **options: Any) -> Engine:
-    """An engine for ``url`` with the settings this service relies on."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, **options)
-        _sqlite_immediate_transactions(engine)
-        return tracing.trace_engine(engine)
-    # No pool_pre_ping: it costs a round trip per checkout (per request). A connection broken by
-    # a database restart fails one transaction, which invalidates the whole pool; the client's
-    # retry (or the worker's private retry) then gets a fresh connection.
-    connect_args = {"connect_timeout": CONNECT_TIMEOUT_S, **options.pop("connect_args", {})}
-    engine = create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_recycle=1800,
-        connect_args=connect_args,
-        **options,
-    )
-    return tracing.trace_engine(engine)  # database spans while spans are exported
+def database_url() -> str:
+    return Settings().database_url
 
 
-def _sqlite_immediate_transactions(engine: Engine) -> None:
-    """WAL, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for every transaction.
-
-    With SQLite's default deferred transactions two writers may both read, then one fails to
-    upgrade its lock (SQLITE_BUSY, no retry possible); taking the write lock at BEGIN makes
-    writers queue (up to the busy timeout) instead. SQLAlchemy's documented recipe.
-    """
-
-    @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection: Any, _: Any) -> None:
-        dbapi_connection.isolation_level = None  # the driver must not BEGIN by itself
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+def create_engine(url: str | None = None, **options: Any) -> Engine:
+    """An engine for ``url`` (default: the settings' ``DATABASE_URL``), pool sizes from settings."""
+    settings = Settings()
+    return defaults.create_engine(url or settings.database_url, **settings.engine_options(options))
 
 
-MIGRATIONS = Migrations("order_service:migrations", MIGRATION_LOCK)
-"""The packaged migrations, upgraded under the advisory lock (event-contracts'
-``service_defaults.database``: the lock, Alembic's process-global context, the revision log)."""
+def migrate(engine: Engine) -> str | None:
+    """Upgrade the schema to the newest revision (under the lock); returns it."""
+    return MIGRATIONS.migrate(engine)
 
 
-def alembic_config() -> Config:
-    return MIGRATIONS.config()
+def head_revision() -> str | None:
+    return MIGRATIONS.head_revision()
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest revision (under an advisory lock on PostgreSQL)."""
-    started = time.monotonic()
-    MIGRATIONS.migrate(engine)
-    log.info("database schema is at head (%.2f s)", time.monotonic() - started)
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for the packaged migrations (``alembic.ini`` says the same)."""
+    return MIGRATIONS.config(connection)
+
+
+def migration_lock(connection: Connection) -> AbstractContextManager[None]:
+    """PostgreSQL: the advisory lock replicas take to migrate one at a time."""
+    return MIGRATIONS.lock(connection)

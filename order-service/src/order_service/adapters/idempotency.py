@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import abc
-
-import attrs
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from order_service.adapters import orm
 from order_service.adapters.inserts import InsertBatch
-
-
-@attrs.frozen
-class StoredResponse:
-    request_hash: str
-    order_id: int
-    status: int
-    body: str
-    """The response body exactly as first sent (JSON text)."""
-
-
-class IdempotencyKeyTaken(Exception):  # noqa: N818 - the key is taken, by a concurrent request
-    """Another request with the same key committed first: replay its response."""
-
-
-class AbstractIdempotencyKeys(abc.ABC):
-    @abc.abstractmethod
-    def get(self, key: str) -> StoredResponse | None: ...
-
-    @abc.abstractmethod
-    def add(self, key: str, response: StoredResponse) -> None:
-        """Remember ``response`` for ``key``; :class:`IdempotencyKeyTaken` if already there
-        (raised here, or by the unit of work's commit when the row is written then)."""
+from order_service.service_layer.ports import AbstractIdempotencyKeys, StoredResponse
 
 
 class SqlIdempotencyKeys(AbstractIdempotencyKeys):

@@ -15,14 +15,12 @@ one, so publishing never holds the database lock the API needs to keep accepting
 
 from __future__ import annotations
 
-import abc
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import attrs
 from event_contracts import Event
 from event_contracts.service_defaults import tracing
 from sqlalchemy import delete, func, or_, select, text, update
@@ -31,39 +29,16 @@ from sqlalchemy.orm import Session
 from order_service.adapters import orm
 from order_service.adapters.inserts import InsertBatch
 from order_service.domain.identity import Actor
+from order_service.service_layer.ports import (
+    AbstractOutbox,
+    Backlog,
+    Batch,
+    OutboxRow,
+    OutboxStore,
+    ParkedRow,
+)
 
 NOTIFY_CHANNEL = "order_outbox"
-ERROR_LIMIT = 2000
-
-
-@attrs.frozen
-class ParkedRow:
-    """An event the broker refused until the relay gave up on it: kept for an operator."""
-
-    id: int
-    order_id: int | None
-    event_id: UUID
-    routing_key: str
-    attempts: int
-    last_error: str | None
-    parked_at: datetime
-
-
-class AbstractOutbox(abc.ABC):
-    @abc.abstractmethod
-    def add(
-        self,
-        event: Event[Any],
-        message: Any,
-        *,
-        correlation_id: str | None = None,
-        actor: Actor | None = None,
-    ) -> None:
-        """Queue ``message`` to be published as ``event`` once the transaction commits."""
-
-    @abc.abstractmethod
-    def parked(self, order_id: int) -> list[ParkedRow]:
-        """The order's events the relay parked (normally none)."""
 
 
 class SqlOutbox(AbstractOutbox):
@@ -124,107 +99,6 @@ def _parked(session: Session, *where: Any) -> list[ParkedRow]:
         .order_by(table.c.id)
     )
     return [ParkedRow(*row) for row in session.execute(query)]
-
-
-@attrs.frozen
-class OutboxRow:
-    id: int
-    event_id: UUID
-    exchange: str
-    routing_key: str
-    payload: Mapping[str, Any]
-    correlation_id: str | None
-    attempts: int
-    actor_subject: str | None = None
-    actor_token_id: str | None = None
-    trace_context: Mapping[str, str] | None = None
-    """The trace of the request that wrote the row (``traceparent``/``tracestate``), if any."""
-
-    @property
-    def actor_headers(self) -> dict[str, str]:
-        """Who caused the event, as message headers (absent when nobody was named)."""
-        headers = {"actor-subject": self.actor_subject, "actor-token-id": self.actor_token_id}
-        return {name: value for name, value in headers.items() if value}
-
-
-@attrs.frozen
-class Refusal:
-    """The broker refused the row itself: try it again ``retry_in`` seconds from now, or, with
-    ``retry_in`` None, park it."""
-
-    row_id: int
-    error: str
-    retry_in: float | None
-
-
-@attrs.define
-class Batch:
-    """Rows claimed by the relay, and what became of each."""
-
-    rows: list[OutboxRow]
-    published: list[int] = attrs.field(factory=list)
-    failures: list[tuple[int, str]] = attrs.field(factory=list)
-    """Not published because the broker could not be reached: only the error is noted."""
-    refusals: list[Refusal] = attrs.field(factory=list)
-
-    def mark_published(self, row: OutboxRow) -> None:
-        self.published.append(row.id)
-
-    def mark_failed(self, row: OutboxRow, error: BaseException) -> None:
-        self.failures.append((row.id, describe(error)))
-
-    def mark_refused(self, row: OutboxRow, error: BaseException, retry_in: float | None) -> None:
-        self.refusals.append(Refusal(row.id, describe(error), retry_in))
-
-
-def describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:ERROR_LIMIT]
-
-
-@attrs.frozen
-class Backlog:
-    """What waits in the outbox (the relay's metrics)."""
-
-    unpublished: int
-    """Rows not yet published, parked ones included."""
-    oldest_waiting_since: datetime | None
-    """When the oldest unpublished row that is not parked was written; None: nothing waits."""
-    parked: int
-
-
-class OutboxStore(abc.ABC):
-    """What the relay needs from the outbox table."""
-
-    def backlog(self) -> Backlog:
-        """How much waits and since when (sampled for ``shop_outbox_*`` metrics)."""
-        return Backlog(0, None, self.count_parked())
-
-    @abc.abstractmethod
-    def claim(self, limit: int) -> AbstractContextManager[Batch]:
-        """A batch of the oldest unpublished rows; the marks are saved when the block exits."""
-
-    def purge(self, published_before: datetime) -> int:
-        """Forget rows published before ``published_before`` (the table stays small)."""
-        return 0
-
-    @abc.abstractmethod
-    def parked(self) -> list[ParkedRow]:
-        """Every parked row, oldest first."""
-
-    @abc.abstractmethod
-    def count_parked(self) -> int:
-        """How many rows are parked (``/readyz``)."""
-
-    @abc.abstractmethod
-    def requeue(
-        self,
-        *,
-        row_ids: Sequence[int] = (),
-        order_ids: Sequence[int] = (),
-        everything: bool = False,
-    ) -> int:
-        """Give parked rows (these, those of these orders, or all) to the relay again, with a
-        fresh count of attempts; returns how many."""
 
 
 class SqlOutboxStore(OutboxStore):

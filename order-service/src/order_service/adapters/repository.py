@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 from collections.abc import Callable
 
 from sqlalchemy import insert, select
@@ -11,33 +10,11 @@ from sqlalchemy.orm import Session
 from order_service.adapters import orm
 from order_service.adapters.inserts import InsertBatch
 from order_service.domain.model import Order
+from order_service.service_layer.ports import AbstractOrderRepository
 
 _ORDER_COLUMNS = tuple(c.key for c in orm.orders.c if c.key != "id")
 _LINE_COLUMNS = tuple(c.key for c in orm.order_lines.c if c.key != "order_id")
 _INSERT_ORDER = insert(orm.orders).returning(orm.orders.c.id)
-
-
-class AbstractOrderRepository(abc.ABC):
-    def __init__(self) -> None:
-        self.seen: list[Order] = []
-
-    def add(self, order: Order) -> None:
-        """Store a new order; it has its database id when this returns."""
-        self._add(order)
-        self.seen.append(order)
-
-    def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
-        """The order, or None; ``for_update`` locks its row until the transaction ends."""
-        order = self._get(order_id, for_update=for_update)
-        if order is not None and order not in self.seen:
-            self.seen.append(order)
-        return order
-
-    @abc.abstractmethod
-    def _add(self, order: Order) -> None: ...
-
-    @abc.abstractmethod
-    def _get(self, order_id: int, *, for_update: bool) -> Order | None: ...
 
 
 class SqlOrderRepository(AbstractOrderRepository):

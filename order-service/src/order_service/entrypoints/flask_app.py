@@ -29,19 +29,19 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from order_service import bootstrap
-from order_service.adapters.billing import (
-    BillingError,
-    BillingTimeout,
-    BillingUnavailable,
-    InvoiceNotFound,
-)
-from order_service.adapters.database import is_unreachable
+from order_service.adapters.database_errors import is_unreachable
 from order_service.adapters.tokens import InvalidToken, IssuerUnavailable
 from order_service.domain.errors import InvalidTransition, OrderNotFound
 from order_service.domain.identity import Actor, Caller, Role
 from order_service.entrypoints import openapi
 from order_service.entrypoints.schemas import OrderRequestError, parse_order_request
 from order_service.service_layer import commands, handlers, views
+from order_service.service_layer.ports import (
+    BillingError,
+    BillingTimeout,
+    BillingUnavailable,
+    InvoiceNotFound,
+)
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from sqlalchemy.orm import sessionmaker
 
 from order_service import bootstrap
-from order_service.adapters.database import make_engine
-from order_service.adapters.outbox import OutboxStore, SqlOutboxStore
+from order_service.adapters import database
+from order_service.adapters.outbox import SqlOutboxStore
+from order_service.service_layer.ports import OutboxStore
 from order_service.settings import Settings
 
 
@@ -61,7 +62,7 @@ def run(store: OutboxStore, argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     bootstrap.configure_logging("outbox-cli")
-    engine = make_engine(Settings().database_url)
+    engine = database.create_engine(Settings().database_url)
     try:
         postgres = engine.dialect.name == "postgresql"
         store = SqlOutboxStore(sessionmaker(engine), hold_locks=postgres)

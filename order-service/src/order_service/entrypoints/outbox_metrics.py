@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from event_contracts.service_defaults import metrics
 
-from order_service.adapters.outbox import OutboxStore
+from order_service.service_layer.ports import OutboxStore
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,15 @@ from typing import Any
 import attrs
 from event_contracts.service_defaults import metrics
 
-from order_service.adapters.idempotency import IdempotencyKeyTaken, StoredResponse
 from order_service.domain.errors import OrderNotFound
 from order_service.domain.identity import Actor, Caller
 from order_service.domain.model import Order, OrderLine
 from order_service.service_layer import commands, views
-from order_service.service_layer.unit_of_work import AbstractUnitOfWork
+from order_service.service_layer.ports import (
+    AbstractUnitOfWork,
+    IdempotencyKeyTaken,
+    StoredResponse,
+)
 
 log = logging.getLogger(__name__)
 

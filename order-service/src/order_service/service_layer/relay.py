@@ -28,37 +28,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
-from uuid import UUID
 
 import attrs
 from event_contracts import RetryPolicy
 from event_contracts.service_defaults import tracing
 
-from order_service.adapters.outbox import OutboxRow, OutboxStore
+from order_service.service_layer.ports import OutboxRow, OutboxStore, PayloadPublisher
 
 log = logging.getLogger(__name__)
 
 PURGE_EVERY = 600.0
-
-
-class PayloadPublisher(Protocol):
-    """``event_contracts.Publisher`` as the relay uses it."""
-
-    def publish_payload(
-        self,
-        routing_key: str,
-        exchange: str,
-        payload: Mapping[str, Any],
-        *,
-        event_id: UUID,
-        correlation_id: str | None = None,
-        headers: Mapping[str, Any] | None = None,
-        occurred_at: str | None = None,
-    ) -> None: ...
 
 
 @attrs.define

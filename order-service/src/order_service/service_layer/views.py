@@ -11,9 +11,9 @@ import attrs
 import event_contracts
 from event_contracts.serialization import CurrencyCode, Money, Quantity
 
-from order_service.adapters.outbox import ParkedRow
 from order_service.domain.model import Order
 from order_service.domain.money import normalized
+from order_service.service_layer.ports import ParkedRow
 
 
 def money(amount: Decimal) -> Money:

@@ -12,7 +12,7 @@ Kinds:
 * ``celery QUEUE [--exchange X --binding K]``: a plain Celery app, stock settings, its no-op
   task ``bench.noop`` (or the routing key as task name with ``--task``) on a quorum queue;
   ``--like-platform`` adds what the platform's worker does besides the contracts: task events
-  (``-E``, for Flower) published with confirms, no mingle or gossip;
+  (``-E``, for Flower) published without confirms, no mingle or gossip;
 * ``seed QUEUE``: the seed design's consumer (see :mod:`bench.seed_phase`): a stock Celery app
   and worker (prefork, acks early, mingle and gossip on, no task events) whose one quorum queue
   is bound ``order.*.submit`` to the ``order`` topic exchange, and whose task, named by the
@@ -115,8 +115,7 @@ def run_celery(args: argparse.Namespace) -> None:
         task_acks_late=args.acks_late,
         worker_hijack_root_logger=False,
     )
-    if args.like_platform:  # the worker's own publishes (its task events) confirmed, as the platform's
-        app.conf.broker_transport_options = {"confirm_publish": True}
+    if args.like_platform:  # task events, unconfirmed as the platform's (ShopConsumer.connection_for_write)
         app.conf.worker_send_task_events = True
 
     @app.task(name=args.task or "bench.noop", shared=False)
@@ -230,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--like-platform",
         action="store_true",
-        help="celery: the platform worker's settings besides the contracts (-E with confirmed events, "
+        help="celery: the platform worker's settings besides the contracts (-E with unconfirmed events, "
         "no mingle/gossip)",
     )
     parser.add_argument(

@@ -74,7 +74,9 @@ def create_app(
     * JSON only, both ways (never pickle); no result backend (events have no results);
     * ``acks_late`` + ``reject_on_worker_lost``: a message is acked after its handler ran, and
       a crashed worker's message is redelivered (the quorum queue's delivery limit stops loops);
-    * publisher confirms on every publish; failover across all cluster nodes;
+    * publisher confirms on every publish but the task events for Flower (see
+      :meth:`~event_contracts.runtime.consumer.ShopConsumer.connection_for_write`); failover
+      across all cluster nodes;
     * the stock ``DelayedDelivery`` step is left out (retries use per-queue retry queues, see
       :mod:`event_contracts.runtime.consumer`): it declared 28 extra queues and made start-up
       and recovery after a node loss ~18 s instead of ~1 s;

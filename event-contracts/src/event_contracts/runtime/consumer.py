@@ -344,6 +344,9 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
     Stock Celery acks undecodable messages (lost), rejects unknown task names without a reason,
     and lets a malformed task body kill the worker process on every redelivery. Here each case
     goes to the queue's DLQ with the reason, and the worker keeps going.
+
+    Task events (for Flower) are published without publisher confirms: see
+    :meth:`connection_for_write`.
     """
 
     class Blueprint(Consumer.Blueprint):  # type: ignore[misc]
@@ -351,6 +354,20 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
             *(s for s in Consumer.Blueprint.default_steps if "DelayedDelivery" not in s),
             "event_contracts.runtime.consumer:HeartbeatFile",
         ]
+
+    def connection_for_write(self, url: str | None = None, heartbeat: float | None = None) -> Any:
+        """The task events' connection (Celery's ``Events`` step is its only user), unconfirmed.
+
+        Events are transient messages to Flower's exclusive, non-durable queue with a 5 s TTL:
+        the broker never keeps them, so a confirm guarantees nothing a monitor relies on, yet
+        waiting for it stalled the worker's event loop once per event batch. Every other publish
+        (events of the platform, chain steps, retries, dead letters) stays confirmed.
+        """
+        return self.ensure_connected(
+            self.app.connection_for_write(
+                url=url, heartbeat=heartbeat, transport_options={"confirm_publish": False}
+            )
+        )
 
     def on_decode_error(self, message: Message, exc: BaseException) -> None:
         self.dead_letter_raw(message, "undecodable", f"{exc!r}; content-type {message.content_type!r}")

@@ -86,7 +86,9 @@ class FixedClock:
         return self.now
 
 
-def fake_billing() -> tuple[Billing, FakeUnitOfWork, InMemoryBus]:
+def bootstrap_test_app() -> tuple[Billing, FakeUnitOfWork, InMemoryBus]:
+    """The use cases over fakes (cosmicpython's ``bootstrap_test_app``), with the fake unit of
+    work and the bus they publish to, for the test to inspect."""
     uow, bus = FakeUnitOfWork(), InMemoryBus()
     return bootstrap(uow=lambda: uow, publisher=bus, clock=FixedClock()), uow, bus
 

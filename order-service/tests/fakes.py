@@ -1,4 +1,5 @@
-"""In-memory adapters for the abstract ports: unit tests need no broker and no database server."""
+"""In-memory adapters for the abstract ports, and the use cases wired with them
+(``bootstrap_test_app()``, cosmicpython's): unit tests need no broker and no database."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import attrs
 from event_contracts import Event, InMemoryInbox
 from event_contracts.errors import UnroutableMessage
 
+from order_service.bootstrap import Services, bootstrap
 from order_service.domain.identity import Actor
 from order_service.domain.model import Order
 from order_service.service_layer.ports import (
@@ -28,6 +30,7 @@ from order_service.service_layer.ports import (
     Refusal,
     StoredResponse,
 )
+from order_service.settings import Settings
 
 
 class FakeRepository(AbstractOrderRepository):
@@ -239,3 +242,34 @@ class FakePublisher:
                 raise UnroutableMessage(exchange, routing_key)
             self.event_ids.append(event_id)
             self.sent.append((payload.get("id"), routing_key))
+
+
+@attrs.define
+class TestApp:
+    """The use cases over fakes, and the fakes themselves for the test to arrange and inspect."""
+
+    __test__ = False
+
+    services: Services
+    uow: FakeUnitOfWork
+    """The one unit of work every ``services.uow()`` returns: state lasts across use cases."""
+    billing: FakeBilling
+    outbox: FakeOutboxStore
+
+
+def bootstrap_test_app(outbox_rows: Sequence[OutboxRow] = ()) -> TestApp:
+    """``bootstrap()`` over fakes (cosmicpython's ``bootstrap_test_app``): no migrations, and an
+    in-memory SQLite URL and a broker URL that nothing connects to; no token issuer."""
+    uow, billing, outbox = FakeUnitOfWork(), FakeBilling(), FakeOutboxStore(list(outbox_rows))
+    services = bootstrap(
+        Settings(
+            database_url="sqlite://",
+            broker_urls=("amqp://x:y@127.0.0.1:1/shop",),  # nothing listens: no broker reached
+            oidc_issuer="",
+        ),
+        run_migrations=False,
+        billing=billing,
+        uow=lambda: uow,
+        outbox_store=lambda: outbox,
+    )
+    return TestApp(services, uow, billing, outbox)

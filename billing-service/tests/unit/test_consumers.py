@@ -20,7 +20,7 @@ from event_contracts.testing import InMemoryBus
 
 from billing_service.entrypoints.consumers import subscribe
 
-from ..fakes import FakeUnitOfWork, again, an_order, fake_billing
+from ..fakes import FakeUnitOfWork, again, an_order, bootstrap_test_app
 
 pytestmark = pytest.mark.unit
 
@@ -30,7 +30,7 @@ Wired = tuple[FakeUnitOfWork, InMemoryBus, Subscriptions]
 
 @pytest.fixture
 def wired() -> Iterator[Wired]:
-    billing, uow, facts = fake_billing()
+    billing, uow, facts = bootstrap_test_app()
     registry = Subscriptions()  # what create_app makes for billing's app
     unsubscribe = subscribe(billing, registry)
     yield uow, facts, registry
@@ -71,7 +71,7 @@ def test_unsubscribe_removes_every_callback_and_responder() -> None:
     shared = (Order.submit.callbacks, Order.chargeback.callbacks, GET_INVOICE.responder)
     before = (registry.callbacks(Order.submit), registry.callbacks(Order.chargeback))
     before_responders = (registry.responder(GET_INVOICE), registry.responder(GET_BALANCE))
-    billing, _, _ = fake_billing()
+    billing, _, _ = bootstrap_test_app()
 
     unsubscribe = subscribe(billing, registry)
     assert registry.callbacks(Order.submit) != before[0]

@@ -13,13 +13,13 @@ from event_contracts.serialization import CurrencyCode, Money
 from billing_service.domain import EntryKind, InvoiceStatus, fact_id
 from billing_service.service_layer.handlers import UnknownOrderError
 
-from ..fakes import again, an_order, chargeback_delivery, delivery_of, fake_billing
+from ..fakes import again, an_order, bootstrap_test_app, chargeback_delivery, delivery_of
 
 pytestmark = pytest.mark.unit
 
 
 def test_submit_posts_the_invoice_and_publishes_invoiced() -> None:
-    billing, uow, bus = fake_billing()
+    billing, uow, bus = bootstrap_test_app()
     order = an_order(prices=("4.50", "1.25"), currency="USD", customer_id="c-9")
 
     billing.invoice_order(order, delivery_of(order))
@@ -46,7 +46,7 @@ def test_submit_posts_the_invoice_and_publishes_invoiced() -> None:
 
 
 def test_the_same_delivery_twice_posts_once_and_republishes_the_same_fact() -> None:
-    billing, uow, bus = fake_billing()
+    billing, uow, bus = bootstrap_test_app()
     order = an_order()
 
     billing.invoice_order(order, delivery_of(order))
@@ -59,7 +59,7 @@ def test_the_same_delivery_twice_posts_once_and_republishes_the_same_fact() -> N
 
 
 def test_a_second_submit_of_an_invoiced_order_posts_nothing_and_republishes_the_fact() -> None:
-    billing, uow, bus = fake_billing()
+    billing, uow, bus = bootstrap_test_app()
     order = an_order(prices=("10.00",))
     resubmitted = again(order)
     changed = an_order(order.id, prices=("99.00",))  # the same order id, other contents
@@ -76,7 +76,7 @@ def test_a_second_submit_of_an_invoiced_order_posts_nothing_and_republishes_the_
 
 
 def test_chargeback_posts_the_reversal_and_publishes_refunded() -> None:
-    billing, uow, bus = fake_billing()
+    billing, uow, bus = bootstrap_test_app()
     order = an_order(prices=("3.00",))
     chargeback = again(order)
 
@@ -101,7 +101,7 @@ def test_chargeback_posts_the_reversal_and_publishes_refunded() -> None:
 
 
 def test_a_second_chargeback_posts_nothing_and_republishes_the_same_fact() -> None:
-    billing, uow, bus = fake_billing()
+    billing, uow, bus = bootstrap_test_app()
     order = an_order()
     first, second = again(order), again(order)
 
@@ -117,7 +117,7 @@ def test_a_second_chargeback_posts_nothing_and_republishes_the_same_fact() -> No
 
 
 def test_chargeback_of_an_unknown_order_fails_and_changes_nothing() -> None:
-    billing, uow, bus = fake_billing()
+    billing, uow, bus = bootstrap_test_app()
     order = an_order()
 
     with pytest.raises(UnknownOrderError, match=f"order {order.id}"):
@@ -128,7 +128,7 @@ def test_chargeback_of_an_unknown_order_fails_and_changes_nothing() -> None:
 
 
 def test_a_chargeback_retried_after_its_submit_arrived_is_posted() -> None:
-    billing, uow, bus = fake_billing()
+    billing, uow, bus = bootstrap_test_app()
     order = an_order()
     chargeback = again(order)
 
@@ -142,7 +142,7 @@ def test_a_chargeback_retried_after_its_submit_arrived_is_posted() -> None:
 
 
 def test_deliveries_are_recorded_with_the_effects() -> None:
-    billing, uow, _ = fake_billing()
+    billing, uow, _ = bootstrap_test_app()
     order = an_order()
 
     billing.invoice_order(order, delivery_of(order))
@@ -152,7 +152,7 @@ def test_deliveries_are_recorded_with_the_effects() -> None:
 
 
 def test_a_redelivery_is_not_let_through_to_the_ledger_but_its_fact_goes_out_again() -> None:
-    billing, uow, bus = fake_billing()
+    billing, uow, bus = bootstrap_test_app()
     order = an_order()
 
     billing.invoice_order(order, delivery_of(order))
@@ -165,7 +165,7 @@ def test_a_redelivery_is_not_let_through_to_the_ledger_but_its_fact_goes_out_aga
 
 
 def test_invoice_view_shows_the_invoice_as_it_is_now() -> None:
-    billing, _, _ = fake_billing()
+    billing, _, _ = bootstrap_test_app()
     order = an_order(prices=("2.50",), currency="GBP")
     billing.invoice_order(order, delivery_of(order))
     chargeback = again(order)
@@ -186,7 +186,7 @@ def test_invoice_view_shows_the_invoice_as_it_is_now() -> None:
 
 
 def test_balance_view_per_account() -> None:
-    billing, _, _ = fake_billing()
+    billing, _, _ = bootstrap_test_app()
     kept, refunded = an_order(prices=("5.00",)), an_order(prices=("1.00",))
     for order in (kept, refunded):
         billing.invoice_order(order, delivery_of(order))
@@ -209,7 +209,7 @@ def test_balance_view_per_account() -> None:
 
 
 def test_balance_of_an_empty_ledger_is_zero_in_eur_and_unknown_accounts_are_not_found() -> None:
-    billing, _, _ = fake_billing()
+    billing, _, _ = bootstrap_test_app()
 
     empty = billing.balance("revenue")
 

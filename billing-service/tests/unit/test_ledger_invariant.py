@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from billing_service.domain import Account, EntryKind, InvoiceStatus
 from billing_service.service_layer.handlers import UnknownOrderError
 
-from ..fakes import fake_billing
+from ..fakes import bootstrap_test_app
 
 pytestmark = pytest.mark.unit
 
@@ -61,7 +61,7 @@ def order_event(order_id: int, currency: str, lines: list[tuple[int, Decimal]]) 
 @settings(max_examples=300, deadline=None)
 @given(steps=STEPS)
 def test_the_ledger_balances_after_any_sequence_of_events(steps: list[tuple]) -> None:  # type: ignore[type-arg]
-    billing, uow, bus = fake_billing()
+    billing, uow, bus = bootstrap_test_app()
     delivered: list[tuple[str, Order]] = []
     invoiced_total: dict[int, tuple[str, Decimal]] = {}
     refunded: set[int] = set()

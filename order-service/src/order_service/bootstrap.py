@@ -1,5 +1,6 @@
 """Wiring: settings → engine, unit of work, broker app, billing gateway, relay. Nothing else
-builds adapters, so tests swap any of them by passing their own."""
+builds adapters, so tests swap any of them by passing their own; unit tests call
+``tests/fakes.py``'s ``bootstrap_test_app()``, the same wiring over fakes."""
 
 from __future__ import annotations
 
@@ -48,8 +49,15 @@ event-contracts' ``PublishFailed`` carries them as its cause."""
 
 @attrs.define
 class Services:
+    """order-service's use cases bound to their adapters, the template's ``Handlers`` grown for
+    an edge: besides a fresh unit of work per use case (``uow()``), the billing gateway and the
+    token check, the edge, the outbox relay and the facts worker take from it what they run on
+    (settings, the engine for readiness, LISTEN and migrations, the broker app, the outbox
+    store). Tests build it over fakes with ``tests/fakes.py``'s ``bootstrap_test_app()``."""
+
     settings: Settings
     engine: Engine
+    """Built from ``settings``; it connects on first use, so a Services over fakes never does."""
     session_factory: sessionmaker[Session]
     celery_app: Celery
     billing: AbstractBilling
@@ -57,16 +65,27 @@ class Services:
     """PostgreSQL: ids drawn from the sequence in blocks; None: the INSERT assigns them."""
     verifier: Verifier | None = None
     """None: no issuer configured (the relay and the worker need none; the API refuses)."""
+    uow_factory: Callable[[], AbstractUnitOfWork] = attrs.field(
+        default=attrs.Factory(lambda self: self.sql_uow, takes_self=True)
+    )
+    """A fresh unit of work per use case: the database's unless ``bootstrap(uow=...)``."""
+    outbox_store_factory: Callable[[], OutboxStore] = attrs.field(
+        default=attrs.Factory(lambda self: self.sql_outbox_store, takes_self=True)
+    )
+    """What the relay, ``/readyz`` and ``order-service-outbox`` read and change."""
 
     def uow(self) -> AbstractUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.session_factory, self.next_order_id)
-
-    @property
-    def uow_factory(self) -> Callable[[], AbstractUnitOfWork]:
-        return self.uow
+        return self.uow_factory()
 
     def outbox_store(self) -> OutboxStore:
-        """What the relay, ``/readyz`` and ``order-service-outbox`` read and change."""
+        return self.outbox_store_factory()
+
+    def sql_uow(self) -> AbstractUnitOfWork:
+        """A unit of work over the engine's database (``next_order_id`` read at each call)."""
+        return SqlAlchemyUnitOfWork(self.session_factory, self.next_order_id)
+
+    def sql_outbox_store(self) -> OutboxStore:
+        """The outbox table (row locks held while publishing on PostgreSQL)."""
         postgres = self.engine.dialect.name == "postgresql"
         return SqlOutboxStore(self.session_factory, hold_locks=postgres)
 
@@ -83,8 +102,14 @@ def bootstrap(
     celery_app: Celery | None = None,
     billing: AbstractBilling | None = None,
     verifier: Verifier | None = None,
+    uow: Callable[[], AbstractUnitOfWork] | None = None,
+    outbox_store: Callable[[], OutboxStore] | None = None,
     **engine_options: Any,
 ) -> Services:
+    """The use cases over the database of ``settings`` (default: from the environment), or over
+    ``uow`` and ``outbox_store`` (factories; tests pass fakes and ``run_migrations=False``, and
+    nothing connects). ``celery_app``, ``billing``, ``verifier``: given ones replace the real
+    adapters the same way."""
     settings = settings or Settings()
     orm.start_mappers()
     engine = database.create_engine(
@@ -93,7 +118,7 @@ def bootstrap(
     if run_migrations:
         database.migrate(engine)
     app = celery_app or create_app(SERVICE, broker_urls=list(settings.broker_urls) or None)
-    return Services(
+    services = Services(
         settings=settings,
         engine=engine,
         session_factory=session_factory(engine),
@@ -102,6 +127,11 @@ def bootstrap(
         next_order_id=SequenceBlocks(engine) if engine.dialect.name == "postgresql" else None,
         verifier=verifier or token_verifier(settings),
     )
+    if uow is not None:
+        services.uow_factory = uow
+    if outbox_store is not None:
+        services.outbox_store_factory = outbox_store
+    return services
 
 
 def token_verifier(settings: Settings) -> TokenVerifier | None:

@@ -1,4 +1,4 @@
-"""Handlers with a fake unit of work: what they store, what they put in the outbox."""
+"""The use cases over fakes (``bootstrap_test_app``): what they store and queue in the outbox."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import pytest
 from event_contracts import Delivery
 from prometheus_client.registry import REGISTRY
 
+from order_service.bootstrap import Services
 from order_service.domain.errors import InvalidTransition, OrderNotFound
 from order_service.service_layer import commands, handlers
 from order_service.service_layer.commands import Fact
-from tests.fakes import FakeUnitOfWork
+from tests.fakes import bootstrap_test_app
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +26,7 @@ Chargeback = event_contracts.Order.chargeback
 
 
 def place(
-    uow: FakeUnitOfWork, key: str | None = None, customer: str = "c-1", request_hash: str = "h1"
+    services: Services, key: str | None = None, customer: str = "c-1", request_hash: str = "h1"
 ) -> handlers.Response:
     return handlers.place_order(
         commands.PlaceOrder(
@@ -39,7 +40,7 @@ def place(
             request_hash=request_hash,
             correlation_id="corr-1",
         ),
-        uow,
+        services.uow(),
     )
 
 
@@ -51,14 +52,14 @@ def fact(order_id: int, kind: Fact, event_id: uuid.UUID | None = None) -> comman
 
 
 def test_place_order_stores_it_and_queues_one_submit_event_in_the_same_commit() -> None:
-    uow = FakeUnitOfWork()
-    response = place(uow)
+    app = bootstrap_test_app()
+    response = place(app.services)
 
     body = json.loads(response.body)
     assert response.status == 201
     assert body["status"] == "in_review" and body["total"] == "9.99"
-    assert uow.commits == 1
-    [(event, message, correlation)] = uow.outbox.committed
+    assert app.uow.commits == 1
+    [(event, message, correlation)] = app.uow.outbox.committed
     assert event is Submit
     assert isinstance(message, event_contracts.Order)
     assert message.id == body["id"] == 1
@@ -68,40 +69,40 @@ def test_place_order_stores_it_and_queues_one_submit_event_in_the_same_commit() 
 
 
 def test_each_order_gets_its_own_event_id() -> None:
-    uow = FakeUnitOfWork()
-    place(uow)
-    place(uow)
-    ids = [message.event_id for message in uow.outbox.messages(Submit)]
+    app = bootstrap_test_app()
+    place(app.services)
+    place(app.services)
+    ids = [message.event_id for message in app.uow.outbox.messages(Submit)]
     assert len(set(ids)) == 2
 
 
 def test_a_retried_idempotency_key_replays_the_first_response_and_queues_nothing() -> None:
-    uow = FakeUnitOfWork()
-    first = place(uow, key="k-1")
-    again = place(uow, key="k-1")
+    app = bootstrap_test_app()
+    first = place(app.services, key="k-1")
+    again = place(app.services, key="k-1")
 
     assert (again.status, again.body) == (first.status, first.body)
     assert again.replayed and not first.replayed
-    assert len(uow.outbox.committed) == 1
-    assert len(uow.store) == 1
+    assert len(app.uow.outbox.committed) == 1
+    assert len(app.uow.store) == 1
 
 
 def test_the_same_key_with_another_body_is_refused() -> None:
-    uow = FakeUnitOfWork()
-    place(uow, key="k-1")
+    app = bootstrap_test_app()
+    place(app.services, key="k-1")
     with pytest.raises(handlers.IdempotencyKeyReused, match="k-1"):
-        place(uow, key="k-1", request_hash="another")
-    assert len(uow.outbox.committed) == 1
+        place(app.services, key="k-1", request_hash="another")
+    assert len(app.uow.outbox.committed) == 1
 
 
 def test_chargeback_queues_a_new_message_with_the_same_order_data() -> None:
-    uow = FakeUnitOfWork()
-    place(uow)
-    view = handlers.charge_back(commands.ChargeBack(order_id=1), uow)
+    app = bootstrap_test_app()
+    place(app.services)
+    view = handlers.charge_back(commands.ChargeBack(order_id=1), app.services.uow())
 
     assert view["status"] == "charged_back"
-    [submitted] = uow.outbox.messages(Submit)
-    [charged] = uow.outbox.messages(Chargeback)
+    [submitted] = app.uow.outbox.messages(Submit)
+    [charged] = app.uow.outbox.messages(Chargeback)
     assert charged.event_id != submitted.event_id
     assert (charged.id, charged.customer_id, charged.currency, charged.lines) == (
         submitted.id,
@@ -112,34 +113,34 @@ def test_chargeback_queues_a_new_message_with_the_same_order_data() -> None:
 
 
 def test_a_second_chargeback_is_refused_and_queues_nothing() -> None:
-    uow = FakeUnitOfWork()
-    place(uow)
-    handlers.charge_back(commands.ChargeBack(order_id=1), uow)
+    app = bootstrap_test_app()
+    place(app.services)
+    handlers.charge_back(commands.ChargeBack(order_id=1), app.services.uow())
     with pytest.raises(InvalidTransition):
-        handlers.charge_back(commands.ChargeBack(order_id=1), uow)
-    assert len(uow.outbox.messages(Chargeback)) == 1
+        handlers.charge_back(commands.ChargeBack(order_id=1), app.services.uow())
+    assert len(app.uow.outbox.messages(Chargeback)) == 1
 
 
 def test_chargeback_of_an_unknown_order() -> None:
-    uow = FakeUnitOfWork()
+    app = bootstrap_test_app()
     with pytest.raises(OrderNotFound, match="order 5 does not exist"):
-        handlers.charge_back(commands.ChargeBack(order_id=5), uow)
-    assert uow.outbox.committed == []
+        handlers.charge_back(commands.ChargeBack(order_id=5), app.services.uow())
+    assert app.uow.outbox.committed == []
 
 
 def test_facts_move_the_status_and_a_duplicate_is_skipped() -> None:
-    uow = FakeUnitOfWork()
-    place(uow)
+    app = bootstrap_test_app()
+    place(app.services)
     invoiced = fact(1, Fact.INVOICED)
 
-    assert handlers.record_fact(invoiced, uow) is True
-    assert handlers.record_fact(fact(1, Fact.DISPATCHED), uow) is True
-    updated_at = uow.store[1].updated_at
-    assert handlers.record_fact(invoiced, uow) is False  # same event id: skipped
+    assert handlers.record_fact(invoiced, app.services.uow()) is True
+    assert handlers.record_fact(fact(1, Fact.DISPATCHED), app.services.uow()) is True
+    updated_at = app.uow.store[1].updated_at
+    assert handlers.record_fact(invoiced, app.services.uow()) is False  # same event id: skipped
 
-    assert uow.store[1].status == "dispatched"
-    assert uow.store[1].updated_at == updated_at
-    assert uow.commits == 3  # place + two facts; the duplicate committed nothing
+    assert app.uow.store[1].status == "dispatched"
+    assert app.uow.store[1].updated_at == updated_at
+    assert app.uow.commits == 3  # place + two facts; the duplicate committed nothing
 
 
 def dispatches_timed() -> tuple[float, float]:
@@ -161,18 +162,21 @@ def dispatched(order_id: int, at: datetime) -> commands.RecordFact:
 
 
 def test_an_orders_first_dispatch_is_timed_from_its_creation_once() -> None:
-    uow = FakeUnitOfWork()
-    place(uow)
-    placed_at = uow.store[1].created_at
+    app = bootstrap_test_app()
+    place(app.services)
+    placed_at = app.uow.store[1].created_at
     count, total = dispatches_timed()
 
-    handlers.record_fact(fact(1, Fact.INVOICED), uow)
+    handlers.record_fact(fact(1, Fact.INVOICED), app.services.uow())
     assert dispatches_timed() == (count, total)  # other facts are not dispatches
     first = dispatched(1, placed_at + timedelta(seconds=42))
-    assert handlers.record_fact(first, uow) is True
+    assert handlers.record_fact(first, app.services.uow()) is True
     assert dispatches_timed() == (count + 1, pytest.approx(total + 42))
-    assert handlers.record_fact(first, uow) is False  # its redelivery
-    assert handlers.record_fact(dispatched(1, placed_at + timedelta(seconds=99)), uow) is True
+    assert handlers.record_fact(first, app.services.uow()) is False  # its redelivery
+    assert (
+        handlers.record_fact(dispatched(1, placed_at + timedelta(seconds=99)), app.services.uow())
+        is True
+    )
     assert dispatches_timed() == (
         count + 1,
         pytest.approx(total + 42),
@@ -180,25 +184,25 @@ def test_an_orders_first_dispatch_is_timed_from_its_creation_once() -> None:
 
 
 def test_a_fact_about_an_unknown_order() -> None:
-    uow = FakeUnitOfWork()
+    app = bootstrap_test_app()
     with pytest.raises(OrderNotFound):
-        handlers.record_fact(fact(42, Fact.INVOICED), uow)
-    assert uow.commits == 0
+        handlers.record_fact(fact(42, Fact.INVOICED), app.services.uow())
+    assert app.uow.commits == 0
 
 
 def test_get_order() -> None:
-    uow = FakeUnitOfWork()
-    place(uow)
-    assert handlers.get_order(1, uow)["id"] == 1
+    app = bootstrap_test_app()
+    place(app.services)
+    assert handlers.get_order(1, app.services.uow())["id"] == 1
     with pytest.raises(OrderNotFound):
-        handlers.get_order(2, uow)
+        handlers.get_order(2, app.services.uow())
 
 
 def test_the_edges_lines_about_an_order_carry_its_id_as_a_field(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    uow = FakeUnitOfWork()
+    app = bootstrap_test_app()
     with caplog.at_level(logging.INFO, logger="order_service.service_layer.handlers"):
-        place(uow)
-        handlers.charge_back(commands.ChargeBack(order_id=1), uow)
+        place(app.services)
+        handlers.charge_back(commands.ChargeBack(order_id=1), app.services.uow())
     assert [getattr(r, "order_id", None) for r in caplog.records] == ["1", "1"]

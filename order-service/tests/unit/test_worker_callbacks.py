@@ -1,4 +1,5 @@
-"""The worker's callbacks, driven through the contracts' InMemoryBus as a worker would."""
+"""The worker's callbacks over fakes (``bootstrap_test_app``), driven through the contracts'
+InMemoryBus as a worker would."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from event_contracts.testing import InMemoryBus
 
 from order_service.entrypoints.consumers import subscribe
 from order_service.service_layer import commands, handlers
-from tests.fakes import FakeUnitOfWork
+from tests.fakes import FakeUnitOfWork, TestApp, bootstrap_test_app
 
 pytestmark = pytest.mark.unit
 
@@ -42,21 +43,26 @@ def shipment(order_id: int) -> Shipment:
 
 
 @pytest.fixture
-def uow() -> FakeUnitOfWork:
-    uow = FakeUnitOfWork()
+def app() -> TestApp:
+    app = bootstrap_test_app()
     handlers.place_order(
         commands.PlaceOrder(
             customer_id="c-1", currency="EUR", lines=(commands.NewLine(1, 2, Decimal("4.50")),)
         ),
-        uow,
+        app.services.uow(),
     )
-    return uow
+    return app
 
 
 @pytest.fixture
-def bus(uow: FakeUnitOfWork) -> Iterator[InMemoryBus]:
+def uow(app: TestApp) -> FakeUnitOfWork:
+    return app.uow
+
+
+@pytest.fixture
+def bus(app: TestApp) -> Iterator[InMemoryBus]:
     registry = Subscriptions()
-    unsubscribe = subscribe(lambda: uow, registry)
+    unsubscribe = subscribe(app.services.uow_factory, registry)  # as the worker subscribes
     yield InMemoryBus(deliver=True, consumer="order", subscriptions=registry)
     unsubscribe()
 
@@ -68,8 +74,10 @@ def test_billing_and_logistic_facts_reach_the_order(uow: FakeUnitOfWork, bus: In
     assert uow.store[1].status == "dispatched"
 
 
-def test_chargeback_facts_end_the_order(uow: FakeUnitOfWork, bus: InMemoryBus) -> None:
-    handlers.charge_back(commands.ChargeBack(order_id=1), uow)
+def test_chargeback_facts_end_the_order(
+    app: TestApp, uow: FakeUnitOfWork, bus: InMemoryBus
+) -> None:
+    handlers.charge_back(commands.ChargeBack(order_id=1), app.services.uow())
     bus.publish(Invoice.refunded, invoice(1))
     bus.publish(Shipment.cancelled, shipment(1))
     assert uow.store[1].status == "cancelled"

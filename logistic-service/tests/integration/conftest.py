@@ -81,9 +81,14 @@ class Database:
         return SqlAlchemyUnitOfWork(session_factory(self.engine))
 
     def shipment(self, order_id: int) -> Shipment | None:
-        with self.uow() as uow:
-            shipment = uow.shipments.get(f"SHP-{order_id}")
-            uow.commit()  # a read; leaving without it rolls back, which expires what was loaded
+        # A plain read, not the repository's get: that one locks the row (FOR UPDATE on
+        # PostgreSQL), and a resume job running during a poll would pass the shipment over
+        # (SKIP LOCKED: "a worker is moving it"), leaving it stuck for good.
+        with session_factory(self.engine)() as session:
+            shipment = session.scalars(
+                select(Shipment).where(orm.shipments.c.shipment_id == f"SHP-{order_id}")
+            ).one_or_none()
+            session.commit()  # a read; leaving without it rolls back, which expires what was loaded
             return shipment
 
     def status(self, order_id: int) -> str | None:

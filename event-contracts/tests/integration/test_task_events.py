@@ -1,7 +1,8 @@
-"""Flower's view of a worker: each handled event is a task with its states and outcome.
+"""Flower's view of a worker: each handled event is a task with its name, worker and outcome.
 
-The worker publishes its task events without confirms (``ShopConsumer.connection_for_write``);
-this is what a monitor still receives, read the way Flower reads it (Celery's event receiver).
+The worker publishes its task events without confirms (``ShopConsumer.connection_for_write``),
+one per handling (``TASK_EVENTS=outcomes``, the default) or Celery's three (``all``); this is
+what a monitor receives, read the way Flower reads it (Celery's event receiver and state).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from celery.events.state import State
 from kombu import Connection
 
 from event_contracts import Order, OrderLine, Publisher, create_app
@@ -22,9 +24,17 @@ from .conftest import Recorder, running_worker, subscribed
 pytestmark = pytest.mark.integration
 
 
-def test_a_handled_event_reaches_the_monitor_as_a_task_received_started_and_succeeded(
-    vhost: TestVhost,
+@pytest.mark.parametrize(
+    ("task_events", "expected"),
+    [
+        ("outcomes", ["task-succeeded"]),
+        ("all", ["task-received", "task-started", "task-succeeded"]),
+    ],
+)
+def test_a_handled_event_reaches_the_monitor_as_one_task_with_its_outcome(
+    vhost: TestVhost, monkeypatch: pytest.MonkeyPatch, task_events: str, expected: list[str]
 ) -> None:
+    monkeypatch.setenv("TASK_EVENTS", task_events)
     seen: list[dict[str, Any]] = []
     handled = Recorder()
     order = Order.create(
@@ -46,16 +56,22 @@ def test_a_handled_event_reaches_the_monitor_as_a_task_received_started_and_succ
         order.submit(publisher=publisher)
         handled.wait_for(1)
         deadline = time.monotonic() + 15
-        while not _states(seen) >= {"task-received", "task-started", "task-succeeded"}:
+        # The outcome is sent last, on the same connection as anything before it.
+        while "task-succeeded" not in _states(seen):
             assert time.monotonic() < deadline, f"task events of order.v2.submit: {_states(seen)}"
             with contextlib.suppress(TimeoutError):
                 connection.drain_events(timeout=0.5)
     receiver.connection.release()
     task_events = [e for e in seen if e["type"].startswith("task-")]
+    assert [e["type"] for e in task_events] == expected
     assert len({e["uuid"] for e in task_events}) == 1, "one task, one id, across its states"
-    received = next(e for e in task_events if e["type"] == "task-received")
-    assert received["name"] == "order.v2.submit"
-    assert received["hostname"].startswith("billing-service@")
+    state = State()
+    for event in task_events:
+        state.event(event)
+    (task,) = state.tasks.values()
+    assert (task.name, task.state) == ("order.v2.submit", "SUCCESS")
+    assert task.worker.hostname.startswith("billing-service@")
+    assert task.received is not None and task.started is not None and task.runtime is not None
 
 
 def _states(events: list[dict[str, Any]]) -> set[str]:

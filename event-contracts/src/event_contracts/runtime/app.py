@@ -74,6 +74,8 @@ def create_app(
     * JSON only, both ways (never pickle); no result backend (events have no results);
     * ``acks_late`` + ``reject_on_worker_lost``: a message is acked after its handler ran, and
       a crashed worker's message is redelivered (the quorum queue's delivery limit stops loops);
+    * one task event per handling for Flower, its outcome carrying the receipt's fields
+      (``TASK_EVENTS=all`` for Celery's three; :mod:`event_contracts.runtime.task_events`);
     * publisher confirms on every publish but the task events for Flower (see
       :meth:`~event_contracts.runtime.consumer.ShopConsumer.connection_for_write`); failover
       across all cluster nodes;
@@ -101,6 +103,7 @@ def create_app(
         set_as_current=False,
         task_cls="event_contracts.runtime.consumer:ServiceTask",
         amqp="event_contracts.runtime.prefetch:ShopAMQP",
+        events="event_contracts.runtime.task_events:ShopEvents",
     )
     app.conf.update(
         broker_url=";".join(urls),

@@ -80,3 +80,19 @@ def test_a_line_logged_in_a_task_carries_its_task_event_and_order(
     lines = [json.loads(line) for line in captured.readouterr().out.splitlines()]
     posting = next(line for line in lines if line["message"] == "posting")
     assert (posting["task_id"], posting["order_id"], posting["service"]) == ("t-1", "42", "billing-service")
+
+
+@pytest.mark.parametrize(("level", "receipts_logged"), [("INFO", False), ("DEBUG", True)])
+def test_a_workers_received_lines_are_logged_at_debug_only_and_its_outcome_lines_at_info(
+    captured: pytest.CaptureFixture[str], level: str, receipts_logged: bool
+) -> None:
+    receipts = logging.getLogger(service_logging.RECEIPT_LOGGER)
+    saved = receipts.level
+    try:
+        service_logging.configure("billing-service", "worker", level=level)
+        # what Celery's strategy asks once, when the worker starts, before logging each receipt
+        assert receipts.isEnabledFor(logging.INFO) is receipts_logged
+        assert logging.getLogger("celery.app.trace").isEnabledFor(logging.INFO)
+        assert receipts.isEnabledFor(logging.WARNING)
+    finally:
+        receipts.setLevel(saved)

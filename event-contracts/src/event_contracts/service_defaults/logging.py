@@ -8,7 +8,7 @@ the request's ``X-Correlation-ID``).
 
 ``LOG_FORMAT=json`` writes one JSON object per line (python-json-logger); the default ``text``
 is ``<time> <LEVEL> <service>/<role> <logger>: <message> key=value ...``. ``LOG_LEVEL`` sets
-the level (INFO).
+the level (INFO; a worker's per-message "received" lines only at DEBUG: :data:`RECEIPT_LOGGER`).
 
 Entry points call :func:`configure` first; gunicorn takes :func:`dict_config` as its
 ``logconfig_dict`` (its own error and access lines then pass through the same handler); a Celery
@@ -32,6 +32,11 @@ from pythonjsonlogger.json import JsonFormatter
 
 FORMAT_ENV = "LOG_FORMAT"
 LEVEL_ENV = "LOG_LEVEL"
+RECEIPT_LOGGER = "celery.worker.strategy"
+"""Celery's "Task <name>[<id>] received" line, one per message, logged only at ``LOG_LEVEL=DEBUG``:
+it is written before the task runs, so without the context fields, and the outcome line
+("succeeded in", a retry, a failure) names the task again with them; at INFO it was about 6% of
+a worker's CPU (docs/performance.md)."""
 CONTEXT_FIELDS = ("correlation_id", "event_id", "order_id", "task_id", "trace_id")
 """Optional fields, in the order the text format prints them."""
 
@@ -157,8 +162,15 @@ def dict_config(
         },
         "root": {"level": level, "handlers": ["shop"]},
         "loggers": {
-            name: {"level": level, "handlers": [], "propagate": True}
-            for name in ("gunicorn.error", "gunicorn.access", "celery")
+            **{
+                name: {"level": level, "handlers": [], "propagate": True}
+                for name in ("gunicorn.error", "gunicorn.access", "celery")
+            },
+            RECEIPT_LOGGER: {
+                "level": "DEBUG" if level == "DEBUG" else "WARNING",
+                "handlers": [],
+                "propagate": True,
+            },
         },
     }
 

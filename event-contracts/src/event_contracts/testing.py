@@ -278,6 +278,7 @@ def _messages(trace: str) -> Iterator[tuple[str, str, str]]:
 _MESSAGE = re.compile(r"^([FB])\t\d+\t(\w+)\t?")
 _PARSE = re.compile(r'^ ?"([^"]*)" "(.*)" \d+( \S+)*$', re.DOTALL)
 _BIND = re.compile(r'^ ?"[^"]*" "([^"]*)"')
+_CTE_NAMES = re.compile(r"(?:\bWITH|,)\s+(\w+)\s+AS\s*\(", re.IGNORECASE)
 _TABLES = re.compile(r'\b(?:INSERT INTO|UPDATE|FROM|JOIN)\s+"?(\w+)', re.IGNORECASE)
 
 
@@ -291,7 +292,8 @@ def describe_statement(sql: str) -> str:
     words = sql.split()
     if not words or words == [";"]:
         return "ping"  # SQLAlchemy's pre-ping on PostgreSQL: an empty query
-    tables = list(dict.fromkeys(_TABLES.findall(sql)))
+    common = {name.lower() for name in _CTE_NAMES.findall(sql)}
+    tables = [t for t in dict.fromkeys(_TABLES.findall(sql)) if t.lower() not in common]
     if not tables:
         return " ".join(words).upper() if len(words) <= 2 else words[0].upper()
     lock = " FOR UPDATE" if re.search(r"\bFOR UPDATE\b", sql, re.IGNORECASE) else ""

@@ -15,10 +15,10 @@ The database: ``--database-url``, default ``<service>_bench`` on the PostgreSQL 
 handling is read from the container's cgroup counter too.
 
 For each kind it prints the round trips one handling makes (read on the wire from libpq's
-trace, ``event_contracts.testing.RoundTrips``: the pool's pre-ping, ``BEGIN``, every statement,
-``COMMIT``) and the CPU per handling of this process (``time.process_time`` over ``-n``
-handlings, the median of ``--runs``; the round trips are counted on a separate engine, since
-tracing costs CPU).
+trace, ``event_contracts.testing.RoundTrips``: ``BEGIN``, every statement, ``COMMIT``, and the
+pool's pre-ping with ``--pre-ping``) and the CPU per handling of this process
+(``time.process_time`` over ``-n`` handlings, the median of ``--runs``; the round trips are
+counted on a separate engine, since tracing costs CPU).
 """
 
 from __future__ import annotations
@@ -180,13 +180,16 @@ class OrderFacts(Service):
         return record
 
 
-def _engine(service: str, url: str) -> Engine:
-    """The service's own engine (its pool settings and pre-ping), its schema migrated."""
+def _engine(service: str, url: str, **options: Any) -> Engine:
+    """The service's engine as its worker makes it (its settings' engine options: pool sizes,
+    no pre-ping), its schema migrated; ``options`` win."""
     module = {"billing": "billing_service", "logistic": "logistic_service", "order": "order_service"}
     database = __import__(f"{module[service]}.adapters.database", fromlist=["database"])
     orm = __import__(f"{module[service]}.adapters.orm", fromlist=["orm"])
+    settings = __import__(f"{module[service]}.settings", fromlist=["settings"])
     orm.start_mappers()
-    engine: Engine = database.create_engine(url)
+    deployed = settings.Settings(database_url=url).engine_options(options)
+    engine: Engine = database.create_engine(url, **deployed)
     database.migrate(engine)
     return engine
 
@@ -224,9 +227,9 @@ class PostgresCpu:
         return self.counter.read()
 
 
-def round_trips(service: str, url: str, warmup: int = 6) -> dict[str, list[str]]:
+def round_trips(service: str, url: str, warmup: int = 6, **options: Any) -> dict[str, list[str]]:
     """Per kind, the round trips of one handling in a warm process (on an engine of its own)."""
-    engine = _engine(service, url)
+    engine = _engine(service, url, **options)
     trips = RoundTrips(engine)
     handlings = _service(service, engine)
     ids = _new_ids(warmup + 1)
@@ -244,10 +247,10 @@ def round_trips(service: str, url: str, warmup: int = 6) -> dict[str, list[str]]
 
 
 def cpu_runs(
-    service: str, url: str, count: int, runs: int, postgres: PostgresCpu | None
+    service: str, url: str, count: int, runs: int, postgres: PostgresCpu | None, **options: Any
 ) -> dict[str, dict[str, list[float]]]:
     """Per kind and run: this process's CPU, the wall time and the server's CPU, ms per handling."""
-    engine = _engine(service, url)
+    engine = _engine(service, url, **options)
     handlings = _service(service, engine)
     warm = _new_ids(20)
     handlings.prepare(warm)
@@ -298,21 +301,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-n", "--handlings", type=int, default=1000, help="per kind and run")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--postgres-container", help="e.g. shopdbcost-postgres-1: its CPU too")
+    parser.add_argument(
+        "--pre-ping",
+        action="store_true",
+        help="the engine with pool_pre_ping (a round trip per handling; the workers run without)",
+    )
     parser.add_argument("--out", type=Path, help="the figures as JSON")
     args = parser.parse_args(argv)
     url = args.database_url or _default_url(args.service)
     create_database(url)
     _empty(args.service, _engine(args.service, url))
-    trips = round_trips(args.service, url)
+    options = {"pool_pre_ping": True} if args.pre_ping else {}
+    trips = round_trips(args.service, url, **options)
     postgres = PostgresCpu(args.postgres_container) if args.postgres_container else None
-    runs = cpu_runs(args.service, url, args.handlings, args.runs, postgres)
+    runs = cpu_runs(args.service, url, args.handlings, args.runs, postgres, **options)
     result: dict[str, Any] = {
         "service": args.service,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "handlings_per_run": args.handlings,
+        "pre_ping": args.pre_ping,
         "kinds": {},
     }
-    print(f"{args.service}: {args.runs} runs of {args.handlings} handlings per kind (medians; runs in brackets)")
+    print(
+        f"{args.service}: {args.runs} runs of {args.handlings} handlings per kind (medians; runs in brackets)"
+    )
     for kind, trip in trips.items():
         figures = runs[kind]
         medians = {name: statistics.median(v) for name, v in figures.items() if v}

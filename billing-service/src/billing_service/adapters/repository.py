@@ -1,10 +1,11 @@
 """The invoices repository: load and add :class:`~billing_service.domain.Invoice` aggregates.
 
 A new invoice is written on PostgreSQL as ONE statement, at once: the invoice and its entry
-are data-modifying CTEs, and the postings' INSERT takes the entry's id from its ``RETURNING``. Through the ORM they were three round trips at commit,
-and the unit of work's flush (planning, identity map, attribute history) cost the worker more
-CPU than the INSERTs themselves, on every order. Foreign keys are checked at the end of the
-statement, when every row exists. SQLite has no DML in CTEs: there the ORM writes them.
+are data-modifying CTEs, and the postings' INSERT takes the entry's id from the entry's
+``RETURNING``. Through the ORM it was three round trips at commit and the session's flush
+(planning, identity map, attribute history) on every order. Foreign keys are checked at the
+end of the statement, when every row exists. SQLite has no DML in CTEs: there the ORM
+writes the invoice.
 Loaded invoices (a refund's reversal) change through the ORM session as before.
 """
 
@@ -96,7 +97,10 @@ def _new_invoice(postings_count: int) -> Insert:
         *(
             select(
                 entry.c.id.label("entry_id"),
-                *(cast(param(f"e0p{p}", c, postings), postings.c[c].type).label(c) for c in _POSTING),
+                *(
+                    cast(param(f"e0p{p}", c, postings), postings.c[c].type).label(c)
+                    for c in _POSTING
+                ),
                 literal(p).label("n"),
             )
             for p in range(postings_count)

@@ -220,16 +220,10 @@ def _admit_statement(tables: InboxTables) -> Any:
     SELECT dedupe_key, routing_key FROM recorded RETURNING id
     """
     processed, admissions = tables
-    recorded = (
-        _record_statement(processed, "postgresql")
-        .returning(processed.c.routing_key)
-        .cte("recorded")
-    )
+    recorded = _record_statement(processed, "postgresql").returning(processed.c.routing_key).cte("recorded")
     return (
         insert(admissions)
-        .from_select(
-            ["dedupe_key", "routing_key"], select(recorded.c.dedupe_key, recorded.c.routing_key)
-        )
+        .from_select(["dedupe_key", "routing_key"], select(recorded.c.dedupe_key, recorded.c.routing_key))
         .returning(admissions.c.id)
         .add_cte(recorded)
     )

@@ -188,7 +188,7 @@ class SqlInbox:
 
 
 # The statements depend only on the tables: built once, so SQLAlchemy's compiled cache serves
-# every admission (a statement built per call costs more CPU than the execution around it).
+# every admission instead of a statement being built again on every handling.
 
 
 @functools.cache

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -184,6 +185,121 @@ def fresh_database(url: str) -> Iterator[str]:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         finally:
             server.dispose()
+
+
+class RoundTrips:
+    """Every round trip an engine's connections make to PostgreSQL, read from libpq's own trace.
+
+    Counted on the wire (psycopg's ``PGconn.trace``), so nothing is missed: the pool's
+    pre-ping, the ``BEGIN`` psycopg sends before a transaction's first statement, ``COMMIT`` and
+    ``ROLLBACK``, statements psycopg has prepared (sent without their text), and the ORM's
+    flushes, loads and refreshes. Creating one disposes the engine's pool, so every connection
+    opened afterwards is traced from its start::
+
+        trips = RoundTrips(engine)
+        with trips.counting() as seen:
+            handle(event)
+        assert seen == ["BEGIN", "WITH processed_events,inbox_admissions", ..., "COMMIT"]
+
+    Each round trip is named by :func:`describe_statement`. For tests and measurements only:
+    tracing costs CPU.
+    """
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        self._files: list[Any] = []
+        self._read: list[int] = []
+        self._prepared: dict[str, str] = {}
+        event.listen(engine, "connect", self._trace)
+        engine.dispose()
+
+    def _trace(self, dbapi_connection: Any, _: Any) -> None:
+        from psycopg import pq
+
+        trace = tempfile.TemporaryFile()  # noqa: SIM115 - open as long as the connection
+        dbapi_connection.pgconn.trace(trace.fileno())
+        dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        self._files.append(trace)
+        self._read.append(0)
+
+    def _ends(self) -> list[int]:
+        return [os.fstat(trace.fileno()).st_size for trace in self._files]
+
+    @contextmanager
+    def counting(self) -> Iterator[list[str]]:
+        """The round trips made inside the block, in order (filled in when the block ends)."""
+        starts = self._ends()
+        for index, start in enumerate(starts):  # statements prepared before: learn their text
+            list(self._round_trips(self._text(index, start)))
+        seen: list[str] = []
+        yield seen
+        for index, end in enumerate(self._ends()):
+            seen.extend(self._round_trips(self._text(index, end)))
+
+    def _text(self, index: int, end: int) -> str:
+        """File ``index``'s trace from where it was last read up to ``end``."""
+        start, self._read[index] = self._read[index], end
+        return os.pread(self._files[index].fileno(), end - start, start).decode(errors="replace")
+
+    def _round_trips(self, trace: str) -> Iterator[str]:
+        statement: str | None = None
+        for sender, kind, rest in _messages(trace):
+            if sender != "F":
+                continue
+            if kind == "Query":
+                yield describe_statement(rest.strip().strip('"'))
+            elif kind == "Parse" and (parsed := _PARSE.match(rest)):
+                name, statement = parsed.group(1), parsed.group(2)
+                if name:
+                    self._prepared[name] = statement
+            elif kind == "Bind" and statement is None and (bound := _BIND.match(rest)):
+                statement = self._prepared.get(bound.group(1), f"prepared {bound.group(1)}")
+            elif kind == "Sync":
+                yield describe_statement(statement or "")
+                statement = None
+
+
+def _messages(trace: str) -> Iterator[tuple[str, str, str]]:
+    """libpq's trace as (sender, message type, the rest): a statement's text may span lines."""
+    message: list[str] | None = None
+    for line in trace.splitlines():
+        header = _MESSAGE.match(line)
+        if header:
+            if message:
+                yield message[0], message[1], message[2]
+            message = [header.group(1), header.group(2), line[header.end() :]]
+        elif message:
+            message[2] += "\n" + line
+    if message:
+        yield message[0], message[1], message[2]
+
+
+_MESSAGE = re.compile(r"^([FB])\t\d+\t(\w+)\t?")
+_PARSE = re.compile(r'^ ?"([^"]*)" "(.*)" \d+( \S+)*$', re.DOTALL)
+_BIND = re.compile(r'^ ?"[^"]*" "([^"]*)"')
+_CTE_NAMES = re.compile(r"(?:\bWITH|,)\s+(\w+)\s+AS\s*\(", re.IGNORECASE)
+_TABLES = re.compile(r'\b(?:INSERT INTO|UPDATE|FROM|JOIN)\s+"?(\w+)', re.IGNORECASE)
+
+
+def describe_statement(sql: str) -> str:
+    """A round trip's short name: its verb, the tables it writes or reads, and its lock.
+
+    ``INSERT INTO processed_events ... ON CONFLICT`` → ``INSERT processed_events``; a statement
+    whose CTEs write more tables names them all (``WITH processed_events,inbox_admissions``);
+    ``BEGIN``, ``COMMIT``, ``ROLLBACK`` stay as they are; the pool's pre-ping (an empty query) is ``ping``.
+    """
+    words = sql.split()
+    if words == [";"]:
+        return "ping"  # SQLAlchemy's pre-ping on PostgreSQL: an empty query
+    if not words:
+        return "?"  # a statement whose text the trace did not show
+    common = {name.lower() for name in _CTE_NAMES.findall(sql)}
+    tables = [t for t in dict.fromkeys(_TABLES.findall(sql)) if t.lower() not in common]
+    if not tables:
+        return " ".join(words).upper() if len(words) <= 2 else words[0].upper()
+    lock = " FOR UPDATE" if re.search(r"\bFOR UPDATE\b", sql, re.IGNORECASE) else ""
+    return f"{words[0].upper()} {','.join(tables)}{lock}"
 
 
 @attrs.frozen

@@ -18,6 +18,7 @@ admissions of one key (the e2e suite and the inbox's own tests count them).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    bindparam,
     delete,
     func,
     insert,
@@ -142,32 +144,39 @@ def downgrade_from_inbox(op: Any) -> None:
 
 
 class SqlInbox:
-    """:class:`~event_contracts.inbox.Inbox` in the caller's session and transaction."""
+    """:class:`~event_contracts.inbox.Inbox` in the caller's session and transaction.
+
+    On PostgreSQL an admission is ONE statement, one round trip: the gate's ``INSERT ... ON
+    CONFLICT DO NOTHING`` is a data-modifying CTE whose row, if it inserted one, the evidence's
+    ``INSERT`` copies (``RETURNING``: a row back means admitted). A concurrent delivery of the
+    same event waits for the first transaction, then inserts nothing and is skipped (no error,
+    no retry). SQLite has no DML in CTEs: there the two INSERTs are sent one after the other.
+    """
 
     def __init__(self, session: Session, tables: InboxTables) -> None:
         self.session, self.tables = session, tables
 
     def admit(self, delivery: Delivery) -> bool:
         values = {"dedupe_key": delivery.dedupe_key, "routing_key": delivery.routing_key}
-        if not self._record_first(values):
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            admitted = self.session.execute(_admit_statement(self.tables), values).first() is not None
+        elif self._record_first(values):
+            self.session.execute(_admission_statement(self.tables), values)
+            admitted = True
+        else:
+            admitted = False
+        if not admitted:
             metrics.note_duplicate()  # the handler's outcome: a duplicate, dropped
-            return False
-        self.session.execute(insert(self.tables.admissions).values(**values))
-        return True
+        return admitted
 
     def _record_first(self, values: dict[str, str]) -> bool:
         table = self.tables.processed
         dialect = self.session.get_bind().dialect.name
         if dialect in ("postgresql", "sqlite"):
-            # INSERT ... ON CONFLICT DO NOTHING: a concurrent delivery of the same event waits for
-            # the first transaction, then inserts nothing and is skipped (no error, no retry).
-            module = postgresql if dialect == "postgresql" else sqlite
             # RETURNING, not rowcount: SQLAlchemy 2.1 reports rowcount -1 for this INSERT on
             # psycopg unless asked to preserve it, which made every duplicate look new.
-            statement = (
-                module.insert(table).values(**values).on_conflict_do_nothing().returning(table.c.dedupe_key)
-            )
-            return self.session.execute(statement).first() is not None
+            return self.session.execute(_record_statement(table, dialect), values).first() is not None
         seen = self.session.execute(
             select(table.c.dedupe_key).where(table.c.dedupe_key == values["dedupe_key"])
         ).first()
@@ -176,6 +185,48 @@ class SqlInbox:
         self.session.execute(insert(table).values(**values))
         self.session.flush()  # elsewhere a concurrent duplicate fails here and is retried
         return True
+
+
+# The statements depend only on the tables: built once, so SQLAlchemy's compiled cache serves
+# every admission instead of a statement being built again on every handling.
+
+
+@functools.cache
+def _record_statement(table: Table, dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING dedupe_key`` (PostgreSQL, SQLite)."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(table)
+        .values(dedupe_key=bindparam("dedupe_key"), routing_key=bindparam("routing_key"))
+        .on_conflict_do_nothing()
+        .returning(table.c.dedupe_key)
+    )
+
+
+@functools.cache
+def _admission_statement(tables: InboxTables) -> Any:
+    return insert(tables.admissions).values(
+        dedupe_key=bindparam("dedupe_key"), routing_key=bindparam("routing_key")
+    )
+
+
+@functools.cache
+def _admit_statement(tables: InboxTables) -> Any:
+    """PostgreSQL: the gate and the evidence in one statement; a row back means admitted::
+
+    WITH recorded AS (INSERT INTO processed_events ... ON CONFLICT DO NOTHING
+                      RETURNING dedupe_key, routing_key)
+    INSERT INTO inbox_admissions (dedupe_key, routing_key)
+    SELECT dedupe_key, routing_key FROM recorded RETURNING id
+    """
+    processed, admissions = tables
+    recorded = _record_statement(processed, "postgresql").returning(processed.c.routing_key).cte("recorded")
+    return (
+        insert(admissions)
+        .from_select(["dedupe_key", "routing_key"], select(recorded.c.dedupe_key, recorded.c.routing_key))
+        .returning(admissions.c.id)
+        .add_cte(recorded)
+    )
 
 
 def purge_inbox(

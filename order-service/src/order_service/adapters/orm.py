@@ -174,10 +174,13 @@ def start_mappers() -> None:
         model.Order,
         orders,
         properties={
+            # Loaded when first read, in the unit of work's transaction: a fact (invoiced,
+            # dispatched...) changes flags and never reads the lines, so it does not pay a
+            # SELECT for them; a view or an event message reads them (one SELECT, as before).
             "lines": relationship(
                 lines_mapper,
                 order_by=order_lines.c.line_id,
-                lazy="selectin",
+                lazy="select",
                 cascade="all, delete-orphan",
             ),
         },

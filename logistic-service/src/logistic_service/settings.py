@@ -8,9 +8,7 @@ for development.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
 
 from event_contracts.service_defaults.settings import ServiceSettings
 from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
@@ -30,15 +28,6 @@ class Settings(ServiceSettings):
     """``RESUME_IDLE_SECONDS``: a shipment idle this long in the warehouse is resumed."""
     resume_batch_size: PositiveInt = 100
     """``RESUME_BATCH_SIZE``: at most this many shipments resumed per run."""
-
-    def engine_options(self, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """PostgreSQL: no pre-ping. It would cost a round trip (and ~0.1 ms of the worker's CPU)
-        on every handling; a connection broken by a database restart fails one handling, which
-        invalidates the pool, and the runtime's private retry runs it on a fresh connection
-        (order-service's engine does the same; tests/integration/test_round_trips.py)."""
-        if not self.database_url.startswith("postgresql"):
-            return super().engine_options(options)
-        return {"pool_pre_ping": False, **super().engine_options(options)}
 
     @property
     def resume_every(self) -> timedelta:

@@ -61,6 +61,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(spans exported to the bench's OTLP sink); default: --pairs; 0: skip",
     )
     load.add_argument(
+        "--backlog",
+        type=int,
+        default=2000,
+        help="platform and seed phases: events published while their consumers are held, then "
+        "drained: the fan-out rate compared (bench/drain.py); 0: skip",
+    )
+    load.add_argument(
         "--drain", type=float, default=90, help="max seconds to wait for consumers after publishing"
     )
     load.add_argument("--pool", default="prefork", help="worker pool of Celery and platform consumers")
@@ -256,6 +263,7 @@ def broker_phases(
                 fraction=args.fraction,
                 rate=args.rate,
                 profile=profile_dir,
+                backlog=args.backlog,
             )
             loads["platform"] = list(os.getloadavg())
         if args.also_without_task_events:
@@ -290,6 +298,7 @@ def seed(
         repeat=args.repeat,
         offered=platform_paced.get("offered_rate") or args.rate,
         fraction=args.fraction,
+        backlog=args.backlog,
     )
     loads["seed"] = list(os.getloadavg())
 

@@ -43,6 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     load.add_argument("--rate", type=float, help="offered load in events/s (instead of --fraction)")
     load.add_argument("--publishers", type=int, default=2, help="publishing threads (each its own channel)")
     load.add_argument(
+        "--paced-publishers",
+        type=int,
+        help="publishing threads of the paced loads (platform and seed alike); default: --publishers",
+    )
+    load.add_argument(
         "--warmup", type=float, default=2, help="seconds of unmeasured load before each measurement"
     )
     load.add_argument(
@@ -264,6 +269,7 @@ def broker_phases(
                 rate=args.rate,
                 profile=profile_dir,
                 backlog=args.backlog,
+                paced_publishers=args.paced_publishers,
             )
             loads["platform"] = list(os.getloadavg())
         if args.also_without_task_events:
@@ -299,6 +305,7 @@ def seed(
         offered=platform_paced.get("offered_rate") or args.rate,
         fraction=args.fraction,
         backlog=args.backlog,
+        paced_publishers=args.paced_publishers,
     )
     loads["seed"] = list(os.getloadavg())
 

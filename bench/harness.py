@@ -526,10 +526,12 @@ def max_then_paced(
     offered: Callable[[dict[str, Any] | None], float],
     max_label: str = "",
     around_max: AbstractContextManager[Any] | None = None,
+    paced_publishers: int | None = None,
 ) -> dict[str, Any]:
-    """A phase's two loads on the same consumers: as fast as the publishers go for ``seconds``
-    (``max``; inside ``around_max``, e.g. a profiler), then open loop at ``offered(max)``
-    events/s for ``paced_seconds`` (``paced``, its run of median p99). Either is skipped at 0."""
+    """A phase's two loads on the same consumers: as fast as ``publishers`` threads go for
+    ``seconds`` (``max``; inside ``around_max``, e.g. a profiler), then open loop at
+    ``offered(max)`` events/s for ``paced_seconds`` from ``paced_publishers`` threads (default
+    ``publishers``; ``paced``, its run of median p99). Either is skipped at 0."""
     result: dict[str, Any] = {}
     if seconds:
         with around_max or nullcontext():
@@ -544,15 +546,16 @@ def max_then_paced(
             )
     rate = offered(result.get("max"))
     if paced_seconds and rate:
+        threads = paced_publishers or publishers
         paced = measure_repeated(
             f"{name} ({rate:.0f}/s offered)",
-            lambda into: paced_load(publish, rate=rate, seconds=paced_seconds, threads=publishers, into=into),
+            lambda into: paced_load(publish, rate=rate, seconds=paced_seconds, threads=threads, into=into),
             handled,
             drain_timeout=drain,
             repeat=repeat,
             rank="p99_ms",
         )
-        result["paced"] = {"offered_rate": round(rate, 1), **paced}
+        result["paced"] = {"offered_rate": round(rate, 1), "publishers": threads, **paced}
     return result
 
 

@@ -53,6 +53,7 @@ def run(
     repeat: int = 1,
     without_task_events: bool = False,
     backlog: int = 0,
+    paced_publishers: int | None = None,
 ) -> dict[str, Any]:
     app, publish = platform_publisher(vhost)
     try:
@@ -73,6 +74,7 @@ def run(
                 publishers=publishers,
                 drain=drain,
                 repeat=repeat,
+                paced_publishers=paced_publishers,
                 offered=lambda top: (rate or fraction * top["throughput"]) if top else 0.0,
                 max_label="platform, no task events" if without_task_events else "platform (max load)",
                 around_max=profiled(spied, profile),

@@ -85,6 +85,7 @@ def run(
     fraction: float = 0.5,
     repeat: int = 1,
     backlog: int = 0,
+    paced_publishers: int | None = None,
 ) -> dict[str, Any]:
     """Max load, then ``offered`` events/s (the platform's paced load; else ``fraction`` of
     this phase's max), then a drained ``backlog`` of events (0: skip)."""
@@ -111,6 +112,7 @@ def run(
                     publishers=publishers,
                     drain=drain,
                     repeat=repeat,
+                    paced_publishers=paced_publishers,
                     offered=lambda top: offered or fraction * (top or {}).get("throughput", 0.0),
                 )
                 if backlog:

@@ -274,9 +274,16 @@ def broker_phases(
             loads["platform"] = list(os.getloadavg())
         if args.also_without_task_events:
             experiment = platform_phase.run(
-                vhost, **common, **workers, paced_seconds=0, fraction=0, without_task_events=True
+                vhost,
+                **common,
+                **workers,
+                paced_seconds=0,
+                fraction=0,
+                without_task_events=True,
+                backlog=args.backlog,
             )
             results["platform_no_events"] = experiment.get("max")
+            results["platform_no_events_drain"] = experiment.get("drain")
 
 
 def seed(

@@ -146,6 +146,13 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         results.get("platform_no_events"),
         "experiment: workers without -E",
     )
+    add(
+        "platform_no_events_drain",
+        "platform, task events off: backlog drained",
+        "event/s",
+        results.get("platform_no_events_drain"),
+        "experiment: workers without -E; compare with the platform's and the seed's drained backlogs",
+    )
     max_and_paced(
         add,
         "seed",

@@ -43,6 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     load.add_argument("--rate", type=float, help="offered load in events/s (instead of --fraction)")
     load.add_argument("--publishers", type=int, default=2, help="publishing threads (each its own channel)")
     load.add_argument(
+        "--paced-publishers",
+        type=int,
+        help="publishing threads of the paced loads (platform and seed alike); default: --publishers",
+    )
+    load.add_argument(
         "--warmup", type=float, default=2, help="seconds of unmeasured load before each measurement"
     )
     load.add_argument(
@@ -59,6 +64,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help="layer phase: alternating pairs of the platform with tracing and metrics off and on "
         "(spans exported to the bench's OTLP sink); default: --pairs; 0: skip",
+    )
+    load.add_argument(
+        "--backlog",
+        type=int,
+        default=2000,
+        help="platform and seed phases: events published while their consumers are held, then "
+        "drained: the fan-out rate compared (bench/drain.py); 0: skip",
     )
     load.add_argument(
         "--drain", type=float, default=90, help="max seconds to wait for consumers after publishing"
@@ -256,13 +268,22 @@ def broker_phases(
                 fraction=args.fraction,
                 rate=args.rate,
                 profile=profile_dir,
+                backlog=args.backlog,
+                paced_publishers=args.paced_publishers,
             )
             loads["platform"] = list(os.getloadavg())
         if args.also_without_task_events:
             experiment = platform_phase.run(
-                vhost, **common, **workers, paced_seconds=0, fraction=0, without_task_events=True
+                vhost,
+                **common,
+                **workers,
+                paced_seconds=0,
+                fraction=0,
+                without_task_events=True,
+                backlog=args.backlog,
             )
             results["platform_no_events"] = experiment.get("max")
+            results["platform_no_events_drain"] = experiment.get("drain")
 
 
 def seed(
@@ -290,6 +311,8 @@ def seed(
         repeat=args.repeat,
         offered=platform_paced.get("offered_rate") or args.rate,
         fraction=args.fraction,
+        backlog=args.backlog,
+        paced_publishers=args.paced_publishers,
     )
     loads["seed"] = list(os.getloadavg())
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parent.parent
 Publish = Callable[[], str]
@@ -204,6 +203,12 @@ class Load:
     """What a load generator did: publish start instants by key, the publishing window, errors."""
 
     started: dict[str, float] = attrs.field(factory=dict)
+    """Where each message's latency counts from: the publish call's start (max load), the
+    instant it was scheduled (paced load)."""
+    called: dict[str, float] = attrs.field(factory=dict)
+    """When each publish call started."""
+    returned: dict[str, float] = attrs.field(factory=dict)
+    """When each publish call returned (a confirmed publish: once the broker confirmed it)."""
     first: float = 0.0
     last: float = 0.0
     errors: int = 0
@@ -246,8 +251,10 @@ def max_load(publish: Publish, *, seconds: float, threads: int, into: Load | Non
                 if load.errors <= 3:
                     print(f"publish failed: {exc!r}", file=sys.stderr)
                 continue
+            end = time.monotonic()
             with lock:
-                load.started[key] = start
+                load.started[key] = load.called[key] = start
+                load.returned[key] = end
 
     for worker in _run_threads(loop, threads):
         worker.join()
@@ -281,6 +288,7 @@ def paced_load(
             else:
                 with lock:
                     load.behind = max(load.behind, -delay)
+            start = time.monotonic()
             try:
                 key = publish()
             except Exception as exc:
@@ -289,8 +297,11 @@ def paced_load(
                 if load.errors <= 3:
                     print(f"publish failed: {exc!r}", file=sys.stderr)
                 continue
+            end = time.monotonic()
             with lock:
                 load.started[key] = due
+                load.called[key] = start
+                load.returned[key] = end
 
     for worker in _run_threads(loop, threads):
         worker.join()
@@ -310,6 +321,8 @@ def measure(
     Waits until every published message was handled by every consumer, or ``drain_timeout``
     after the last publish (what is missing then counts as lost).
     """
+    from tqdm import tqdm  # imported here: the summary arithmetic is tested without the bench's venv
+
     live = Load()
     result: list[Load] = []
     runner = threading.Thread(target=lambda: result.append(load(live)), daemon=True)
@@ -334,11 +347,43 @@ def measure(
             else:
                 runner.join(timeout=0.3)  # returns at once when the load ends
     finished = result[0]
-    return summarize(finished, handled.done_at(list(finished.started)))
+    return summarize(finished, handled.done_at(list(finished.started)), handled.seen)
 
 
-def summarize(load: Load, done: dict[str, float]) -> dict[str, Any]:
-    """Throughput (delivered per second, first publish → last handled) and latency percentiles."""
+def _percentiles_ms(values: Sequence[float]) -> dict[str, float]:
+    return {f"p{p}_ms": round(percentile(values, p) * 1000, 2) for p in (50, 95, 99)} | {
+        "max_ms": round(max(values) * 1000, 2) if values else float("nan")
+    }
+
+
+def latency_split(
+    load: Load, done: Mapping[str, float], seen: Sequence[Mapping[str, float]] = ()
+) -> dict[str, Any]:
+    """Where each delivered message's latency went, as percentiles (ms) of each part:
+
+    * ``schedule_to_call``: from the instant it was due to the publish call's start (the
+      publisher's own queueing: a paced publisher behind its schedule; 0 at max load);
+    * ``publish_call``: the call itself (for a confirmed publish, until the broker confirmed);
+    * ``call_to_handled``: from the call's start to the last consumer's handler finishing;
+    * ``consumers``: the same for each consumer on its own.
+    """
+    keys = [k for k in load.started if k in done and k in load.called]
+    called = load.called
+    split: dict[str, Any] = {
+        "schedule_to_call": _percentiles_ms([called[k] - load.started[k] for k in keys]),
+        "publish_call": _percentiles_ms([load.returned[k] - called[k] for k in keys if k in load.returned]),
+        "call_to_handled": _percentiles_ms([done[k] - called[k] for k in keys]),
+    }
+    if seen:
+        split["consumers"] = [
+            _percentiles_ms([instants[k] - called[k] for k in keys if k in instants]) for instants in seen
+        ]
+    return split
+
+
+def summarize(load: Load, done: dict[str, float], seen: Sequence[Mapping[str, float]] = ()) -> dict[str, Any]:
+    """Throughput (delivered per second, first publish → last handled), latency percentiles
+    (from ``load.started``), and the latency's parts (:func:`latency_split`)."""
     latencies = [done[k] - t for k, t in load.started.items() if k in done]
     last = max(done.values()) if done else load.last
     span = last - load.first
@@ -355,6 +400,7 @@ def summarize(load: Load, done: dict[str, float]) -> dict[str, Any]:
         "p99_ms": round(percentile(latencies, 99) * 1000, 2),
         "max_ms": round(max(latencies) * 1000, 2) if latencies else float("nan"),
         "publisher_behind_ms": round(load.behind * 1000, 2),
+        "latency_split": latency_split(load, done, seen),
     }
 
 
@@ -480,10 +526,12 @@ def max_then_paced(
     offered: Callable[[dict[str, Any] | None], float],
     max_label: str = "",
     around_max: AbstractContextManager[Any] | None = None,
+    paced_publishers: int | None = None,
 ) -> dict[str, Any]:
-    """A phase's two loads on the same consumers: as fast as the publishers go for ``seconds``
-    (``max``; inside ``around_max``, e.g. a profiler), then open loop at ``offered(max)``
-    events/s for ``paced_seconds`` (``paced``, its run of median p99). Either is skipped at 0."""
+    """A phase's two loads on the same consumers: as fast as ``publishers`` threads go for
+    ``seconds`` (``max``; inside ``around_max``, e.g. a profiler), then open loop at
+    ``offered(max)`` events/s for ``paced_seconds`` from ``paced_publishers`` threads (default
+    ``publishers``; ``paced``, its run of median p99). Either is skipped at 0."""
     result: dict[str, Any] = {}
     if seconds:
         with around_max or nullcontext():
@@ -498,15 +546,16 @@ def max_then_paced(
             )
     rate = offered(result.get("max"))
     if paced_seconds and rate:
+        threads = paced_publishers or publishers
         paced = measure_repeated(
             f"{name} ({rate:.0f}/s offered)",
-            lambda into: paced_load(publish, rate=rate, seconds=paced_seconds, threads=publishers, into=into),
+            lambda into: paced_load(publish, rate=rate, seconds=paced_seconds, threads=threads, into=into),
             handled,
             drain_timeout=drain,
             repeat=repeat,
             rank="p99_ms",
         )
-        result["paced"] = {"offered_rate": round(rate, 1), **paced}
+        result["paced"] = {"offered_rate": round(rate, 1), "publishers": threads, **paced}
     return result
 
 

@@ -7,8 +7,10 @@ services' worker exactly as deployed (``create_app("billing")`` / ``create_app("
 ``run_worker``: ShopConsumer, prefork ``-c 2``, task events on) with a no-op callback on
 ``Order.submit``. Everything in the run's own vhost, as the services' least-privilege users.
 
-Two loads: as fast as the publishers go (the maximum), then an open-loop offered load of a
-fraction (default half) of the maximum measured, for the latency at a sustainable load.
+Three measurements: as fast as the publishers go (the maximum), an open-loop offered load of a
+fraction (default half) of the maximum measured, for the latency at a sustainable load, and a
+backlog drained by consumers that were held while it was published (:mod:`bench.drain`: the
+consumers' capacity, like for like with the seed design's).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from celery import Celery
 from event_contracts import Publisher, create_app
 
 from bench.broker import BenchVhost
+from bench.drain import measure_drain
 from bench.harness import (
     Consumers,
     Publish,
@@ -49,6 +52,8 @@ def run(
     profile: Path | None = None,
     repeat: int = 1,
     without_task_events: bool = False,
+    backlog: int = 0,
+    paced_publishers: int | None = None,
 ) -> dict[str, Any]:
     app, publish = platform_publisher(vhost)
     try:
@@ -60,7 +65,7 @@ def run(
             handled = group.handled()
             warm_up("platform", publish, handled, seconds=warmup, publishers=publishers, drain=drain)
             spied = {"publisher": os.getpid(), "billing": group.pids[0], "logistic": group.pids[1]}
-            return max_then_paced(
+            result = max_then_paced(
                 "platform",
                 publish,
                 handled,
@@ -69,10 +74,24 @@ def run(
                 publishers=publishers,
                 drain=drain,
                 repeat=repeat,
+                paced_publishers=paced_publishers,
                 offered=lambda top: (rate or fraction * top["throughput"]) if top else 0.0,
                 max_label="platform, no task events" if without_task_events else "platform (max load)",
                 around_max=profiled(spied, profile),
             )
+            if backlog:
+                result["drain"] = measure_drain(
+                    "platform",
+                    url=vhost.url(),
+                    queues=["billing.order", "logistic.order"],
+                    publish=publish,
+                    handled=handled,
+                    backlog=backlog,
+                    publishers=publishers,
+                    drain=drain,
+                    cpu_seconds=group.cpu_seconds,
+                )
+            return result
     finally:
         close_app(app)
 

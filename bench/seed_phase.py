@@ -19,8 +19,10 @@ It runs in a throwaway vhost of its own (``bench-seed-<random>``), empty but for
 seed's apps declare: in the platform's vhost the platform's own queues are bound
 ``order.*.submit`` to ``order`` too and would collect every seed event.
 
-Two loads, as the platform phase: the maximum, then the platform's offered load (the same
-events/s, for latency like for like).
+Three measurements, as the platform phase: the maximum load, the platform's offered load (the
+same events/s, for latency like for like), and a backlog drained by consumers that were held
+while it was published (:mod:`bench.drain`: the consumers' capacity, like for like with the
+platform's).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from celery import Celery
 from kombu import Exchange
 
 from bench.broker import Management, bench_vhost
+from bench.drain import measure_drain
 from bench.harness import (
     Publish,
     close_app,
@@ -81,9 +84,11 @@ def run(
     offered: float | None = None,
     fraction: float = 0.5,
     repeat: int = 1,
+    backlog: int = 0,
+    paced_publishers: int | None = None,
 ) -> dict[str, Any]:
     """Max load, then ``offered`` events/s (the platform's paced load; else ``fraction`` of
-    this phase's max)."""
+    this phase's max), then a drained ``backlog`` of events (0: skip)."""
     with bench_vhost(management, ports, prefix="bench-seed", topology=False) as vhost:
         print(f"bench: vhost {vhost.name} for the seed design (only what its apps declare; deleted after)")
         url = vhost.url()
@@ -98,7 +103,7 @@ def run(
             try:
                 handled = group.handled()
                 warm_up("seed design", publish, handled, seconds=warmup, publishers=publishers, drain=drain)
-                return max_then_paced(
+                result = max_then_paced(
                     "seed design",
                     publish,
                     handled,
@@ -107,8 +112,22 @@ def run(
                     publishers=publishers,
                     drain=drain,
                     repeat=repeat,
+                    paced_publishers=paced_publishers,
                     offered=lambda top: offered or fraction * (top or {}).get("throughput", 0.0),
                 )
+                if backlog:
+                    result["drain"] = measure_drain(
+                        "seed design",
+                        url=url,
+                        queues=list(QUEUES.values()),
+                        publish=publish,
+                        handled=handled,
+                        backlog=backlog,
+                        publishers=publishers,
+                        drain=drain,
+                        cpu_seconds=group.cpu_seconds,
+                    )
+                return result
             finally:
                 close_app(app)
 

@@ -35,11 +35,21 @@ def measured(throughput: float, **extra: Any) -> dict[str, Any]:
             "p95_ms": 2.0, "p99_ms": 3.0, **extra}  # fmt: skip
 
 
-def broker_results(platform: float, seed: float) -> dict[str, Any]:
+def broker_results(
+    platform: float, seed: float, *, at_max: tuple[float, float] = (30.0, 90.0)
+) -> dict[str, Any]:
+    """Both phases: ``platform`` and ``seed`` events/s draining a backlog; ``at_max``: their
+    rates at max load (publishers and consumers together)."""
+
+    def drained(rate: float) -> dict[str, Any]:
+        return {**measured(rate), "consumers": [{"handled": 10, "rate": rate}] * 2}
+
     return {
-        "platform": {"max": measured(platform), "paced": {"offered_rate": 40.0, **measured(40.0)}},
-        "seed": {"max": measured(seed), "paced": {"offered_rate": 40.0, **measured(40.0, p99_ms=9.0)}},
-    }
+        "platform": {"max": measured(at_max[0]), "paced": {"offered_rate": 40.0, **measured(40.0)},
+                     "drain": drained(platform)},
+        "seed": {"max": measured(at_max[1]), "paced": {"offered_rate": 40.0, **measured(40.0, p99_ms=9.0)},
+                 "drain": drained(seed)},
+    }  # fmt: skip
 
 
 def target(results: dict[str, Any], starts: str) -> dict[str, Any]:
@@ -49,12 +59,28 @@ def target(results: dict[str, Any], starts: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("platform", "seed", "met"), [(50.0, 100.0, False), (100.0, 100.0, True)])
-def test_the_seed_target_is_platform_over_seed_at_max_load(platform: float, seed: float, met: bool) -> None:
-    check = target(broker_results(platform, seed), "platform fan-out")
+def test_the_seed_target_is_platform_over_seed_draining_a_backlog(
+    platform: float, seed: float, met: bool
+) -> None:
+    check = target(broker_results(platform, seed, at_max=(30.0, 90.0)), "platform fan-out")
 
     assert check["met"] is met
     assert check["value"].startswith(f"{platform / seed:.2f}x")
     assert "platform 3.0 ms, seed 9.0 ms" in check["value"]
+    assert "at max load, publishers and consumers together: 0.33x (30 against 90/s)" in check["value"]
+
+
+def test_the_drained_backlogs_are_rows_of_the_table_and_their_losses_are_flagged() -> None:
+    results = broker_results(50.0, 100.0)
+    results["platform"]["drain"]["lost"] = 2
+
+    keys = [row["key"] for row in report.rows(results)]
+    found = report.problems(results, ["platform", "seed"])
+
+    assert {"platform_drain", "seed_drain"} <= set(keys)
+    assert report.ratios(results)["platform/seed_design"] == 0.5
+    assert report.ratios(results)["platform/seed_design_max_load"] == round(30 / 90, 3)
+    assert any(p.startswith("platform: backlog drained") and "lost 2" in p for p in found), found
 
 
 @pytest.mark.parametrize(("growth", "met"), [(0.10, True), (0.11, False)])

@@ -61,6 +61,9 @@ def test_a_busy_worker_finishes_started_chains_before_taking_new_orders(
         for order_id in order_ids:
             db.wait_for_status(order_id, "dispatched", timeout=60)
 
-    # the worker's prefetch (4 here) bounds the chains it has started and not finished
-    # (one count for both queues: 26 of 30 at once)
-    assert most_chains_in_flight(db, order_ids) <= 5
+    # One count for both queues: 26 of the 30 chains at once. With logistic.order's own count
+    # of 1: 3-4 on a quiet host, 7 in a loaded CI run. Not a hard bound: a step is delivered
+    # once its quorum commit is done, while the next order waits committed, so when commits lag
+    # behind handlings the worker takes a few orders in a row. A third of the backlog tells the
+    # two apart with room for that.
+    assert most_chains_in_flight(db, order_ids) <= BACKLOG // 3

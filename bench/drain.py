@@ -19,10 +19,15 @@ the consumers' capacity with the publishers' speed. Draining a backlog measures 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from event_contracts.testing import wait_until
+
+from bench.harness import _run_threads
 
 Publish = Callable[[], str]
 
@@ -76,7 +81,7 @@ def publish_count(publish: Publish, *, count: int, threads: int) -> tuple[list[s
     keys: list[str] = []
     errors = 0
 
-    def loop() -> None:
+    def loop(_: int) -> None:
         nonlocal errors
         while True:
             with lock:
@@ -92,10 +97,7 @@ def publish_count(publish: Publish, *, count: int, threads: int) -> tuple[list[s
                 keys.append(key)
 
     start = time.monotonic()
-    workers = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
+    for worker in _run_threads(loop, threads):
         worker.join()
     return keys, errors, time.monotonic() - start
 
@@ -112,18 +114,6 @@ def _queue_state(url: str, queues: Sequence[str]) -> dict[str, tuple[int, int]]:
             _, messages, consumers = channel.queue_declare(queue=name, passive=True)
             state[name] = (messages, consumers)
         return state
-
-
-def _await(what: str, check: Callable[[], bool], timeout: float, *, fail: bool = True) -> bool:
-    """Poll ``check`` to a deadline; at the deadline raise (``fail``) or return False."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            if fail:
-                raise TimeoutError(f"drain: timed out after {timeout:.0f} s awaiting {what}")
-            return False
-        time.sleep(0.1)  # polling to a deadline
-    return True
 
 
 def measure_drain(
@@ -152,16 +142,18 @@ def measure_drain(
         for queue, node in nodes.items():
             if not control.cancel_consumer(queue, destination=[node], reply=True, timeout=10):
                 raise RuntimeError(f"drain: {node} did not answer cancel_consumer({queue})")
-        _await(
-            f"no consumer on {', '.join(queues)}",
+        wait_until(
             lambda: all(consumers == 0 for _, consumers in _queue_state(url, queues).values()),
-            30,
+            timeout=30,
+            what=f"drain: no consumer on {', '.join(queues)}",
+            interval=0.1,
         )
         keys, errors, publish_seconds = publish_count(publish, count=backlog, threads=publishers)
-        _await(
-            f"{len(keys)} messages ready in each of {', '.join(queues)}",
+        wait_until(
             lambda: all(messages >= len(keys) for messages, _ in _queue_state(url, queues).values()),
-            60,
+            timeout=60,
+            what=f"drain: {len(keys)} messages ready in each of {', '.join(queues)}",
+            interval=0.1,
         )
         handled.poll()
         cpu_before = cpu_seconds()
@@ -176,7 +168,8 @@ def measure_drain(
             return all(wanted <= seen.keys() for seen in handled.seen)
 
         # what is not handled by the deadline counts as lost in the summary
-        _await("the backlog drained", drained, drain, fail=False)
+        with contextlib.suppress(TimeoutError):
+            wait_until(drained, timeout=drain, what="the backlog drained", interval=0.1)
         cpu_after = cpu_seconds()
     finally:
         control.app.close()

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from celery.events.state import State
-from kombu import Connection
+from kombu import Connection, Exchange, Queue
 
 from event_contracts import Order, OrderLine, Publisher, create_app
-from event_contracts.testing import TestVhost
+from event_contracts.runtime import consumer as consumer_module
+from event_contracts.testing import TestVhost, wait_until
 
 from .conftest import Recorder, running_worker, subscribed
 
@@ -77,3 +79,58 @@ def test_a_handled_event_reaches_the_monitor_as_one_task_with_its_outcome(
 def _states(events: list[dict[str, Any]]) -> set[str]:
     names = {e["uuid"] for e in events if e.get("name") == "order.v2.submit"}
     return {e["type"] for e in events if e.get("uuid") in names}
+
+
+def test_a_burst_of_handlings_reaches_the_monitor_in_fewer_messages_than_tasks(
+    vhost: TestVhost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy worker holds its task events briefly and publishes them together
+    (``ShopConsumer.on_send_event_buffered``); each one still arrives, as its own task."""
+    burst = 12
+    # Held for 1 s here (0.1 s deployed), so the burst's handlings fall in one or two flushes
+    # however slow the host; Celery's own flush (each loop turn) sent 8 messages for 12 tasks.
+    monkeypatch.setattr(consumer_module, "FLUSH_SECONDS", 1.0)
+    handled = Recorder()
+    publisher = Publisher(create_app("order", broker_urls=[vhost.url("order-service")]))
+    monitor = Queue(
+        f"test-monitor-{uuid.uuid4().hex[:8]}",
+        Exchange("celeryev", type="topic"),
+        routing_key="task.#",
+        exclusive=True,
+    )
+    with Connection(vhost.url()) as connection:
+        bound = monitor(connection.default_channel)
+        bound.declare()
+        with subscribed(Order.submit, handled), running_worker(vhost, "billing"):
+            for order_id in range(100, 100 + burst):
+                _order(order_id).submit(publisher=publisher)
+            handled.wait_for(burst)
+            messages: list[Any] = []
+            wait_until(
+                lambda: _collect(bound, messages) >= burst,
+                timeout=15,
+                what=f"{burst} task-succeeded events (got {_succeeded(messages)})",
+            )
+    assert _succeeded(messages) == burst
+    assert len(messages) <= burst // 3, f"{burst} tasks' events came in {len(messages)} messages"
+
+
+def _order(order_id: int) -> Order:
+    return Order.create(
+        id=order_id,
+        customer_id="c-1",
+        currency="EUR",
+        lines=(OrderLine(id=1, quantity=1, unit_price=Decimal("2.00")),),
+    )
+
+
+def _collect(bound: Any, messages: list[Any]) -> int:
+    """Take what the monitor's queue holds; the task-succeeded events received so far."""
+    while (message := bound.get(no_ack=True)) is not None:
+        messages.append(message.payload)
+    return _succeeded(messages)
+
+
+def _succeeded(messages: list[Any]) -> int:
+    events = [e for m in messages for e in (m if isinstance(m, list) else [m])]
+    return sum(1 for e in events if e.get("type") == "task-succeeded")

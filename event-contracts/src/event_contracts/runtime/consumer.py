@@ -41,6 +41,7 @@ from event_contracts.event import EVENTS, Envelope, Event
 from event_contracts.rpc import REMOTE_CALLS, NotFound, RemoteCall
 from event_contracts.runtime.conf import service_of, subscriptions_of, topology_of
 from event_contracts.runtime.publisher import publish_with_confirm, task_message
+from event_contracts.runtime.task_events import FLUSH_SECONDS
 from event_contracts.serialization import structure, unstructure, utc_now
 from event_contracts.service_defaults import metrics
 from event_contracts.subscriptions import Subscriptions
@@ -345,9 +346,11 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
     and lets a malformed task body kill the worker process on every redelivery. Here each case
     goes to the queue's DLQ with the reason, and the worker keeps going.
 
-    Task events (for Flower) are published without publisher confirms: see
-    :meth:`connection_for_write`.
+    Task events (for Flower) are published without publisher confirms (see
+    :meth:`connection_for_write`), several to a message (see :meth:`on_send_event_buffered`).
     """
+
+    _events_flush: Any = None
 
     class Blueprint(Consumer.Blueprint):  # type: ignore[misc]
         default_steps: ClassVar[list[str]] = [
@@ -368,6 +371,27 @@ class ShopConsumer(Consumer):  # type: ignore[misc]
                 url=url, heartbeat=heartbeat, transport_options={"confirm_publish": False}
             )
         )
+
+    def on_send_event_buffered(self) -> None:
+        """Publish the buffered task events ``FLUSH_SECONDS`` after the first of them.
+
+        Celery flushes them on the event loop's next turn: in a busy worker one message per
+        task, whose encoding and publish cost the worker's main process about as much as the
+        task's own delivery and ack. Held briefly, a busy worker's events share a message.
+        """
+        if self.hub is not None and self._events_flush is None:
+            self._events_flush = self.hub.call_later(FLUSH_SECONDS, self._flush_buffered_events)
+
+    def _flush_buffered_events(self) -> None:
+        self._events_flush = None
+        self._flush_events()
+
+    def shutdown(self) -> None:
+        """Publish the events still held, then stop as Celery does."""
+        if self._events_flush is not None:
+            self._events_flush.cancel()
+            self._flush_buffered_events()
+        super().shutdown()
 
     def on_decode_error(self, message: Message, exc: BaseException) -> None:
         self.dead_letter_raw(message, "undecodable", f"{exc!r}; content-type {message.content_type!r}")

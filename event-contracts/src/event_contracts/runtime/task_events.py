@@ -34,6 +34,12 @@ ALL = "all"
 RECEIVED = "task-received"
 STARTED = "task-started"
 NOT_STARTED_OUTCOMES = frozenset({"task-revoked", "task-rejected"})
+FLUSH_SECONDS = 0.1
+"""How long a worker's event loop holds task events before publishing them as one message.
+
+Celery publishes its buffered task events on the loop's next turn, which in a busy prefork
+worker is about one message per task; held 0.1 s they go out as one ``task.multi`` message of
+up to 24 events (Celery's buffer limit). Flower shows a task at most this much later."""
 MAX_RECEIPTS = 10_000
 """Receipts kept for tasks still running; more only if outcomes never come (a worker that gave
 messages back at shutdown): the oldest are then dropped, their outcomes sent without them."""

@@ -87,9 +87,9 @@ def test_a_burst_of_handlings_reaches_the_monitor_in_fewer_messages_than_tasks(
     """A busy worker holds its task events briefly and publishes them together
     (``ShopConsumer.on_send_event_buffered``); each one still arrives, as its own task."""
     burst = 12
-    # Held for 1 s here (0.1 s deployed), so the burst's handlings fall in one or two flushes
-    # however slow the host; Celery's own flush (each loop turn) sent 8 messages for 12 tasks.
-    monkeypatch.setattr(consumer_module, "FLUSH_SECONDS", 1.0)
+    # Held for 2 s here (0.1 s deployed), so the burst's handlings fall in one or two flushes
+    # (at most 3 however slow the host); Celery's own flush, each loop turn, sent 5-9 for 12 tasks.
+    monkeypatch.setattr(consumer_module, "FLUSH_SECONDS", 2.0)
     handled = Recorder()
     publisher = Publisher(create_app("order", broker_urls=[vhost.url("order-service")]))
     monitor = Queue(
@@ -112,7 +112,7 @@ def test_a_burst_of_handlings_reaches_the_monitor_in_fewer_messages_than_tasks(
                 what=f"{burst} task-succeeded events (got {_succeeded(messages)})",
             )
     assert _succeeded(messages) == burst
-    assert len(messages) <= burst // 3, f"{burst} tasks' events came in {len(messages)} messages"
+    assert len(messages) <= 3, f"{burst} tasks' events came in {len(messages)} messages"
 
 
 def _order(order_id: int) -> Order:

@@ -39,12 +39,7 @@ def test_a_handled_event_reaches_the_monitor_as_one_task_with_its_outcome(
     monkeypatch.setenv("TASK_EVENTS", task_events)
     seen: list[dict[str, Any]] = []
     handled = Recorder()
-    order = Order.create(
-        id=11,
-        customer_id="c-1",
-        currency="EUR",
-        lines=(OrderLine(id=1, quantity=1, unit_price=Decimal("2.00")),),
-    )
+    order = _order(11)
     publisher = Publisher(create_app("order", broker_urls=[vhost.url("order-service")]))
     receiver = create_app("billing", broker_urls=[vhost.url()]).events.Receiver(
         Connection(vhost.url()), handlers={"*": seen.append}

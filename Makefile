@@ -270,7 +270,7 @@ bench-baseline-image:
 
 bench-smoke: bench-venv
 	$(BENCH_PYTHON) -m bench $(BENCH_TARGET) --check --seconds 2 --paced-seconds 3 --warmup 1 \
-	  --pairs 1 --edge-seconds 0.5 --edge-alone-seconds 0.25 --edge-alone-rounds 2 --edge-connections 1 \
+	  --pairs 1 --drain-pairs 1 --edge-seconds 0.5 --edge-alone-seconds 0.25 --edge-alone-rounds 2 --edge-connections 1 \
 	  --edge-baseline-image shop/order-service:$${SHOP_IMAGE_TAG:-dev} \
 	  --out artifacts/bench-smoke --label smoke $(BENCH_ARGS)
 

@@ -73,6 +73,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "drained: the fan-out rate compared (bench/drain.py); 0: skip",
     )
     load.add_argument(
+        "--drain-pairs",
+        type=int,
+        default=5,
+        help="with the platform and seed phases: alternating drains of --backlog events, platform "
+        "and seed design, both sides' consumers up at once; the fan-out verdict is their median "
+        "ratio (bench/fanout_pairs.py); 0: the two phases' single drains decide",
+    )
+    load.add_argument(
         "--drain", type=float, default=90, help="max seconds to wait for consumers after publishing"
     )
     load.add_argument("--pool", default="prefork", help="worker pool of Celery and platform consumers")
@@ -338,6 +346,21 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "seed" in args.phases:
         seed(args, management=management, ports=ports, results=results, loads=loads)
+    if {"platform", "seed"} <= set(args.phases) and args.drain_pairs > 0 and args.backlog > 0:
+        from bench import fanout_pairs
+
+        results["fanout_pairs"] = fanout_pairs.run(
+            management,
+            ports,
+            pairs=args.drain_pairs,
+            backlog=args.backlog,
+            publishers=args.publishers,
+            warmup=args.warmup,
+            drain=args.drain,
+            pool=args.pool,
+            concurrency=args.concurrency,
+        )
+        loads["fanout_pairs"] = list(os.getloadavg())
     if "edge" in args.phases:
         edge(args, management=management, results=results, loads=loads)
     host["loadavg_after_phase"] = {k: [round(x, 2) for x in v] for k, v in loads.items()}

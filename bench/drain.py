@@ -20,6 +20,7 @@ the consumers' capacity with the publishers' speed. Draining a backlog measures 
 from __future__ import annotations
 
 import contextlib
+import statistics
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -69,6 +70,33 @@ def drain_summary(
         "consumer_cpu_ms_per_event": (
             round(cpu_seconds * 1000 / delivered, 3) if cpu_seconds is not None and delivered else None
         ),
+    }
+
+
+def pairs_summary(measured: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Alternating drains (:mod:`bench.fanout_pairs`): each pair's drained rates and ratio
+    (platform / seed), the median ratio (the verdict) and rates, and what the drains lost."""
+    rows = []
+    for pair in measured:
+        platform, seed = pair["platform"], pair["seed"]
+        rows.append(
+            {
+                "platform": platform["throughput"],
+                "seed": seed["throughput"],
+                "ratio": round(platform["throughput"] / seed["throughput"], 3) if seed["throughput"] else 0.0,
+                "platform_cpu_ms_per_event": platform.get("consumer_cpu_ms_per_event"),
+                "seed_cpu_ms_per_event": seed.get("consumer_cpu_ms_per_event"),
+                "lost": platform["lost"] + seed["lost"],
+            }
+        )
+    if not rows:
+        return {"pairs": [], "ratio": None, "platform": None, "seed": None, "lost": 0}
+    return {
+        "pairs": rows,
+        "ratio": round(statistics.median(r["ratio"] for r in rows), 3),
+        "platform": round(statistics.median(r["platform"] for r in rows), 1),
+        "seed": round(statistics.median(r["seed"] for r in rows), 1),
+        "lost": sum(r["lost"] for r in rows),
     }
 
 

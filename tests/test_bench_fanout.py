@@ -98,3 +98,26 @@ def test_at_max_load_latency_counts_from_the_call_and_nothing_queues_in_the_publ
 
     assert split["schedule_to_call"]["max_ms"] == 0.0
     assert split["call_to_handled"]["max_ms"] == 5.0
+
+
+def _drained(throughput: float, lost: int = 0) -> dict[str, float | int]:
+    return {"throughput": throughput, "lost": lost, "consumer_cpu_ms_per_event": 2.0}
+
+
+def test_alternating_drains_are_judged_by_the_median_of_their_pairs_ratios() -> None:
+    pairs = [
+        {"platform": _drained(300.0), "seed": _drained(400.0)},  # 0.75
+        {"seed": _drained(500.0), "platform": _drained(450.0)},  # 0.90
+        {"platform": _drained(100.0), "seed": _drained(500.0, lost=2)},  # 0.20: one slow round
+    ]
+
+    summary = drain.pairs_summary(pairs)
+
+    assert [p["ratio"] for p in summary["pairs"]] == [0.75, 0.9, 0.2]
+    assert summary["ratio"] == 0.75  # one outlier round does not decide the verdict
+    assert (summary["platform"], summary["seed"]) == (300.0, 500.0)
+    assert summary["lost"] == 2
+
+
+def test_no_pairs_give_no_ratio() -> None:
+    assert drain.pairs_summary([])["ratio"] is None

@@ -70,6 +70,37 @@ def test_the_seed_target_is_platform_over_seed_draining_a_backlog(
     assert "at max load, publishers and consumers together: 0.33x (30 against 90/s)" in check["value"]
 
 
+def test_alternating_drains_decide_the_seed_target_over_the_single_drains() -> None:
+    results = broker_results(100.0, 100.0)  # the single drains alone would meet it
+    results["fanout_pairs"] = {
+        "pairs": [{"ratio": 0.7}, {"ratio": 0.8}, {"ratio": 0.75}],
+        "ratio": 0.75,
+        "platform": 300.0,
+        "seed": 400.0,
+        "lost": 0,
+    }
+
+    check = target(results, "platform fan-out")
+
+    assert not check["met"]
+    assert check["value"].startswith(
+        "0.75x (median of 3 pairs of alternating drains: 0.70, 0.80, 0.75; 300 against 400/s)"
+    )
+
+
+def test_check_flags_alternating_drains_that_lost_events() -> None:
+    results = broker_results(100.0, 100.0)
+    results["fanout_pairs"] = {
+        "pairs": [{"ratio": 1.0}],
+        "ratio": 1.0,
+        "platform": 1.0,
+        "seed": 1.0,
+        "lost": 4,
+    }
+
+    assert "alternating drains: lost 4" in report.problems(results, ["platform", "seed"])
+
+
 def test_the_drained_backlogs_are_rows_of_the_table_and_their_losses_are_flagged() -> None:
     results = broker_results(50.0, 100.0)
     results["platform"]["drain"]["lost"] = 2

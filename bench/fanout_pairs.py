@@ -11,15 +11,14 @@ Whichever side is held publishes and drains while the other's workers sit idle a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from bench.broker import Management, bench_vhost
 from bench.drain import measure_drain, pairs_summary
 from bench.harness import close_app, consumers, warm_up
-from bench.platform_phase import platform_publisher, start_platform_consumers
+from bench.platform_phase import DRAINED_QUEUES, platform_publisher, start_platform_consumers
 from bench.seed_phase import QUEUES, seed_publisher
-
-PLATFORM_QUEUES = ["billing.order", "logistic.order"]
 
 
 def run(
@@ -65,27 +64,24 @@ def run(
             warm_up(
                 "seed drains", seed_publish, seed_handled, seconds=warmup, publishers=publishers, drain=drain
             )
+            drain_backlog = partial(measure_drain, backlog=backlog, publishers=publishers, drain=drain)
             sides = {
-                "platform": lambda: measure_drain(
+                "platform": partial(
+                    drain_backlog,
                     "platform",
                     url=platform_vhost.url(),
-                    queues=PLATFORM_QUEUES,
+                    queues=DRAINED_QUEUES,
                     publish=platform_publish,
                     handled=platform_handled,
-                    backlog=backlog,
-                    publishers=publishers,
-                    drain=drain,
                     cpu_seconds=platform_group.cpu_seconds,
                 ),
-                "seed": lambda: measure_drain(
+                "seed": partial(
+                    drain_backlog,
                     "seed design",
                     url=seed_url,
                     queues=list(QUEUES.values()),
                     publish=seed_publish,
                     handled=seed_handled,
-                    backlog=backlog,
-                    publishers=publishers,
-                    drain=drain,
                     cpu_seconds=seed_group.cpu_seconds,
                 ),
             }

@@ -36,6 +36,9 @@ from bench.harness import (
 )
 from bench.payload import new_order
 
+DRAINED_QUEUES = ["billing.order", "logistic.order"]
+"""The consumers' queues a drain holds and releases (``order.submit``'s two subscribers)."""
+
 
 def run(
     vhost: BenchVhost,
@@ -83,7 +86,7 @@ def run(
                 result["drain"] = measure_drain(
                     "platform",
                     url=vhost.url(),
-                    queues=["billing.order", "logistic.order"],
+                    queues=DRAINED_QUEUES,
                     publish=publish,
                     handled=handled,
                     backlog=backlog,

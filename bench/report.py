@@ -240,8 +240,9 @@ def _seed_check(results: dict[str, Any], ratio: float | None, at_max: float | No
     platform = results.get("platform") or {}
     paired = results.get("fanout_pairs") or {}
     if paired.get("pairs"):
+        count = len(paired["pairs"])
         drained = (
-            f"median of {len(paired['pairs'])} pairs of alternating drains: "
+            f"median of {count} pair{'' if count == 1 else 's'} of alternating drains: "
             + ", ".join(f"{p['ratio']:.2f}" for p in paired["pairs"])
             + f"; {paired['platform']:.0f} against {paired['seed']:.0f}/s"
         )

@@ -18,7 +18,7 @@ from bench.broker import Management, bench_vhost
 from bench.drain import measure_drain, pairs_summary
 from bench.harness import close_app, consumers, warm_up
 from bench.platform_phase import DRAINED_QUEUES, platform_publisher, start_platform_consumers
-from bench.seed_phase import QUEUES, seed_publisher
+from bench.seed_phase import QUEUES, seed_publisher, start_seed_consumers
 
 
 def run(
@@ -43,10 +43,7 @@ def run(
         print(f"bench: {pairs} alternating drains of {backlog} events each side ({names})")
         start_platform_consumers(platform_group, platform_vhost, pool=pool, concurrency=concurrency)
         seed_url = seed_vhost.url()
-        for service, queue in QUEUES.items():
-            seed_group.start(
-                service, ["seed", queue, "--url", seed_url, "--pool", pool, "--concurrency", str(concurrency)]
-            )
+        start_seed_consumers(seed_group, seed_url, pool=pool, concurrency=concurrency)
         platform_group.wait_ready()
         seed_group.wait_ready()
         platform_app, platform_publish = platform_publisher(platform_vhost)

@@ -210,6 +210,7 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def ratios(results: dict[str, Any]) -> dict[str, float | None]:
     platform = ((results.get("platform") or {}).get("max") or {}).get("throughput")
+    paired: float | None = (results.get("fanout_pairs") or {}).get("ratio")
 
     def get(key: str) -> float | None:
         value: float | None = (results.get(key) or {}).get("throughput")
@@ -223,8 +224,9 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
         "platform_without_task_events/celery_same_guarantees": _ratio(
             get("platform_no_events"), get("celery_same")
         ),
-        "platform/seed_design": ((results.get("fanout_pairs") or {}).get("ratio"))
-        or _ratio(_drained(results, "platform"), _drained(results, "seed")),
+        "platform/seed_design": paired
+        if paired is not None
+        else _ratio(_drained(results, "platform"), _drained(results, "seed")),
         "platform/seed_design_max_load": _ratio(
             platform, ((results.get("seed") or {}).get("max") or {}).get("throughput")
         ),

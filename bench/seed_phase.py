@@ -37,6 +37,7 @@ from kombu import Exchange
 from bench.broker import Management, bench_vhost
 from bench.drain import measure_drain
 from bench.harness import (
+    Consumers,
     Publish,
     close_app,
     consumers,
@@ -93,11 +94,7 @@ def run(
         print(f"bench: vhost {vhost.name} for the seed design (only what its apps declare; deleted after)")
         url = vhost.url()
         with consumers() as group:
-            for service, queue in QUEUES.items():
-                group.start(
-                    service,
-                    ["seed", queue, "--url", url, "--pool", pool, "--concurrency", str(concurrency)],
-                )
+            start_seed_consumers(group, url, pool=pool, concurrency=concurrency)
             group.wait_ready()
             app, publish = seed_publisher(url)
             try:
@@ -130,6 +127,12 @@ def run(
                 return result
             finally:
                 close_app(app)
+
+
+def start_seed_consumers(group: Consumers, url: str, *, pool: str, concurrency: int) -> None:
+    """The seed's two consumers (``bench.workers seed``), one per queue, in the vhost at ``url``."""
+    for service, queue in QUEUES.items():
+        group.start(service, ["seed", queue, "--url", url, "--pool", pool, "--concurrency", str(concurrency)])
 
 
 def seed_publisher(url: str) -> tuple[Celery, Publish]:

@@ -85,6 +85,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     load.add_argument("--pool", default="prefork", help="worker pool of Celery and platform consumers")
     load.add_argument(
+        "--platform-pool",
+        help="the platform's consumers only (platform phase and the alternating drains; the seed design "
+        "keeps --pool): another pool for them, e.g. threads; default: --pool",
+    )
+    load.add_argument(
         "--concurrency", type=int, default=2, help="worker concurrency (the services' default: 2)"
     )
     edge = parser.add_argument_group("edge phase")
@@ -247,6 +252,7 @@ def broker_phases(
     }
     common_once = {k: v for k, v in common.items() if k != "repeat"}
     workers = {"pool": args.pool, "concurrency": args.concurrency}
+    platform_workers = {"pool": args.platform_pool or args.pool, "concurrency": args.concurrency}
     with bench_vhost(management, ports) as vhost:
         print(f"bench: vhost {vhost.name} (generated topology, service users' permissions; deleted after)")
         if "kombu" in args.phases:
@@ -271,7 +277,7 @@ def broker_phases(
             results["platform"] = platform_phase.run(
                 vhost,
                 **common,
-                **workers,
+                **platform_workers,
                 paced_seconds=args.paced_seconds,
                 fraction=args.fraction,
                 rate=args.rate,
@@ -358,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup=args.warmup,
             drain=args.drain,
             pool=args.pool,
+            platform_pool=args.platform_pool or args.pool,
             concurrency=args.concurrency,
         )
         loads["fanout_pairs"] = list(os.getloadavg())

@@ -16,6 +16,9 @@ TARGET_EDGE_RPS = 500.0
 TARGET_SEED_RATIO = 1.0
 """Platform fan-out / the seed design's in the same run (issue 19): events handled per second
 by both consumers, each side draining a backlog published while its consumers were held."""
+DEPLOYED_POOL = "prefork"
+"""The services' worker pool (event-contracts' ``run_worker`` default): the fan-out target is
+judged on it; a drain with ``--platform-pool`` set otherwise is an experiment, shown but not met."""
 TARGET_AUTH_CPU = 0.10
 """The edge's CPU per request may grow by at most this with token verification on (issue 20)."""
 TARGET_TELEMETRY_CPU = 0.10
@@ -250,6 +253,9 @@ def _seed_check(results: dict[str, Any], ratio: float | None, at_max: float | No
         )
     else:
         drained = f"{platform['drain']['throughput']:.0f} against {seed['drain']['throughput']:.0f}/s"
+    pool = paired.get("platform_pool") or DEPLOYED_POOL
+    if pool != DEPLOYED_POOL:
+        drained += f"; the platform's consumers on the {pool} pool, not the services' {DEPLOYED_POOL}"
     latency = ""
     if seed.get("paced") and platform.get("paced"):
         latency = (
@@ -265,7 +271,7 @@ def _seed_check(results: dict[str, Any], ratio: float | None, at_max: float | No
         "target": f"platform fan-out >= {TARGET_SEED_RATIO:.1f}x the seed design's (events "
         "handled/s by both consumers, each side draining a backlog published while they were held)",
         "value": f"{ratio:.2f}x ({drained}){latency}",
-        "met": ratio >= TARGET_SEED_RATIO,
+        "met": ratio >= TARGET_SEED_RATIO and pool == DEPLOYED_POOL,
     }
 
 

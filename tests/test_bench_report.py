@@ -88,6 +88,23 @@ def test_alternating_drains_decide_the_seed_target_over_the_single_drains() -> N
     )
 
 
+def test_drains_on_another_pool_than_the_services_are_shown_but_do_not_meet_the_seed_target() -> None:
+    results = broker_results(100.0, 100.0)
+    results["fanout_pairs"] = {
+        "pairs": [{"ratio": 1.3}],
+        "ratio": 1.3,
+        "platform": 520.0,
+        "seed": 400.0,
+        "lost": 0,
+        "platform_pool": "threads",
+    }
+
+    check = target(results, "platform fan-out")
+
+    assert not check["met"]
+    assert "the platform's consumers on the threads pool, not the services' prefork" in check["value"]
+
+
 def test_check_flags_alternating_drains_that_lost_events() -> None:
     results = broker_results(100.0, 100.0)
     results["fanout_pairs"] = {

@@ -160,7 +160,7 @@ def run_platform(args: argparse.Namespace) -> None:
     os.environ["LOG_LEVEL"] = "WARNING"
     os.environ.setdefault("WORKER_HEARTBEAT_FILE", f"{args.out}.heartbeat")
     from event_contracts import Order, create_app
-    from event_contracts.runtime import run_worker, worker_argv
+    from event_contracts.runtime import run_worker, use_pool, worker_argv
 
     overrides = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.set)}
     app = create_app(
@@ -174,6 +174,7 @@ def run_platform(args: argparse.Namespace) -> None:
     on_ready(args.ready)
     if args.without_task_events:  # an experiment: what Flower's per-task events cost
         app.conf.worker_send_task_events = False
+        use_pool(app)
         app.worker_main([a for a in worker_argv(args.target) if a != "--task-events"])
     else:  # two groups of one service side by side (telemetry off/on) need their own node names
         run_worker(app, ["--hostname", f"{args.target}-service@{args.name}.%h"] if args.name else [])

@@ -1,6 +1,7 @@
 """A worker stopped the way Kubernetes stops a scaled-down pod (SIGTERM, with REMAP_SIGTERM=SIGQUIT
 as the Deployments set it) finishes the task it is running within the soft shutdown, and every
-message it had not finished goes back to the queue: nothing lost, nothing done twice."""
+message it had not finished goes back to the queue: nothing lost, nothing done twice. On both
+worker pools: prefork, and the platform's threads pool (``event_contracts.runtime.pool``)."""
 
 from __future__ import annotations
 
@@ -16,19 +17,19 @@ import pytest
 
 from event_contracts.testing import TestVhost, publish_seed_v1, queue_depth, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("pool", ["prefork", "threads"])]
 WORKER = Path(__file__).with_name("slow_billing_worker.py")
 
 
 def _start(
-    vhost: TestVhost, records: Path, *, task_seconds: float, soft_timeout: float
+    vhost: TestVhost, records: Path, *, pool: str, task_seconds: float, soft_timeout: float
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "BROKER_URLS": vhost.url("billing-service"),
         "RECORD_DIR": str(records),
         "TASK_SECONDS": str(task_seconds),
-        "WORKER_POOL": "prefork",
+        "WORKER_POOL": pool,
         "WORKER_CONCURRENCY": "1",
         "WORKER_SOFT_SHUTDOWN_TIMEOUT": str(soft_timeout),
         "REMAP_SIGTERM": "SIGQUIT",
@@ -53,6 +54,7 @@ def _scale_down(
     tmp_path: Path,
     started: list[subprocess.Popen[bytes]],
     *,
+    pool: str,
     task_seconds: float,
     soft: float,
 ) -> tuple[set[str], float]:
@@ -60,7 +62,7 @@ def _scale_down(
 
     Returns the orders whose handler finished and how long the worker took to exit.
     """
-    worker = _start(vhost, tmp_path, task_seconds=task_seconds, soft_timeout=soft)
+    worker = _start(vhost, tmp_path, pool=pool, task_seconds=task_seconds, soft_timeout=soft)
     started.append(worker)
     admin = vhost.url()
     for order_id in (1, 2, 3):
@@ -74,9 +76,9 @@ def _scale_down(
 
 
 def test_a_task_shorter_than_the_soft_timeout_finishes_and_the_rest_go_back(
-    vhost: TestVhost, tmp_path: Path, stop_worker: list[subprocess.Popen[bytes]]
+    vhost: TestVhost, tmp_path: Path, stop_worker: list[subprocess.Popen[bytes]], pool: str
 ) -> None:
-    done, took = _scale_down(vhost, tmp_path, stop_worker, task_seconds=2, soft=6)
+    done, took = _scale_down(vhost, tmp_path, stop_worker, pool=pool, task_seconds=2, soft=6)
     assert done == {"1"}, f"finished: {sorted(done)}"
     assert took < 6 + 10
     # Order 1 was acknowledged once (not redelivered), orders 2 and 3 are back, ready.
@@ -89,9 +91,9 @@ def test_a_task_shorter_than_the_soft_timeout_finishes_and_the_rest_go_back(
 
 
 def test_a_task_longer_than_the_soft_timeout_is_cancelled_and_its_message_returns(
-    vhost: TestVhost, tmp_path: Path, stop_worker: list[subprocess.Popen[bytes]]
+    vhost: TestVhost, tmp_path: Path, stop_worker: list[subprocess.Popen[bytes]], pool: str
 ) -> None:
-    done, took = _scale_down(vhost, tmp_path, stop_worker, task_seconds=60, soft=2)
+    done, took = _scale_down(vhost, tmp_path, stop_worker, pool=pool, task_seconds=60, soft=2)
     assert done == set()
     assert took < 2 + 15, f"the worker took {took:.1f} s to stop"
     wait_until(

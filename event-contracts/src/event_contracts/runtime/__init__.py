@@ -9,7 +9,7 @@ from event_contracts.runtime.conf import subscriptions_of
 from event_contracts.runtime.consumer import RetryPolicy, ServiceTask, ShopConsumer
 from event_contracts.runtime.publisher import Publisher, default_publisher, use_publisher
 from event_contracts.runtime.rpc_client import RpcClient
-from event_contracts.runtime.worker import add_periodic_job, run_beat, run_worker, worker_argv
+from event_contracts.runtime.worker import add_periodic_job, run_beat, run_worker, use_pool, worker_argv
 
 __all__ = [
     "Publisher",
@@ -25,6 +25,7 @@ __all__ = [
     "run_beat",
     "run_worker",
     "subscriptions_of",
+    "use_pool",
     "use_publisher",
     "worker_argv",
 ]

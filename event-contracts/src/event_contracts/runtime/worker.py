@@ -18,6 +18,24 @@ from event_contracts.topology import TOPOLOGY, Topology
 
 log = logging.getLogger(__name__)
 
+PLATFORM_POOLS = {"threads": "event_contracts.runtime.pool:BoundedThreadPool"}
+"""``WORKER_POOL`` names that mean a pool of the platform's own rather than Celery's of that
+name (:mod:`event_contracts.runtime.pool`); any other name is Celery's (``prefork``, ``solo``)."""
+
+
+def pool_name(pool: str | None = None) -> str:
+    """The worker pool: ``pool``, else ``WORKER_POOL``, else prefork."""
+    return pool or os.environ.get("WORKER_POOL", "prefork")
+
+
+def use_pool(app: Celery, pool: str | None = None) -> None:
+    """Make a platform pool ``app``'s ``worker_pool`` (a class path: Celery's ``--pool`` takes its
+    own names only); :func:`worker_argv` then passes ``--pool prefork``, Celery's default, which
+    stands for the app's ``worker_pool`` whenever that is set."""
+    name = pool_name(pool)
+    if name in PLATFORM_POOLS:
+        app.conf.worker_pool = PLATFORM_POOLS[name]
+
 
 def worker_argv(
     service: str,
@@ -27,7 +45,7 @@ def worker_argv(
     concurrency: int | None = None,
     pool: str | None = None,
 ) -> list[str]:
-    """``celery worker`` arguments every service uses.
+    """``celery worker`` arguments every service uses (a platform pool needs :func:`use_pool` too).
 
     The node name ``<user>@<host>`` is what the broker user's permissions allow for its
     remote-control queue; ``-E`` sends task events for Flower; mingle and gossip are off (they
@@ -46,7 +64,7 @@ def worker_argv(
         "--concurrency",
         str(concurrency or int(os.environ.get("WORKER_CONCURRENCY", "2"))),
         "--pool",
-        pool or os.environ.get("WORKER_POOL", "prefork"),
+        "prefork" if pool_name(pool) in PLATFORM_POOLS else pool_name(pool),
         "--loglevel",
         os.environ.get("LOG_LEVEL", "INFO"),
     ]
@@ -59,6 +77,7 @@ def run_worker(app: Celery, extra: Sequence[str] = ()) -> None:
     service_logging.configure_celery(_service_name(app), "worker")
     _serve_metrics()
     tracing.trace_celery_worker(_service_name(app))
+    use_pool(app)
     app.worker_main([*worker_argv(service_of(app), topology=topology_of(app)), *extra])
 
 

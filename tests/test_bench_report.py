@@ -70,15 +70,23 @@ def test_the_seed_target_is_platform_over_seed_draining_a_backlog(
     assert "at max load, publishers and consumers together: 0.33x (30 against 90/s)" in check["value"]
 
 
+def alternating_drains(
+    ratios: list[float], median: float, rates: tuple[float, float], **extra: Any
+) -> dict[str, Any]:
+    """``fanout_pairs`` as bench/fanout_pairs.py records it: the pairs' ratios and medians."""
+    platform, seed = rates
+    return {
+        "pairs": [{"ratio": r} for r in ratios],
+        "ratio": median,
+        "platform": platform,
+        "seed": seed,
+        **extra,
+    }
+
+
 def test_alternating_drains_decide_the_seed_target_over_the_single_drains() -> None:
     results = broker_results(100.0, 100.0)  # the single drains alone would meet it
-    results["fanout_pairs"] = {
-        "pairs": [{"ratio": 0.7}, {"ratio": 0.8}, {"ratio": 0.75}],
-        "ratio": 0.75,
-        "platform": 300.0,
-        "seed": 400.0,
-        "lost": 0,
-    }
+    results["fanout_pairs"] = alternating_drains([0.7, 0.8, 0.75], 0.75, (300.0, 400.0), lost=0)
 
     check = target(results, "platform fan-out")
 
@@ -90,14 +98,7 @@ def test_alternating_drains_decide_the_seed_target_over_the_single_drains() -> N
 
 def test_drains_on_another_pool_than_the_services_are_shown_but_do_not_meet_the_seed_target() -> None:
     results = broker_results(100.0, 100.0)
-    results["fanout_pairs"] = {
-        "pairs": [{"ratio": 1.3}],
-        "ratio": 1.3,
-        "platform": 520.0,
-        "seed": 400.0,
-        "lost": 0,
-        "platform_pool": "threads",
-    }
+    results["fanout_pairs"] = alternating_drains([1.3], 1.3, (520.0, 400.0), lost=0, platform_pool="threads")
 
     check = target(results, "platform fan-out")
 
@@ -107,13 +108,7 @@ def test_drains_on_another_pool_than_the_services_are_shown_but_do_not_meet_the_
 
 def test_check_flags_alternating_drains_that_lost_events() -> None:
     results = broker_results(100.0, 100.0)
-    results["fanout_pairs"] = {
-        "pairs": [{"ratio": 1.0}],
-        "ratio": 1.0,
-        "platform": 1.0,
-        "seed": 1.0,
-        "lost": 4,
-    }
+    results["fanout_pairs"] = alternating_drains([1.0], 1.0, (1.0, 1.0), lost=4)
 
     assert "alternating drains: lost 4" in report.problems(results, ["platform", "seed"])
 

@@ -183,6 +183,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    args.platform_pool = args.platform_pool or args.pool
     unknown = set(args.phases) - set(PHASES)
     if unknown:
         parser.error(f"unknown phases {sorted(unknown)}")
@@ -252,7 +253,7 @@ def broker_phases(
     }
     common_once = {k: v for k, v in common.items() if k != "repeat"}
     workers = {"pool": args.pool, "concurrency": args.concurrency}
-    platform_workers = {"pool": args.platform_pool or args.pool, "concurrency": args.concurrency}
+    platform_workers = {"pool": args.platform_pool, "concurrency": args.concurrency}
     with bench_vhost(management, ports) as vhost:
         print(f"bench: vhost {vhost.name} (generated topology, service users' permissions; deleted after)")
         if "kombu" in args.phases:
@@ -364,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup=args.warmup,
             drain=args.drain,
             pool=args.pool,
-            platform_pool=args.platform_pool or args.pool,
+            platform_pool=args.platform_pool,
             concurrency=args.concurrency,
         )
         loads["fanout_pairs"] = list(os.getloadavg())

@@ -31,8 +31,8 @@ def run(
     warmup: float,
     drain: float,
     pool: str,
+    platform_pool: str,
     concurrency: int,
-    platform_pool: str | None = None,
 ) -> dict[str, Any]:
     with (
         bench_vhost(management, ports) as platform_vhost,
@@ -42,9 +42,7 @@ def run(
     ):
         names = f"{platform_vhost.name}, {seed_vhost.name}"
         print(f"bench: {pairs} alternating drains of {backlog} events each side ({names})")
-        start_platform_consumers(
-            platform_group, platform_vhost, pool=platform_pool or pool, concurrency=concurrency
-        )
+        start_platform_consumers(platform_group, platform_vhost, pool=platform_pool, concurrency=concurrency)
         seed_url = seed_vhost.url()
         start_seed_consumers(seed_group, seed_url, pool=pool, concurrency=concurrency)
         platform_group.wait_ready()
@@ -90,7 +88,7 @@ def run(
                 order = ("platform", "seed") if index % 2 == 0 else ("seed", "platform")
                 pair = {side: sides[side]() for side in order}
                 measured.append(pair)
-            return {**pairs_summary(measured), "platform_pool": platform_pool or pool}
+            return {**pairs_summary(measured), "platform_pool": platform_pool}
         finally:
             close_app(platform_app)
             close_app(seed_app)
